@@ -1,0 +1,3 @@
+"""nasrl: Neural Architecture Search with Reinforcement Learning (Zoph & Le, ICLR 2017) for CIFAR-10."""
+
+__version__ = "0.1.0"
