@@ -1,0 +1,236 @@
+"""The controller: an autoregressive LSTM policy over a `SearchSpace` (Zoph & Le 2017, section 3).
+
+Read it against the paper:
+
+- Section 3.1: the controller is a recurrent network that emits an architecture as a sequence of tokens. Each
+  token (filter height, filter width, number of filters, ...) is chosen by a softmax classifier on the LSTM's
+  output, and the embedding of the chosen value is the LSTM's next input. Per layer we emit the tokens in the
+  space's order, then (when the space searches skips) one anchor step.
+- Section 3.3: skip connections by anchor points. At layer i's anchor step the LSTM output h_i is compared with
+  every earlier anchor h_j (j < i):
+
+      P(layer j is an input to layer i) = sigmoid(v^T tanh(W_prev h_j + W_curr h_i))        (paper, section 3.3)
+
+  one Bernoulli decision per earlier layer. The next input is the mean of the chosen anchors' outputs
+  (sum_j skip_j h_j / (1 + sum_j skip_j), as in ENAS's macro controller, Pham et al. 2018).
+- The log-probability of an architecture is the sum of the log-probabilities of all its decisions (the
+  log pi(a_t | a_(t-1):1) summed in the paper's eq. 2), and its entropy is the sum of the decisions' entropies.
+
+Every parameter is shared across layers (one LSTM, one softmax head and one embedding table per token type, one
+anchor attention), so the number of parameters does not depend on the depth and the same controller samples
+deeper networks as the paper's schedule grows them (6 layers, +2 every 1,600 children).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasrl.space import Architecture, SearchSpace
+
+
+@dataclass
+class ControllerSample:
+    """n architectures drawn in one pass, with the summed log-probability and entropy of each one's decisions."""
+
+    architectures: list[Architecture]
+    log_probs: torch.Tensor  # [n], sum over all decisions of log p(decision)
+    entropies: torch.Tensor  # [n], sum over all decisions of the entropy of its distribution
+
+
+@dataclass
+class Decisions:
+    """An architecture batch as index tensors: what the controller emits and what teacher forcing feeds back.
+
+    `tokens[b, i, t]` is the index (into `space.tokens[t].choices`) chosen for token t of layer i;
+    `skips[b, i, j]` is 1 when layer j < i is an input of layer i (None for a space without skips)."""
+
+    tokens: torch.Tensor  # [n, L, T] int64
+    skips: torch.Tensor | None  # [n, L, L] float, strictly lower triangular
+
+
+def decisions_to_architectures(space: SearchSpace, decisions: Decisions) -> list[Architecture]:
+    """Index tensors -> `Architecture` values (inputs sorted; a chain when the space has no skips)."""
+    tokens = decisions.tokens.tolist()
+    skips = decisions.skips.tolist() if decisions.skips is not None else None
+    archs = []
+    for b, layers in enumerate(tokens):
+        values = [{tok.name: tok.choices[idx] for tok, idx in zip(space.tokens, layer)} for layer in layers]
+        inputs = None
+        if skips is not None:
+            inputs = [[j for j in range(i) if skips[b][i][j] > 0.5] for i in range(len(layers))]
+        archs.append(Architecture.from_layers(space.name, values, inputs))
+    return archs
+
+
+def architectures_to_decisions(space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
+    """`Architecture` values of one depth -> index tensors (the inverse of `decisions_to_architectures`).
+
+    Raises `ArchitectureError` for an architecture that the space (at that depth) does not allow."""
+    num_layers = architectures[0].num_layers
+    depth_space = space.with_layers(num_layers)
+    skips = torch.zeros(len(architectures), num_layers, num_layers) if space.skips else None
+    rows = []
+    for b, arch in enumerate(architectures):
+        arch.validate(depth_space)
+        rows.append([[tok.index(layer[tok.name]) for tok in space.tokens] for layer in arch.layers])
+        if skips is not None:
+            for i, layer in enumerate(arch.layers):
+                for j in layer.inputs:
+                    skips[b, i, j] = 1.0
+    tokens = torch.tensor(rows, dtype=torch.long).view(len(architectures), num_layers, len(space.tokens))
+    return Decisions(tokens, skips)
+
+
+class Controller(nn.Module):
+    """The policy pi(architecture; theta): samples architectures and scores given ones (teacher forcing).
+
+    Defaults are the paper's: a 2-layer LSTM of 35 units, every weight uniform in [-0.08, 0.08]. `temperature`
+    and `tanh_constant` reshape every logit as logits = c * tanh(logits / T) (ENAS, Pham et al. 2018), which
+    bounds the logits and so keeps the policy from collapsing early; both are off by default."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        hidden_size: int = 35,
+        num_lstm_layers: int = 2,
+        init_range: float = 0.08,
+        temperature: float | None = None,
+        tanh_constant: float | None = None,
+        init_generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.space = space
+        self.hidden_size = hidden_size
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
+        # nn.LSTM and nn.Linear draw their default init from the global RNG; fork it so that building a
+        # controller leaves the caller's RNG untouched (we re-initialise everything below anyway).
+        with torch.random.fork_rng(devices=[]):
+            self.lstm = nn.LSTM(hidden_size, hidden_size, num_layers=num_lstm_layers)
+            # The first input of the sequence (no decision precedes it).
+            self.start = nn.Parameter(torch.empty(1, hidden_size))
+            # Per token type: a softmax classifier on the LSTM output and an embedding of the chosen value.
+            self.heads = nn.ModuleList(nn.Linear(hidden_size, len(t.choices)) for t in space.tokens)
+            self.embeddings = nn.ModuleList(nn.Embedding(len(t.choices), hidden_size) for t in space.tokens)
+            if space.skips:
+                # Section 3.3: sigmoid(v^T tanh(W_prev h_j + W_curr h_i)).
+                self.w_prev = nn.Linear(hidden_size, hidden_size, bias=False)
+                self.w_curr = nn.Linear(hidden_size, hidden_size, bias=False)
+                self.v = nn.Linear(hidden_size, 1, bias=False)
+        for p in self.parameters():
+            nn.init.uniform_(p, -init_range, init_range, generator=init_generator)
+
+    # ----- the shared forward pass ------------------------------------------------------------------
+    def _shape_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits -> c * tanh(logits / T), each part only when set (ENAS's temperature and tanh constant)."""
+        if self.temperature is not None:
+            logits = logits / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits
+
+    def _run(
+        self,
+        n: int,
+        num_layers: int,
+        forced: Decisions | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Decisions, torch.Tensor, torch.Tensor]:
+        """One batched pass over the whole decision sequence: sample (forced=None) or teacher-force `forced`.
+
+        Both modes run exactly the same computation, so sample's log-probabilities equal log_prob's."""
+        device = self.start.device
+        num_tokens = len(self.space.tokens)
+        tokens = torch.empty(n, num_layers, num_tokens, dtype=torch.long, device=device)
+        skips = torch.zeros(n, num_layers, num_layers, device=device) if self.space.skips else None
+        log_prob = torch.zeros(n, device=device)
+        entropy = torch.zeros(n, device=device)
+        anchors: list[torch.Tensor] = []  # h_j of each earlier layer's anchor step, [n, H]
+        anchors_prev: list[torch.Tensor] = []  # W_prev h_j, computed once per layer
+        state = None
+        x = self.start.expand(n, -1)
+
+        def step(x: torch.Tensor, state):
+            out, state = self.lstm(x.unsqueeze(0), state)
+            return out.squeeze(0), state
+
+        for i in range(num_layers):
+            for t in range(num_tokens):
+                h, state = step(x, state)
+                logits = self._shape_logits(self.heads[t](h))
+                log_p = F.log_softmax(logits, dim=-1)
+                if forced is None:
+                    choice = torch.multinomial(log_p.detach().exp(), 1, generator=generator).squeeze(1)
+                else:
+                    choice = forced.tokens[:, i, t].to(device)
+                tokens[:, i, t] = choice
+                # log pi(a_t | a_(t-1):1) of eq. 2, and the categorical's entropy -sum p log p.
+                log_prob = log_prob + log_p.gather(1, choice.unsqueeze(1)).squeeze(1)
+                entropy = entropy - (log_p.exp() * log_p).sum(dim=-1)
+                x = self.embeddings[t](choice)
+            if skips is None:
+                continue
+            # Anchor step of layer i (section 3.3).
+            h, state = step(x, state)
+            if i > 0:
+                prev = torch.stack(anchors_prev, dim=1)  # [n, i, H]
+                query = self.v(torch.tanh(prev + self.w_curr(h).unsqueeze(1))).squeeze(-1)  # [n, i]
+                query = self._shape_logits(query)
+                if forced is None:
+                    bits = torch.bernoulli(torch.sigmoid(query.detach()), generator=generator)
+                else:
+                    bits = forced.skips[:, i, :i].to(device=device, dtype=query.dtype)
+                skips[:, i, :i] = bits
+                log_on, log_off = F.logsigmoid(query), F.logsigmoid(-query)
+                log_prob = log_prob + (bits * log_on + (1 - bits) * log_off).sum(dim=-1)
+                entropy = entropy - (torch.sigmoid(query) * log_on + torch.sigmoid(-query) * log_off).sum(dim=-1)
+                # Next input: the mean of the chosen anchors (a layer without skips feeds zeros).
+                x = (bits.unsqueeze(1) @ torch.stack(anchors, dim=1)).squeeze(1) / (1 + bits.sum(-1, keepdim=True))
+            else:
+                x = torch.zeros_like(h)
+            anchors.append(h)
+            anchors_prev.append(self.w_prev(h))
+        return Decisions(tokens, skips), log_prob, entropy
+
+    # ----- public API ---------------------------------------------------------------------------------
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, num_layers: int | None = None
+    ) -> ControllerSample:
+        """Draw n architectures in one batched pass; randomness comes only from `generator` (reproducible).
+
+        `num_layers` defaults to the space's depth; any other depth works with the same weights. The returned
+        log-probabilities carry a graph unless called under `torch.no_grad()`."""
+        if n < 1:
+            raise ValueError(f"sample needs n >= 1, got {n}.")
+        num_layers = self.space.num_layers if num_layers is None else num_layers
+        if num_layers < 1:
+            raise ValueError(f"sample needs num_layers >= 1, got {num_layers}.")
+        decisions, log_prob, entropy = self._run(n, num_layers, generator=generator)
+        space = self.space.with_layers(num_layers)
+        return ControllerSample(decisions_to_architectures(space, decisions), log_prob, entropy)
+
+    def log_prob(self, architectures: Sequence[Architecture]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing: the summed log-probability and entropy of each given architecture, differentiable.
+
+        This is what REINFORCE differentiates, so proposals need no graph and a resumed run can update from
+        stored architectures. Architectures of different depths are scored in one pass per depth."""
+        if not architectures:
+            raise ValueError("log_prob needs at least one architecture.")
+        by_depth: dict[int, list[int]] = {}
+        for k, arch in enumerate(architectures):
+            by_depth.setdefault(arch.num_layers, []).append(k)
+        device = self.start.device
+        log_probs = torch.zeros(len(architectures), device=device)
+        entropies = torch.zeros(len(architectures), device=device)
+        for depth, idx in by_depth.items():
+            forced = architectures_to_decisions(self.space, [architectures[k] for k in idx])
+            _, lp, ent = self._run(len(idx), depth, forced=forced)
+            where = torch.tensor(idx, device=device)
+            log_probs = log_probs.index_put((where,), lp)
+            entropies = entropies.index_put((where,), ent)
+        return log_probs, entropies

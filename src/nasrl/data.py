@@ -1,0 +1,483 @@
+"""Data sets as resident uint8 tensors, the stratified train/validation split, and the batched on-device loader.
+
+Read top to bottom: sources (CIFAR-10's official files, an image folder, a synthetic set), the decode cache,
+the split, then the loader. The loader follows airbench: the whole split lives on the training device as
+uint8, a batch is an index into it, and augmentation (random crop with 4 pixels of zero padding, horizontal
+flip) is a handful of tensor operations over the whole batch. No per-image Python runs in the training loop,
+so on CPU the loop costs almost nothing next to the convolutions (see BENCHMARKS.md, "Data pipeline").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from nasrl.errors import UserError
+
+log = logging.getLogger("nasrl.data")
+
+#: Bump when the cache's layout or decoding changes, so old caches are rebuilt, never misread.
+CACHE_VERSION = 1
+#: Where `cifar10` downloads to and where decoded folders are cached when `--data-dir` is not given.
+DEFAULT_DATA_DIR = Path(os.environ.get("NASRL_DATA_DIR", Path.home() / ".cache" / "nasrl"))
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+SOURCES_HELP = "cifar10 (official files), folder:PATH (PATH/train/<class>/*, PATH/test/<class>/*), synthetic"
+
+
+@dataclass
+class Dataset:
+    """A whole data set in memory: uint8 images [N, 3, H, W] and int64 labels [N], train and test apart."""
+
+    name: str
+    classes: list[str]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    @property
+    def resolution(self) -> int:
+        return int(self.train_x.shape[-1])
+
+    def summary(self) -> str:
+        """One line for logs, so a run says which data it trained on (synthetic data says so)."""
+        return (
+            f"{self.name}: {len(self.train_y)} train / {len(self.test_y)} test images, "
+            f"{len(self.classes)} classes, {self.resolution}x{self.resolution}"
+        )
+
+
+@dataclass
+class Split:
+    """Part of a training set: uint8 images [N, 3, H, W] and int64 labels [N]."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+# ----- sources ---------------------------------------------------------------------------------------------
+
+
+def load_dataset(source: str = "cifar10", data_dir: str | Path | None = None, resolution: int = 32) -> Dataset:
+    """The data set named by `--data`, as uint8 tensors; decoded files are cached in `data_dir`."""
+    if resolution < 8:
+        raise UserError(f"The resolution must be at least 8 pixels, got {resolution}.")
+    cache_dir = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
+    if source == "synthetic":
+        return synthetic_dataset(resolution=resolution)
+    if source == "cifar10":
+        return _load_cifar10(cache_dir, resolution)
+    if source.startswith("folder:"):
+        return _load_folder(Path(source[len("folder:") :]).expanduser(), cache_dir, resolution)
+    raise UserError(f"Unknown data source '{source}': use one of {SOURCES_HELP}.")
+
+
+def synthetic_dataset(
+    num_classes: int = 10, train_per_class: int = 600, test_per_class: int = 20, resolution: int = 32, seed: int = 0
+) -> Dataset:
+    """A small generated set with learnable structure, for tests and smoke runs (named "synthetic" everywhere).
+
+    6,000 training images by default, so the usual 5,000-image validation split still works, and a small test
+    set, so a smoke run's final test evaluation is quick even for NASCNN15 on a CPU.
+
+    Each class is a smooth random colour pattern; an image is its class's pattern, randomly shifted, with a
+    random contrast and per-pixel noise. A convolutional network learns it in a few hundred steps; a
+    constant guess scores 1/num_classes."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(num_classes, 3, 4, 4, generator=g)
+    patterns = F.interpolate(coarse, size=(resolution, resolution), mode="bicubic", align_corners=False)
+
+    def make(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(num_classes).repeat_interleave(per_class)
+        n = len(y)
+        # A circular shift of up to 3 pixels per image, so position alone never gives the class away.
+        dy, dx = torch.randint(-3, 4, (2, n, 1), generator=g)
+        ar = torch.arange(resolution)
+        rows = ((ar + dy) % resolution).view(n, 1, resolution, 1)
+        cols = ((ar + dx) % resolution).view(n, 1, 1, resolution)
+        x = patterns[y.view(n, 1, 1, 1), torch.arange(3).view(1, 3, 1, 1), rows, cols]
+        contrast = 0.6 + 0.4 * torch.rand(n, 1, 1, 1, generator=g)
+        x = 0.5 + contrast * (x - 0.5) + 0.15 * torch.randn(x.shape, generator=g)
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8), y
+
+    train_x, train_y = make(train_per_class)
+    test_x, test_y = make(test_per_class)
+    classes = [f"class{i}" for i in range(num_classes)]
+    return Dataset("synthetic", classes, train_x, train_y, test_x, test_y)
+
+
+def _load_cifar10(cache_dir: Path, resolution: int) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    folder = cache_dir / "cifar-10-batches-py"
+    files = sorted(folder.glob("*_batch*")) if folder.is_dir() else []
+    if len(files) < 6:
+        try:
+            CIFAR10(str(cache_dir), train=True, download=True)
+        except Exception as e:  # no network, a proxy, a full disk: all mean the same to the user
+            raise UserError(
+                f"CIFAR-10 is not in {cache_dir} and could not be downloaded ({type(e).__name__}): point --data-dir "
+                "at a folder holding cifar-10-batches-py, or use --data folder:PATH with an image folder such as "
+                "../shared/datasets/cifar10-jpeg.tar.gz unpacked."
+            ) from None
+        files = sorted(folder.glob("*_batch*"))
+    key = _cache_key("cifar10", folder, [(f.name, *_stat(f)) for f in files], resolution)
+
+    def decode() -> dict:
+        parts = {}
+        for train in (True, False):
+            ds = CIFAR10(str(cache_dir), train=train, download=False)
+            x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+            parts["train" if train else "test"] = (_resize(x, resolution), torch.tensor(ds.targets))
+        return {
+            "classes": list(CIFAR10_CLASSES),
+            "train_x": parts["train"][0],
+            "train_y": parts["train"][1],
+            "test_x": parts["test"][0],
+            "test_y": parts["test"][1],
+            "skipped": 0,
+        }
+
+    data = _cached(cache_dir / f"cifar10-r{resolution}", key, decode)
+    return Dataset("cifar10", data["classes"], data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+
+
+def _load_folder(root: Path, cache_dir: Path, resolution: int) -> Dataset:
+    if not (root / "train").is_dir():
+        raise UserError(
+            f"{root} has no train/ folder: an image folder data set needs {root}/train/<class>/* "
+            f"(and {root}/test/<class>/*)."
+        )
+    train_files, classes = _scan(root / "train", None)
+    if not classes:
+        raise UserError(f"{root}/train has no class folders: put each class's images in {root}/train/<class>/.")
+    test_files, _ = _scan(root / "test", classes) if (root / "test").is_dir() else ([], classes)
+    listing = [(f[0], f[2], f[3]) for f in train_files + test_files]
+    key = _cache_key("folder", root, listing, resolution)
+
+    def decode() -> dict:
+        train_x, train_y, bad_train = _decode_files(train_files, resolution)
+        test_x, test_y, bad_test = _decode_files(test_files, resolution)
+        if len(train_y) == 0:
+            raise UserError(f"No readable image in {root}/train: check the files are images Pillow can open.")
+        return {
+            "classes": classes,
+            "train_x": train_x,
+            "train_y": train_y,
+            "test_x": test_x,
+            "test_y": test_y,
+            "skipped": bad_train + bad_test,
+        }
+
+    tag = "".join(c if c.isalnum() else "_" for c in root.resolve().name)[:40]
+    path_hash = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
+    data = _cached(cache_dir / f"folder-{tag}-{path_hash}-r{resolution}", key, decode)
+    if data["skipped"]:
+        log.warning("Skipped %d unreadable image file(s) in %s.", data["skipped"], root)
+    if len(data["test_y"]) == 0:
+        log.warning("%s has no test images (test/<class>/*): a final test evaluation will be skipped.", root)
+    return Dataset(f"folder:{root}", data["classes"], data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+
+
+def _scan(folder: Path, classes: list[str] | None) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
+    """(path, label, size, mtime_ns) per file in sorted order; classes are the sorted sub-folder names (or the
+    given ones). os.scandir keeps this to one stat per file: 60k files in ~0.1 s, so a cached load stays fast."""
+    names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    if classes is None:
+        classes = names
+    unknown = [n for n in names if n not in classes]
+    if unknown:
+        raise UserError(f"{folder} has class folder '{unknown[0]}', which train/ does not have.")
+    files = []
+    for label, name in enumerate(classes):
+        if not (folder / name).is_dir():
+            continue
+        entries = sorted(
+            (e for e in os.scandir(folder / name) if e.is_file() and not e.name.startswith(".")), key=lambda e: e.name
+        )
+        for e in entries:
+            st = e.stat()
+            files.append((e.path, label, st.st_size, st.st_mtime_ns))
+    return files, classes
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _decode_chunk(paths: list[str], resolution: int) -> list[bytes | None]:
+    """Decode image files to raw RGB bytes at the resolution (None for an unreadable file)."""
+    from PIL import Image
+
+    out: list[bytes | None] = []
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")  # grayscale, palette, RGBA, CMYK: all become 3 channels
+                if im.size != (resolution, resolution):
+                    im = im.resize((resolution, resolution), Image.Resampling.BILINEAR)
+                out.append(im.tobytes())
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            out.append(None)
+    return out
+
+
+def _decode_files(files: list[tuple], resolution: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Decode every file once. One process: decoding 32x32 JPEGs is Python-bound (threads do not help) and
+    worker processes that import torch cost more than they save; 60k CIFAR JPEGs take ~5 s, then the cache."""
+    images = _decode_chunk([f[0] for f in files], resolution)
+    keep = [i for i, im in enumerate(images) if im is not None]
+    raw = bytearray(b"".join(images[i] for i in keep))
+    if keep:
+        x = torch.frombuffer(raw, dtype=torch.uint8).view(len(keep), resolution, resolution, 3)
+        x = x.permute(0, 3, 1, 2).contiguous()
+    else:
+        x = torch.empty(0, 3, resolution, resolution, dtype=torch.uint8)
+    y = torch.tensor([files[i][1] for i in keep], dtype=torch.int64)
+    return x, y, len(files) - len(keep)
+
+
+def _resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    out = F.interpolate(x.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+# ----- the decode cache ------------------------------------------------------------------------------------
+
+
+def _cache_key(kind: str, root: Path, listing: list[tuple], resolution: int) -> str:
+    """A digest of everything the decoded tensors depend on: a changed file means a new key."""
+    text = json.dumps([CACHE_VERSION, kind, str(root.resolve()), resolution, listing], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cached(stem: Path, key: str, decode) -> dict:
+    """Load `<stem>-<key>.pt`, or decode and write it atomically (and drop that stem's stale caches)."""
+    path = stem.with_name(f"{stem.name}-{key}.pt")
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True, mmap=True)  # mmap: a 185 MB cache opens in ~20 ms
+        except Exception:  # a half-written or damaged cache is rebuilt, never trusted
+            log.warning("The data cache %s is damaged; decoding again.", path)
+    data = decode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(data, tmp)
+        os.replace(tmp, path)
+        for old in path.parent.glob(f"{stem.name}-*.pt"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as e:
+        log.warning("Could not write the data cache in %s (%s); the next run decodes again.", path.parent, e)
+    return data
+
+
+# ----- the stratified split --------------------------------------------------------------------------------
+
+
+def _largest_remainder(sizes: list[int], n: int) -> list[int]:
+    """Split n over classes in proportion to their sizes, integer counts summing to exactly n."""
+    total = sum(sizes)
+    exact = [n * s / total for s in sizes]
+    counts = [min(math.floor(e), s) for e, s in zip(exact, sizes)]
+    order = sorted(range(len(sizes)), key=lambda c: (-(exact[c] - counts[c]), c))
+    short = n - sum(counts)
+    for c in order:
+        if short == 0:
+            break
+        if counts[c] < sizes[c]:
+            counts[c] += 1
+            short -= 1
+    return counts
+
+
+def split_train_val(
+    ds: Dataset, val_size: int = 5000, seed: int = 0, train_subset: int | None = None, val_subset: int | None = None
+) -> tuple[Split, Split]:
+    """A stratified train/validation split of the training set, the same for the same seed (the test set is
+    never touched); `train_subset`/`val_subset` take stratified subsets of each part for proxy searches."""
+    n = len(ds.train_y)
+    if not 0 < val_size < n:
+        raise UserError(f"The validation set must hold between 1 and {n - 1} images (of {n}), got {val_size}.")
+    if train_subset is not None and not 0 < train_subset <= n - val_size:
+        raise UserError(f"--train-subset must be between 1 and {n - val_size} (images left after validation).")
+    if val_subset is not None and not 0 < val_subset <= val_size:
+        raise UserError(f"--val-subset must be between 1 and the validation size {val_size}, got {val_subset}.")
+    g = torch.Generator().manual_seed(seed)
+    num_classes = int(ds.train_y.max()) + 1
+    per_class = []
+    for c in range(num_classes):
+        idx = (ds.train_y == c).nonzero().flatten()
+        per_class.append(idx[torch.randperm(len(idx), generator=g)])
+    sizes = [len(p) for p in per_class]
+    val_counts = _largest_remainder(sizes, val_size)
+    val_parts = [p[:k] for p, k in zip(per_class, val_counts)]
+    train_parts = [p[k:] for p, k in zip(per_class, val_counts)]
+    if val_subset is not None:
+        counts = _largest_remainder([len(p) for p in val_parts], val_subset)
+        val_parts = [p[:k] for p, k in zip(val_parts, counts)]
+    if train_subset is not None:
+        counts = _largest_remainder([len(p) for p in train_parts], train_subset)
+        train_parts = [p[:k] for p, k in zip(train_parts, counts)]
+    train_idx = torch.cat(train_parts).sort().values
+    val_idx = torch.cat(val_parts).sort().values
+    return Split(ds.train_x[train_idx], ds.train_y[train_idx]), Split(ds.train_x[val_idx], ds.train_y[val_idx])
+
+
+# ----- normalisation and whitening -------------------------------------------------------------------------
+
+
+@dataclass
+class Preprocess:
+    """uint8 images -> network input: per-channel standardisation, or ZCA whitening (Zoph & Le whitened their
+    inputs). Statistics come from the training split alone and travel in checkpoints."""
+
+    mean: torch.Tensor  # [3], in 0-255 pixel units
+    std: torch.Tensor  # [3], in 0-255 pixel units
+    zca: torch.Tensor | None = None  # [D, D] whitening matrix over flattened 0-1 images, D = 3*H*W
+    zca_mean: torch.Tensor | None = None  # [D], mean of the flattened 0-1 training images
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, zca: bool = False, zca_epsilon: float = 1e-2) -> Preprocess:
+        """Statistics of a uint8 training split; ZCA costs one eigendecomposition of a D x D covariance."""
+        xf = x.double()
+        mean = xf.mean(dim=(0, 2, 3)).float()
+        std = xf.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
+        if not zca:
+            return cls(mean, std)
+        flat = xf.flatten(1) / 255.0
+        mu = flat.mean(0)
+        centered = flat - mu
+        cov = centered.T @ centered / max(1, len(flat) - 1)
+        eigval, eigvec = torch.linalg.eigh(cov)
+        w = eigvec @ torch.diag(1.0 / torch.sqrt(eigval.clamp_min(0) + zca_epsilon)) @ eigvec.T
+        return cls(mean, std, w.float(), mu.float())
+
+    def to(self, device: torch.device | str) -> Preprocess:
+        zca = None if self.zca is None else self.zca.to(device)
+        zca_mean = None if self.zca_mean is None else self.zca_mean.to(device)
+        return Preprocess(self.mean.to(device), self.std.to(device), zca, zca_mean)
+
+    def resident(self, x: torch.Tensor) -> torch.Tensor:
+        """What the loader keeps on the device: uint8 as is, or the whitened float images (whitening is
+        applied before augmentation, so padding is zero in whitened space)."""
+        if self.zca is None:
+            return x
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+        for i in range(0, len(x), 2048):
+            flat = x[i : i + 2048].flatten(1).float() / 255.0
+            out[i : i + 2048] = ((flat - self.zca_mean) @ self.zca).view(-1, *x.shape[1:])
+        return out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch from `resident` -> float network input."""
+        if x.dtype != torch.uint8:
+            return x
+        return (x.float() - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {"mean": self.mean.cpu(), "std": self.std.cpu()}
+        if self.zca is not None:
+            state |= {"zca": self.zca.cpu(), "zca_mean": self.zca_mean.cpu()}
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> Preprocess:
+        return cls(state["mean"], state["std"], state.get("zca"), state.get("zca_mean"))
+
+
+# ----- batched augmentation --------------------------------------------------------------------------------
+
+
+def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror a random half of the batch left-right (one mask, one `where`)."""
+    mask = torch.rand(len(x), device=x.device, generator=generator) < 0.5
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def batch_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop of every image after zero-padding by `pad` pixels: one gather with per-sample offsets."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    chans = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[batch, chans, rows, cols]
+
+
+# ----- the loader ------------------------------------------------------------------------------------------
+
+
+class Loader:
+    """Batches of a resident split: a fresh seeded shuffle per epoch, batched augmentation, normalised floats.
+
+    The generator lives on the data's device, so shuffles and crops never leave it; `set_epoch` reseeds it
+    from (seed, epoch), which makes every epoch reproducible on its own and a resumed run exact."""
+
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        preprocess: Preprocess,
+        device: torch.device | str = "cpu",
+        train: bool = False,
+        augment: bool = True,
+        seed: int = 0,
+        channels_last: bool = False,
+    ) -> None:
+        self.device = torch.device(device)
+        self.preprocess = preprocess.to(self.device)
+        self.x = self.preprocess.resident(split.x.to(self.device))
+        self.y = split.y.to(self.device)
+        self.batch_size = batch_size
+        self.train = train
+        self.augment = augment and train
+        self.seed = seed
+        self.channels_last = channels_last
+        self.generator = torch.Generator(device=self.device)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed * 100_003 + epoch)
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        if self.train:  # drop the ragged last batch: equal steps, and BatchNorm never sees a batch of one
+            return max(1, n // self.batch_size)
+        return math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, device=self.device, generator=self.generator) if self.train else None
+        size = min(self.batch_size, n)
+        for b in range(len(self)):
+            if order is None:
+                x, y = self.x[b * size : (b + 1) * size], self.y[b * size : (b + 1) * size]
+            else:
+                idx = order[b * size : (b + 1) * size]
+                x, y = self.x[idx], self.y[idx]
+            if self.augment:
+                x = batch_crop(batch_flip(x, self.generator), self.generator)
+            x = self.preprocess(x)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y

@@ -1,0 +1,180 @@
+"""Rewards of architectures: train-and-validate (the real thing) or synthetic (a known answer).
+
+An evaluator never raises for a bad child: a child that fails (bad shapes, NaN
+loss, out of memory, any exception) comes back as a failed `ChildResult` with
+reward 0 and its error, and the search goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from nasrl import child
+from nasrl.config import SearchConfig
+from nasrl.space import Architecture, SearchSpace
+from nasrl.synthetic import synthetic_reward, synthetic_target
+
+FAILED_REWARD = 0.0
+
+
+@dataclass
+class ChildResult:
+    """What one evaluation produced; `reward` is what the strategy learns from (before its transform)."""
+
+    reward: float
+    val_acc: float | None = None
+    params: int | None = None
+    flops: int | None = None
+    train_seconds: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    history: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def failure(cls, error: str, seconds: float = 0.0, **known: Any) -> ChildResult:
+        return cls(reward=FAILED_REWARD, status="failed", error=error, train_seconds=seconds, **known)
+
+
+class Evaluator(Protocol):
+    name: str
+
+    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult: ...
+
+
+def child_seed(run_seed: int, episode: int, child_index: int) -> int:
+    """A per-child training seed: independent of evaluation order, so resumed runs and parallel workers agree."""
+    digest = hashlib.sha256(f"{run_seed}:{episode}:{child_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class SyntheticEvaluator:
+    """Reward = fraction of decisions equal to a hidden target (see `nasrl.synthetic`); trains nothing."""
+
+    name = "synthetic"
+
+    def __init__(self, space: SearchSpace, target_seed: int) -> None:
+        self.space = space
+        self.target_seed = target_seed
+        self._targets: dict[int, Architecture] = {}
+
+    def target(self, num_layers: int) -> Architecture:
+        if num_layers not in self._targets:
+            self._targets[num_layers] = synthetic_target(self.space.with_layers(num_layers), self.target_seed)
+        return self._targets[num_layers]
+
+    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
+        reward = synthetic_reward(arch, self.target(arch.num_layers), skips=self.space.skips)
+        return ChildResult(reward=reward, val_acc=reward)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from nasrl.errors import UserError
+
+        raise UserError(f"--device {name} was asked for but this machine has no CUDA GPU: use --device cpu.")
+    return torch.device(name)
+
+
+def reward_from_history(history: list[dict[str, Any]], metric: str) -> float:
+    """`best`: the best validation accuracy; `last5`: the paper's max over the last 5 epochs."""
+    accs = [h["val_acc"] for h in history if h.get("val_acc") is not None]
+    if not accs:
+        return FAILED_REWARD
+    return float(max(accs[-5:] if metric == "last5" else accs))
+
+
+class TrainEvaluator:
+    """Build the child, train it on the train split, reward = its validation accuracy."""
+
+    name = "train"
+
+    def __init__(
+        self,
+        cfg: SearchConfig,
+        train_split: Any,
+        val_split: Any,
+        device: torch.device,
+        num_classes: int = 10,
+        progress: bool = False,
+        on_epoch: Callable[[dict], None] | None = None,
+    ) -> None:
+        from nasrl.train import TrainConfig
+
+        self.cfg = cfg
+        self.train_split = train_split
+        self.val_split = val_split
+        self.device = device
+        self.num_classes = num_classes
+        self.progress = progress
+        self.on_epoch = on_epoch
+        self.base_train_config = TrainConfig(
+            epochs=cfg.child_epochs,
+            batch_size=cfg.child_batch_size,
+            optimizer=cfg.child_optimizer,
+            lr=cfg.child_lr,
+            momentum=cfg.child_momentum,
+            weight_decay=cfg.child_weight_decay,
+            schedule=cfg.child_schedule,
+            max_steps=cfg.child_max_steps,
+            augment=cfg.augment,
+            seed=cfg.seed,
+        )
+
+    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
+        from dataclasses import replace
+
+        from nasrl.train import fit
+
+        start = time.perf_counter()
+        params = flops = None
+        if self.on_epoch is not None:
+            self.on_epoch({"epoch": 0})  # a fresh progress bar for this child
+        try:
+            torch.manual_seed(child_seed(self.cfg.seed, episode, child_index))
+            model = child.build(arch, num_classes=self.num_classes, in_channels=int(self.train_split.x.shape[1]))
+            params = child.count_parameters(model)
+            flops = child.count_flops(model, resolution=int(self.train_split.x.shape[-1]))
+            train_cfg = replace(self.base_train_config, seed=child_seed(self.cfg.seed, episode, child_index))
+            result = fit(
+                model,
+                self.train_split,
+                self.val_split,
+                train_cfg,
+                device=self.device,
+                progress=self.progress,
+                on_epoch=self.on_epoch,
+            )
+        except Exception as e:  # any child failure is recorded, never fatal to the search
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            detail = traceback.format_exception_only(type(e), e)[-1].strip()
+            return ChildResult.failure(detail, time.perf_counter() - start, params=params, flops=flops)
+        seconds = time.perf_counter() - start
+        history = json.loads(json.dumps(result.history, default=float))
+        if result.diverged:
+            return ChildResult.failure(
+                "diverged: the training loss became NaN or infinite",
+                seconds,
+                params=params,
+                flops=flops,
+                history=history,
+            )
+        val_acc = reward_from_history(history, self.cfg.reward_metric)
+        return ChildResult(
+            reward=val_acc, val_acc=val_acc, params=params, flops=flops, train_seconds=seconds, history=history
+        )

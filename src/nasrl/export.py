@@ -1,0 +1,411 @@
+"""Export: an architecture, with or without its trained weights, as files that run without nasrl.
+
+Three forms, each checked against the network `child.build` makes before it is reported as written:
+
+- `export_code`: a readable PyTorch file (only `torch` imported) with named layers and a `forward` written out
+  line by line, so a reader sees the found network the way the paper draws it; nasrl's saved weights load into it.
+- `export_onnx`: an ONNX graph (torch.export-based exporter, which needs `onnxscript`), run once in onnxruntime.
+- `export_torchscript`: the generated code compiled by `torch.jit.script`, so it runs at any input size.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nasrl import child
+from nasrl.describe import layer_table
+from nasrl.errors import UserError
+from nasrl.space import Architecture
+
+#: Inputs each check runs through both networks (a small random batch at CIFAR-10's size).
+CHECK_BATCH = 2
+CHECK_RESOLUTION = 32
+ONNX_INSTALL_HINT = "pip install 'nasrl[export]'  (or: pip install onnx onnxscript onnxruntime)"
+
+
+# ----- the readable PyTorch file ----------------------------------------------------------------------------------
+_PREAMBLE = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def max_pool(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Max pooling (window = stride = size) that keeps at least one pixel however small the map gets.
+
+    ceil_mode keeps the partial window at the border; a map smaller than the window is first padded
+    with -1, below any ReLU output, so padding never wins the max."""
+    height, width = x.shape[-2], x.shape[-1]
+    if height < size or width < size:
+        x = F.pad(x, [0, max(0, size - width), 0, max(0, size - height)], value=-1.0)
+    return F.max_pool2d(x, size, size, ceil_mode=True)
+
+
+def pad_cat(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on channels maps of different sizes: smaller ones are zero-padded (bottom, right) to the largest."""
+    height = max([m.shape[-2] for m in maps])
+    width = max([m.shape[-1] for m in maps])
+    return torch.cat([F.pad(m, [0, width - m.shape[-1], 0, height - m.shape[-2]]) for m in maps], dim=1)
+
+
+def from_nasrl_name(key: str) -> str:
+    """nasrl calls layer i's parts `layers.{i}.conv` and `layers.{i}.bn` (from 0); this file `conv{i+1}`, `bn{i+1}`."""
+    parts = key.split(".")
+    if len(parts) > 3 and parts[0] == "layers" and parts[1].isdigit() and parts[2] in ("conv", "bn"):
+        return f"{parts[2]}{int(parts[1]) + 1}." + ".".join(parts[3:])
+    return key
+'''
+
+_LOAD_STATE_DICT = '''
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights saved from this class or from nasrl (`layers.0.conv.weight` becomes `conv1.weight`)."""
+        renamed = {from_nasrl_name(key): value for key, value in state_dict.items()}
+        return super().load_state_dict(renamed, strict=strict, assign=assign)
+'''
+
+_MAIN = """
+
+if __name__ == "__main__":
+    model = {name}().eval()
+    print(f"{name}: {{sum(p.numel() for p in model.parameters()):,}} parameters")
+    print("logits for 2 random 32x32 images:", tuple(model(torch.randn(2, {in_channels}, 32, 32)).shape))
+"""
+
+
+def _scales(arch: Architecture) -> list[tuple[int, int]]:
+    """Each layer's downsampling factor (height, width) from the image.
+
+    A 'same'-padded odd kernel at stride s and a ceil-mode pool of size p both map a side n to ceil(n / factor),
+    and ceil(ceil(n / a) / b) == ceil(n / (a * b)), so maps with equal factors have equal sizes at any input
+    size: their concatenation needs no padding. The padded concatenation takes the largest map, the smallest factor."""
+    scales: list[tuple[int, int]] = []
+    for layer in arch.layers:
+        fh, fw = (
+            (min(scales[j][0] for j in layer.inputs), min(scales[j][1] for j in layer.inputs))
+            if layer.inputs
+            else (1, 1)
+        )
+        sh, sw = layer.stride
+        scales.append((fh * sh * layer.pool, fw * sw * layer.pool))
+    return scales
+
+
+def _joined(arch: Architecture, scales: list[tuple[int, int]], indices: list[int]) -> str:
+    names = ", ".join(f"c{j + 1}" for j in indices)
+    if len(indices) == 1:
+        return names
+    if len({scales[j] for j in indices}) == 1:
+        return f"torch.cat([{names}], dim=1)"
+    return f"pad_cat([{names}])"
+
+
+def generate_code(arch: Architecture, class_name: str = "Network", num_classes: int = 10, in_channels: int = 3) -> str:
+    """The source of a standalone module for `arch`: what `export_code` writes (tests compile it directly)."""
+    if not class_name.isidentifier():
+        raise UserError(f"'{class_name}' is not a valid Python class name: use letters, digits and _.")
+    params = child.count_parameters(child.build(arch, num_classes, in_channels))
+    scales = _scales(arch)
+    widths = [layer.filters for layer in arch.layers]
+    outputs = child.loose_ends(arch)
+
+    header = [
+        f"{class_name}: a network found by neural architecture search (nasrl), as plain PyTorch.",
+        "",
+        f"Written by `nasrl export`: space '{arch.space}', {arch.num_layers} layers, hash {arch.hash()},",
+        f"{params:,} parameters ({num_classes} classes, {in_channels} input channels).",
+        "Each layer is conv (no bias) -> BatchNorm -> ReLU (-> max pooling); a layer's inputs are concatenated",
+        "on channels, zero-padding smaller maps to the largest; layers that no later layer reads are concatenated",
+        "into the features, which global average pooling and a linear classifier turn into logits.",
+        "",
+        "Weights saved from nasrl (`child.build(arch).state_dict()`, `nasrl train`) load directly: this class's",
+        "`load_state_dict` accepts nasrl's names (layers.0.conv.weight) as well as its own (conv1.weight).",
+        "",
+        *layer_table(arch).splitlines(),
+    ]
+    lines = [
+        '"""' + header[0],
+        *header[1:],
+        '"""',
+        "",
+        "# DNA (canonical JSON; save it as a .json file for `nasrl show` or `nasrl export`):",
+    ]
+    lines.append("# " + arch.to_json())
+    lines.append(_PREAMBLE.rstrip("\n"))
+    lines += [
+        "",
+        "",
+        f"class {class_name}(nn.Module):",
+        f"    def __init__(self, num_classes: int = {num_classes}, in_channels: int = {in_channels}) -> None:",
+        "        super().__init__()",
+    ]
+    for i, layer in enumerate(arch.layers):
+        n = i + 1
+        kh, kw = layer.kernel
+        sh, sw = layer.stride
+        cin = str(sum(widths[j] for j in layer.inputs)) if layer.inputs else "in_channels"
+        reads = ", ".join(f"C{j + 1}" for j in layer.inputs) if layer.inputs else "the image"
+        extra = f", stride {sh}x{sw}" if (sh, sw) != (1, 1) else ""
+        extra += f", max pool {layer.pool}" if layer.pool > 1 else ""
+        lines.append(f"        # C{n}: {kh}x{kw} conv, {layer.filters} filters{extra}; reads {reads}")
+        lines.append(
+            f"        self.conv{n} = nn.Conv2d({cin}, {layer.filters}, ({kh}, {kw}), stride=({sh}, {sw}), "
+            f"padding=({kh // 2}, {kw // 2}), bias=False)"
+        )
+        lines.append(f"        self.bn{n} = nn.BatchNorm2d({layer.filters})")
+    features = " + ".join(str(widths[j]) for j in outputs)
+    lines.append(f"        # the classifier reads {', '.join(f'C{j + 1}' for j in outputs)} (global average pooled)")
+    lines.append(f"        self.classifier = nn.Linear({features}, num_classes)")
+    lines += ["", "    def forward(self, image: torch.Tensor) -> torch.Tensor:"]
+    for i, layer in enumerate(arch.layers):
+        n = i + 1
+        x = _joined(arch, scales, list(layer.inputs)) if layer.inputs else "image"
+        lines.append(f"        c{n} = F.relu(self.bn{n}(self.conv{n}({x})))")
+        if layer.pool > 1:
+            lines.append(f"        c{n} = max_pool(c{n}, {layer.pool})")
+    if len(outputs) == 1:
+        lines.append(f"        return self.classifier(c{outputs[0] + 1}.mean(dim=(2, 3)))")
+    else:
+        lines.append(f"        features = {_joined(arch, scales, outputs)}")
+        lines.append("        return self.classifier(features.mean(dim=(2, 3)))")
+    lines.append(_LOAD_STATE_DICT.rstrip("\n"))
+    lines.append(_MAIN.format(name=class_name, in_channels=in_channels).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def load_code(path: str | Path, class_name: str) -> type[nn.Module]:
+    """Import the class from a file `export_code` wrote (kept in sys.modules so `torch.jit.script` finds its source)."""
+    path = Path(path)
+    name = f"nasrl_exported_{re.sub(r'[^0-9a-zA-Z_]', '_', path.stem)}_{abs(hash(str(path.resolve())))}"
+    # An explicit loader: `--output` may name the file with any suffix, and it is still Python source.
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=importlib.machinery.SourceFileLoader(name, str(path))
+    )
+    if spec is None or spec.loader is None:
+        raise UserError(f"Cannot import {path}: is it a Python file written by `nasrl export`?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, class_name)
+
+
+# ----- weights ----------------------------------------------------------------------------------------------------
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state_dict from `torch.save`, loaded with weights_only=True: never unpickle what a user hands us.
+
+    Also accepts a checkpoint dict holding the state_dict under "model" or "state_dict", and strips the prefixes
+    `torch.compile` ("_orig_mod.") and DataParallel ("module.") add."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"No weights file at {path}: give the state_dict a `nasrl train` run saved.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for foreign or unsafe files; all mean the same to a user.
+        raise UserError(
+            f"{path} is not a weights file torch.load can read safely ({type(e).__name__}): "
+            "save one with torch.save(model.state_dict(), path)."
+        ) from None
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict", "model_state_dict"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{path} holds no state_dict (a dict of parameter names to tensors).")
+    weights = {}
+    for key, value in obj.items():
+        for prefix in ("_orig_mod.", "module."):
+            key = key.removeprefix(prefix)
+        weights[str(key)] = value
+    return weights
+
+
+def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] | None = None) -> child.ChildNetwork:
+    """`child.build(arch)` in eval mode, with `weights` loaded when given (classes and input channels read from them).
+
+    Mismatching weights are a user error naming the first difference, not a stack of RuntimeError lines."""
+    if weights is None:
+        return child.build(arch).eval()
+    num_classes = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else 10
+    first = weights.get("layers.0.conv.weight")
+    in_channels = first.shape[1] if first is not None and first.dim() == 4 else 3
+    model = child.build(arch, num_classes, in_channels)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        if shapes:
+            k = shapes[0]
+            first_issue = f"{k} is {tuple(weights[k].shape)}, the architecture needs {tuple(expected[k].shape)}"
+        else:
+            first_issue = f"{'missing ' + missing[0] if missing else 'unexpected ' + unexpected[0]}"
+        raise UserError(
+            f"The weights do not fit this architecture ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(shapes)} of another shape; first: {first_issue}): were they trained for it?"
+        )
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+# ----- ONNX and TorchScript ---------------------------------------------------------------------------------------
+def _require_onnx() -> None:
+    missing = []
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(package)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise UserError(f"ONNX export needs {', '.join(missing)}, which is not installed: {ONNX_INSTALL_HINT}.")
+
+
+def _as_model(arch_or_model: Architecture | nn.Module, weights: Mapping[str, torch.Tensor] | None) -> nn.Module:
+    if isinstance(arch_or_model, Architecture):
+        return build_with_weights(arch_or_model, weights)
+    if weights is not None:
+        arch_or_model.load_state_dict(weights)
+    return arch_or_model.eval()
+
+
+def _in_channels(model: nn.Module) -> int:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else 3
+
+
+def _check_input(in_channels: int, resolution: int = CHECK_RESOLUTION) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(CHECK_BATCH, in_channels, resolution, resolution, generator=generator)
+
+
+@torch.no_grad()
+def _max_difference(reference: nn.Module, other, in_channels: int) -> float:
+    x = _check_input(in_channels)
+    return float((reference(x) - other(x)).abs().max())
+
+
+def export_code(
+    arch: Architecture,
+    path: str | Path,
+    class_name: str = "Network",
+    weights: Mapping[str, torch.Tensor] | None = None,
+) -> float:
+    """Write `arch` as a readable PyTorch file; return the largest output difference from `child.build(arch)`.
+
+    The check loads the builder network's weights (`weights`, or a random init) into the written class, so the
+    file is known to compute the same function as the network nasrl trains, and those weights to load into it.
+    Classes and input channels follow `weights` when given."""
+    reference = build_with_weights(arch, weights)
+    in_channels, num_classes = reference.layers[0].conv.in_channels, reference.classifier.out_features
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(generate_code(arch, class_name, num_classes, in_channels))
+    exported = load_code(path, class_name)(num_classes, in_channels)
+    exported.load_state_dict(reference.state_dict())
+    return _max_difference(reference, exported.eval(), in_channels)
+
+
+def export_onnx(
+    arch_or_model: Architecture | nn.Module,
+    path: str | Path,
+    weights: Mapping[str, torch.Tensor] | None = None,
+    resolution: int = CHECK_RESOLUTION,
+) -> float:
+    """Write an ONNX graph (batch size free, `resolution` fixed) and return the largest difference between
+    onnxruntime's and PyTorch's outputs, so a broken export never passes silently.
+
+    torch >= 2.9 exports through torch.export (the TorchScript-based exporter is deprecated), which needs onnxscript.
+    The spatial size is fixed because the padding of concatenated maps depends on it."""
+    _require_onnx()
+    import onnxruntime
+
+    model = _as_model(arch_or_model, weights)
+    in_channels = _in_channels(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = _check_input(in_channels, resolution)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's progress notes and deprecations are not the user's concern.
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            external_data=False,  # one self-contained file; these networks are far below protobuf's 2 GB limit.
+            dynamo=True,
+            verbose=False,
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"image": x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    return float((torch.from_numpy(logits) - expected).abs().max())
+
+
+def export_torchscript(
+    arch_or_model: Architecture | child.ChildNetwork,
+    path: str | Path,
+    weights: Mapping[str, torch.Tensor] | None = None,
+) -> float:
+    """Compile the generated code with `torch.jit.script` and save it; return the largest difference between the
+    saved file, loaded back, and the builder's network.
+
+    Scripting the generated code (rather than tracing the builder) keeps the shape logic of pooling and padding,
+    so the saved module runs at any input size."""
+    model = _as_model(arch_or_model, weights)
+    if not isinstance(model, child.ChildNetwork):
+        raise UserError("TorchScript export takes an architecture or a network made by nasrl's child.build.")
+    in_channels, num_classes = model.layers[0].conv.in_channels, model.classifier.out_features
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "exported_network.py"
+        source.write_text(generate_code(model.arch, "Network", num_classes, in_channels))
+        exported = load_code(source, "Network")(num_classes, in_channels)
+        exported.load_state_dict(model.state_dict())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; it still works.
+            torch.jit.save(torch.jit.script(exported.eval()), str(path))
+            loaded = torch.jit.load(str(path), map_location="cpu")
+        sys.modules.pop(exported.__module__, None)
+    return _max_difference(model, loaded, in_channels)
+
+
+# ----- the command line's helpers ---------------------------------------------------------------------------------
+#: Each format and the file suffix `nasrl export` gives it when no --output is named.
+FORMATS = {"code": ".py", "onnx": ".onnx", "torchscript": ".pt"}
+
+
+def class_name_for(name: str) -> str:
+    """A CamelCase class name from an architecture's name (`seed-baseline` -> `SeedBaseline`)."""
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
+    text = "".join(p[:1].upper() + p[1:] for p in parts)
+    return text if text[:1].isalpha() else f"Network{text}"
+
+
+def export(
+    arch: Architecture,
+    fmt: str,
+    path: str | Path,
+    weights: Mapping[str, torch.Tensor] | None = None,
+    class_name: str = "Network",
+) -> float:
+    """One entry point for the three formats (what `nasrl export` calls); returns the checked output difference."""
+    if fmt == "code":
+        return export_code(arch, path, class_name, weights)
+    if fmt == "onnx":
+        return export_onnx(arch, path, weights)
+    if fmt == "torchscript":
+        return export_torchscript(arch, path, weights)
+    raise UserError(f"Unknown export format '{fmt}': use one of {', '.join(FORMATS)}.")

@@ -1,0 +1,475 @@
+"""The search loop: sample an episode of children, evaluate them, store each, update the strategy, checkpoint.
+
+Exact resume rests on three facts. The strategy's state (weights, optimizer,
+baseline, sampling generator) is checkpointed as it stood at the start of an
+episode, so the resumed run proposes the same children. Each child's training
+seed depends only on (seed, episode, child). And a child already in the store
+under the same (episode, child) and architecture is reused, never trained again.
+So a run killed at any point, even with `kill -9`, and resumed, equals an
+uninterrupted run child for child.
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nasrl import space as spaces
+from nasrl.config import SearchConfig, make_config, read_config, save_config
+from nasrl.describe import dna_string, layer_table
+from nasrl.errors import UserError
+from nasrl.evaluate import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator, resolve_device
+from nasrl.executors import make_executor
+from nasrl.runlog import RunLog, format_seconds
+from nasrl.space import Architecture
+from nasrl.store import ChildRecord, RunStore, write_bytes_atomic, write_json_atomic
+from nasrl.strategy import Strategy, make_strategy
+
+CHECKPOINT_FORMAT = 1
+# Fields a resumed run may change: they decide where and how long it runs, not which children it samples.
+RESUMABLE_OVERRIDES = {"episodes", "device", "executor", "data_dir", "checkpoint_every", "run_dir"}
+
+
+@dataclass
+class SearchSummary:
+    run_dir: Path
+    status: str  # finished | interrupted
+    episodes_done: int
+    best: ChildRecord | None
+    counts: dict[str, int]
+    seconds: float
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / f"search-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dict[str, Any]) -> SearchConfig:
+    """The config a run goes with: a new run's as given; a resumed run's from its folder plus allowed overrides."""
+    if resume_dir is None:
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir()
+        if (run_dir / "results.sqlite").exists():
+            raise UserError(
+                f"{run_dir} already holds a search: continue it with --resume {run_dir}, or pick another --run-dir."
+            )
+        return cfg.model_copy(update={"run_dir": str(run_dir)})
+    run_dir = Path(resume_dir)
+    if not (run_dir / "checkpoints" / "latest.pt").is_file():
+        raise UserError(f"{run_dir} has no checkpoints/latest.pt: give the folder of a search started by nasrl.")
+    saved = read_config(run_dir / "config.yaml")
+    changed = {k for k, v in overrides.items() if getattr(saved, k) != v} - RESUMABLE_OVERRIDES
+    if changed:
+        name = sorted(changed)[0]
+        raise UserError(
+            f"--{name.replace('_', '-')} differs from the run's config.yaml; a resumed run keeps its config "
+            f"(only {', '.join(sorted('--' + k.replace('_', '-') for k in RESUMABLE_OVERRIDES))} may change)."
+        )
+    allowed = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
+    return make_config(saved.model_dump(), {**allowed, "run_dir": str(run_dir)})
+
+
+def build_strategy(cfg: SearchConfig) -> Strategy:
+    space = spaces.preset(cfg.space, cfg.max_layers)
+    options: dict[str, Any] = {}
+    if cfg.strategy == "reinforce":
+        options = dict(
+            lr=cfg.controller_lr,
+            baseline_decay=cfg.baseline_decay,
+            entropy_weight=cfg.entropy_weight,
+            grad_clip=cfg.controller_grad_clip,
+            lr_decay=cfg.controller_lr_decay,
+            reward_transform=cfg.reward_transform,
+            hidden_size=cfg.controller_hidden,
+            num_lstm_layers=cfg.controller_layers,
+            temperature=cfg.temperature,
+            tanh_constant=cfg.tanh_constant,
+        )
+    return make_strategy(cfg.strategy, space, cfg.seed, **options)
+
+
+def build_evaluator(cfg: SearchConfig, log: RunLog, progress: Progress | None) -> Evaluator:
+    space = spaces.preset(cfg.space, cfg.max_layers)
+    if cfg.evaluator == "synthetic":
+        log.info(f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)")
+        return SyntheticEvaluator(space, cfg.synthetic_seed)
+    from nasrl.data import load_dataset, split_train_val
+
+    device = resolve_device(cfg.device)
+    start = time.perf_counter()
+    dataset = load_dataset(cfg.data, cfg.data_dir)
+    train, val = split_train_val(dataset, cfg.val_size, cfg.seed, cfg.train_subset, cfg.val_subset)
+    log.info(
+        f"Data: {dataset.name}: {len(train.y)} training / {len(val.y)} validation images, "
+        f"{len(dataset.classes)} classes (loaded in {format_seconds(time.perf_counter() - start)}); "
+        f"children train on {device}",
+        event="data",
+        dataset=dataset.name,
+        train=len(train.y),
+        val=len(val.y),
+        device=str(device),
+    )
+    on_epoch = None
+    if progress is not None:
+        task = progress.add_task("child", total=cfg.child_epochs, visible=False)
+
+        def on_epoch(metrics: dict) -> None:
+            progress.update(task, completed=metrics.get("epoch", 0), visible=True)
+
+    return TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), on_epoch=on_epoch)
+
+
+def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cfg: SearchConfig) -> None:
+    """The resume point, written to a temporary file and renamed (a crash never corrupts the last good one)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "next_episode": next_episode,
+            "strategy": strategy_state,
+            "config": cfg.model_dump_json(),
+            "saved_at": time.time(),
+        },
+        buffer,
+    )
+    write_bytes_atomic(store.checkpoint_path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(
+            f"{path} cannot be read ({type(e).__name__}): it is damaged; the results in results.sqlite are "
+            "intact, start a new run to continue searching."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a nasrl search checkpoint of this version (format {CHECKPOINT_FORMAT}).")
+    return state
+
+
+class _Interrupt(Exception):
+    """SIGTERM, turned into an exception so the loop can checkpoint on the way out."""
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise _Interrupt(signal.Signals(signum).name)
+
+
+def run_search(
+    cfg: SearchConfig,
+    resume: bool = False,
+    console: Console | None = None,
+    quiet: bool = False,
+) -> SearchSummary:
+    """Run (or continue) a search to `cfg.episodes` episodes; the run folder is `cfg.run_dir`."""
+    assert cfg.run_dir is not None, "prepare_run sets the run folder"
+    store = RunStore(cfg.run_dir)
+    console = console or Console(stderr=True)
+    log = RunLog(store.run_dir, console=console, quiet=quiet)
+    started = time.perf_counter()
+    strategy = build_strategy(cfg)
+    if resume:
+        state = load_checkpoint(store.checkpoint_path)
+        strategy.load_state_dict(state["strategy"])
+        first_episode = int(state["next_episode"])
+        log.step(
+            f"Resuming {store.run_dir} at episode {first_episode + 1} of {cfg.episodes} "
+            f"({store.counts()['children']} children already stored)",
+            event="resume",
+            episode=first_episode,
+        )
+    else:
+        save_config(cfg, store.config_path)
+        first_episode = 0
+        space = spaces.preset(cfg.space, cfg.max_layers)
+        log.info(
+            f"New search in {store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
+            f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
+            f"{cfg.episodes} episodes x {cfg.children} children, evaluator {cfg.evaluator}, seed {cfg.seed}",
+            event="start",
+            config=cfg.model_dump(),
+        )
+        save_checkpoint(store, 0, strategy.state_dict(), cfg)
+    store.set_meta(status="running", pid=__import__("os").getpid(), episodes=cfg.episodes, updated=time.time())
+
+    progress = None if quiet else _progress(console)
+    episode_start_state = copy.deepcopy(strategy.state_dict())
+    episode = first_episode
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    status = "interrupted"
+    try:
+        if progress is not None:
+            progress.start()
+        evaluator = build_evaluator(cfg, log, progress)
+        executor = make_executor(cfg, evaluator)
+        episodes_task = None
+        if progress is not None:
+            episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode)
+        session_start = time.perf_counter()
+        best = store.best()
+        for episode in range(first_episode, cfg.episodes):
+            episode_start_state = copy.deepcopy(strategy.state_dict())
+            num_layers = cfg.layers_at(episode * cfg.children)
+            strategy.set_num_layers(num_layers)
+            architectures = strategy.propose(cfg.children)
+            log.step(
+                f"Episode {episode + 1}/{cfg.episodes}: {cfg.children} children of {num_layers} layers",
+                event="episode_start",
+                episode=episode,
+                num_layers=num_layers,
+            )
+            records = _evaluate_episode(store, executor, log, episode, architectures)
+            for rec in records:
+                if rec.status == "ok" and (best is None or rec.reward > best.reward):
+                    best = rec
+                    _write_best(store, rec)
+                    log.success(
+                        f"New best: reward {rec.reward:.4f} (episode {episode + 1}, child {rec.child + 1})",
+                        event="best",
+                        reward=rec.reward,
+                        episode=episode,
+                        child=rec.child,
+                    )
+            rewards = [r.reward for r in records]
+            stats = strategy.update(architectures, rewards)
+            store.record_step(episode, stats, num_layers)
+            log.metric(
+                f"Controller: mean reward {stats['mean_reward']:.4f}, baseline {stats['baseline']:.4f}, "
+                f"loss {stats['loss']:.4f}, entropy {stats['entropy']:.3f}, lr {stats['lr']:.2e}",
+                event="controller_step",
+                episode=episode,
+                **{k: float(v) for k, v in stats.items()},
+            )
+            _collapse_check(store, log, cfg, num_layers)
+            if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
+                save_checkpoint(store, episode + 1, strategy.state_dict(), cfg)
+            store.set_meta(episodes_done=episode + 1, updated=time.time())
+            done = episode + 1 - first_episode
+            elapsed = time.perf_counter() - session_start
+            remaining = elapsed / done * (cfg.episodes - episode - 1)
+            log.info(
+                f"Episode {episode + 1} done in {format_seconds(elapsed / done)} on average; "
+                f"about {format_seconds(remaining)} left",
+                event="eta",
+                seconds_left=remaining,
+            )
+            if progress is not None and episodes_task is not None:
+                progress.update(episodes_task, completed=episode + 1)
+        episode = cfg.episodes
+        status = "finished"
+    except (KeyboardInterrupt, _Interrupt) as e:
+        reason = str(e) or "SIGINT"
+        save_checkpoint(store, episode, episode_start_state, cfg)
+        log.error(
+            f"Interrupted ({reason}) during episode {episode + 1}: checkpoint saved; continue with "
+            f"`nasrl search --resume {store.run_dir}`",
+            event="interrupted",
+            episode=episode,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        if progress is not None:
+            progress.stop()
+    store.set_meta(status=status, updated=time.time())
+    summary = SearchSummary(store.run_dir, status, episode, store.best(), store.counts(), time.perf_counter() - started)
+    if status == "finished":
+        _log_summary(log, summary)
+    log.close()
+    store.close()
+    return summary
+
+
+def _evaluate_episode(
+    store: RunStore, executor: Any, log: RunLog, episode: int, architectures: list[Architecture]
+) -> list[ChildRecord]:
+    """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated."""
+    records: dict[int, ChildRecord] = {}
+    pending: list[tuple[int, Architecture]] = []
+    first_of_hash: dict[str, int] = {}
+    duplicates: list[tuple[int, Architecture]] = []
+    for index, arch in enumerate(architectures):
+        arch_hash = arch.hash()
+        stored = store.child(episode, index)
+        if stored is not None and stored.arch_hash == arch_hash:
+            records[index] = stored  # finished before an interruption: never trained again
+            log.info(f"  child {index + 1}: already stored (reward {stored.reward:.4f})", event="child_reused")
+            continue
+        known = store.evaluated(arch_hash)
+        if known is not None:
+            records[index] = _store_cached(store, log, episode, index, arch, known)
+        elif arch_hash in first_of_hash:
+            duplicates.append((index, arch))
+        else:
+            first_of_hash[arch_hash] = index
+            pending.append((index, arch))
+    for index, arch in pending:
+        log.architecture(
+            f"  child {index + 1}: {dna_string(arch)}",
+            event="child_start",
+            episode=episode,
+            child=index,
+            arch_hash=arch.hash(),
+        )
+    for index, arch, result in executor.run(episode, pending):
+        records[index] = _store_result(store, log, episode, index, arch, result)
+    for index, arch in duplicates:
+        known = store.evaluated(arch.hash()) or records[first_of_hash[arch.hash()]]
+        records[index] = _store_cached(store, log, episode, index, arch, known)
+    return [records[i] for i in range(len(architectures))]
+
+
+def _store_result(
+    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult
+) -> ChildRecord:
+    import json
+
+    rec = ChildRecord(
+        episode=episode,
+        child=index,
+        arch_json=arch.to_json(),
+        arch_hash=arch.hash(),
+        num_layers=arch.num_layers,
+        reward=result.reward,
+        val_acc=result.val_acc,
+        params=result.params,
+        flops=result.flops,
+        train_seconds=result.train_seconds,
+        status=result.status,
+        error=result.error,
+        history_json=json.dumps(result.history) if result.history is not None else None,
+    )
+    store.record_child(rec)
+    if result.status == "ok":
+        extra = f", {result.params:,} parameters" if result.params else ""
+        log.reward(
+            f"  child {index + 1}: reward {result.reward:.4f} in {format_seconds(result.train_seconds)}{extra}",
+            event="child_done",
+            episode=episode,
+            child=index,
+            reward=result.reward,
+            params=result.params,
+            seconds=result.train_seconds,
+        )
+    else:
+        log.error(
+            f"  child {index + 1} failed: {result.error} (reward {result.reward})",
+            event="child_failed",
+            episode=episode,
+            child=index,
+            error=result.error,
+        )
+    return rec
+
+
+def _store_cached(
+    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord
+) -> ChildRecord:
+    rec = ChildRecord(
+        episode=episode,
+        child=index,
+        arch_json=arch.to_json(),
+        arch_hash=arch.hash(),
+        num_layers=arch.num_layers,
+        reward=known.reward,
+        val_acc=known.val_acc,
+        params=known.params,
+        flops=known.flops,
+        train_seconds=0.0,
+        status=known.status,
+        error=known.error,
+        cached=True,
+    )
+    store.record_child(rec)
+    log.reward(
+        f"  child {index + 1}: cached (seen in episode {known.episode + 1}), reward {known.reward:.4f}",
+        event="child_cached",
+        episode=episode,
+        child=index,
+        reward=known.reward,
+    )
+    return rec
+
+
+def _write_best(store: RunStore, rec: ChildRecord) -> None:
+    arch = Architecture.from_json(rec.arch_json)
+    write_json_atomic(
+        store.best_path,
+        {
+            "architecture": arch.to_dict(),
+            "hash": rec.arch_hash,
+            "reward": rec.reward,
+            "val_acc": rec.val_acc,
+            "episode": rec.episode,
+            "child": rec.child,
+            "params": rec.params,
+            "flops": rec.flops,
+        },
+    )
+
+
+def _collapse_check(store: RunStore, log: RunLog, cfg: SearchConfig, num_layers: int) -> None:
+    """Warn once per run when the policy stopped exploring while rewards stopped rising."""
+    from nasrl.strategy import collapse_warning, uniform_entropy
+
+    if cfg.strategy != "reinforce" or store.meta().get("collapse_warned"):
+        return
+    steps = store.steps()
+    threshold = cfg.collapse_entropy * uniform_entropy(spaces.preset(cfg.space, num_layers))
+    message = collapse_warning([s["entropy"] for s in steps], [s["mean_reward"] for s in steps], threshold)
+    if message:
+        store.set_meta(collapse_warned=steps[-1]["episode"])
+        log.error(message, event="collapse_warning", episode=steps[-1]["episode"])
+
+
+def _log_summary(log: RunLog, summary: SearchSummary) -> None:
+    counts = summary.counts
+    log.success(
+        f"Search finished: {counts['children']} children ({counts['evaluated']} evaluated, {counts['cached']} "
+        f"cached, {counts['failed']} failed) in {format_seconds(summary.seconds)}",
+        event="finished",
+        **counts,
+        seconds=summary.seconds,
+    )
+    if summary.best is not None:
+        best = summary.best
+        arch = Architecture.from_json(best.arch_json)
+        params = f", {best.params:,} parameters" if best.params else ""
+        log.success(
+            f"Best reward {best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1}{params}):\n"
+            + layer_table(arch),
+            event="best_summary",
+            reward=best.reward,
+            arch_hash=best.arch_hash,
+        )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def iter_children(run_dir: str | Path) -> Iterator[ChildRecord]:
+    """Every stored child of a run, in order (for reports and tests)."""
+    store = RunStore.open_existing(run_dir)
+    try:
+        yield from store.children()
+    finally:
+        store.close()

@@ -1,0 +1,205 @@
+"""The run folder and its SQLite database: the single source of truth of a search.
+
+The driver is the only writer. Every child is one row keyed by (episode, child),
+so a resumed run that meets an already-finished child reuses its row instead of
+training it again, and no child is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasrl.errors import UserError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS children (
+    episode INTEGER NOT NULL,
+    child INTEGER NOT NULL,
+    arch_json TEXT NOT NULL,
+    arch_hash TEXT NOT NULL,
+    num_layers INTEGER NOT NULL,
+    reward REAL NOT NULL,
+    val_acc REAL,
+    params INTEGER,
+    flops INTEGER,
+    train_seconds REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,            -- ok | failed
+    error TEXT,
+    cached INTEGER NOT NULL DEFAULT 0,
+    history_json TEXT,               -- per-epoch metrics of the child's training
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (episode, child)
+);
+CREATE INDEX IF NOT EXISTS children_by_hash ON children (arch_hash);
+CREATE TABLE IF NOT EXISTS controller_steps (
+    episode INTEGER PRIMARY KEY,
+    loss REAL, baseline REAL, mean_reward REAL, entropy REAL, lr REAL,
+    num_layers INTEGER, finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class ChildRecord:
+    """One evaluated child, as stored."""
+
+    episode: int
+    child: int
+    arch_json: str
+    arch_hash: str
+    num_layers: int
+    reward: float
+    val_acc: float | None = None
+    params: int | None = None
+    flops: int | None = None
+    train_seconds: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    cached: bool = False
+    history_json: str | None = None
+    finished_at: float = field(default_factory=time.time)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+class RunStore:
+    """A run folder: `results.sqlite`, `config.yaml`, `checkpoints/`, logs and reports."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.run_dir / "results.sqlite"
+        try:
+            self.db = sqlite3.connect(self.db_path, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            # WAL lets `nasrl report` read a running search while the driver writes.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{self.db_path} is not a readable results database ({e}): restore or remove it.") from None
+
+    @classmethod
+    def open_existing(cls, run_dir: str | Path, readonly: bool = False) -> RunStore:
+        path = Path(run_dir)
+        if not (path / "results.sqlite").is_file():
+            raise UserError(f"{path} holds no results.sqlite: give the folder of a nasrl search run.")
+        return cls(path)
+
+    # ----- paths ---------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "config.yaml"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "latest.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best_architecture.json"
+
+    # ----- children ------------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self.db:
+            yield self.db
+
+    def record_child(self, rec: ChildRecord) -> None:
+        """Store one child at once (durable on return); the same (episode, child) replaces, never duplicates."""
+        row = asdict(rec)
+        row["cached"] = int(rec.cached)
+        cols = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._tx() as db:
+            db.execute(f"INSERT OR REPLACE INTO children ({cols}) VALUES ({marks})", row)
+
+    def child(self, episode: int, child: int) -> ChildRecord | None:
+        cur = self.db.execute("SELECT * FROM children WHERE episode=? AND child=?", (episode, child))
+        return _record(cur.fetchone())
+
+    def evaluated(self, arch_hash: str) -> ChildRecord | None:
+        """The first successful, really trained child with this architecture (the run's cache)."""
+        cur = self.db.execute(
+            "SELECT * FROM children WHERE arch_hash=? AND cached=0 AND status='ok' ORDER BY episode, child LIMIT 1",
+            (arch_hash,),
+        )
+        return _record(cur.fetchone())
+
+    def children(self) -> list[ChildRecord]:
+        cur = self.db.execute("SELECT * FROM children ORDER BY episode, child")
+        return [_record(r) for r in cur.fetchall()]
+
+    def best(self) -> ChildRecord | None:
+        cur = self.db.execute("SELECT * FROM children WHERE status='ok' ORDER BY reward DESC, episode, child LIMIT 1")
+        return _record(cur.fetchone())
+
+    def counts(self) -> dict[str, int]:
+        cur = self.db.execute(
+            "SELECT COUNT(*), SUM(cached), SUM(status='failed'), SUM(cached=0 AND status='ok') FROM children"
+        )
+        total, cached, failed, trained = cur.fetchone()
+        return {"children": total, "cached": cached or 0, "failed": failed or 0, "evaluated": trained or 0}
+
+    # ----- controller steps ----------------------------------------------------------------------
+    def record_step(self, episode: int, stats: dict[str, float], num_layers: int) -> None:
+        row = {k: stats.get(k) for k in ("loss", "baseline", "mean_reward", "entropy", "lr")}
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO controller_steps VALUES "
+                "(:episode, :loss, :baseline, :mean_reward, :entropy, :lr, :num_layers, :finished_at)",
+                {**row, "episode": episode, "num_layers": num_layers, "finished_at": time.time()},
+            )
+
+    def steps(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT * FROM controller_steps ORDER BY episode")
+        return [dict(r) for r in cur.fetchall()]
+
+    # ----- run status ----------------------------------------------------------------------------
+    def set_meta(self, **values: Any) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+
+    def meta(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"]) for r in self.db.execute("SELECT * FROM meta")}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _record(row: sqlite3.Row | None) -> ChildRecord | None:
+    if row is None:
+        return None
+    data = dict(row)
+    data["cached"] = bool(data["cached"])
+    return ChildRecord(**data)

@@ -1,0 +1,353 @@
+"""Search strategies behind one interface: REINFORCE on the LSTM controller, and uniform random search.
+
+The search loop asks a strategy for n architectures per episode (`propose`), has them evaluated, and hands the
+rewards back (`update`). Random search runs through the very same loop, store and reports, so it is the honest
+baseline for every claim the controller makes.
+
+REINFORCE (Williams 1992), as Zoph & Le 2017 use it (section 3.2, eq. 2 with a baseline):
+
+    grad J(theta) ~= 1/m sum_k sum_t grad log pi(a_t | a_(t-1):1; theta) (R_k - b)
+
+which we minimise as the loss
+
+    loss = -1/m sum_k [(R'_k - b) * log pi(arch_k) + entropy_weight * H(pi; arch_k)]
+
+with R' the (optionally cubed) reward and b an exponential moving average of earlier episodes' mean rewards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from nasrl.controller import Controller, Decisions, decisions_to_architectures
+from nasrl.errors import UserError
+from nasrl.space import Architecture, SearchSpace
+
+REWARD_TRANSFORMS = ("none", "cube")
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What the search loop needs from a strategy; everything else is the strategy's own business."""
+
+    name: str
+
+    def propose(self, n: int) -> list[Architecture]:
+        """n architectures for one episode, with the strategy's current depth."""
+        ...
+
+    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+        """Learn from one episode; returns at least loss, baseline, mean_reward, entropy and lr."""
+        ...
+
+    def set_num_layers(self, num_layers: int) -> None:
+        """The layer schedule: later proposals have this many layers."""
+        ...
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume exactly; loads with torch.load(weights_only=True)."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def uniform_entropy(space: SearchSpace, num_layers: int | None = None) -> float:
+    """The entropy (nats) of the uniform policy over the space: the most a policy can have, random search's."""
+    num_layers = space.num_layers if num_layers is None else num_layers
+    per_layer = sum(math.log(len(t.choices)) for t in space.tokens)
+    bits = num_layers * (num_layers - 1) // 2 if space.skips else 0
+    return num_layers * per_layer + bits * math.log(2)
+
+
+def collapse_warning(
+    entropy_history: Sequence[float],
+    reward_history: Sequence[float],
+    threshold: float,
+    window: int = 10,
+    min_improvement: float = 0.0,
+) -> str | None:
+    """A sentence for the log when the policy has (nearly) stopped exploring while rewards stopped rising.
+
+    Fires when the mean entropy of the last `window` episodes is below `threshold` and the mean reward of the
+    last `window` episodes is not above the previous window's by more than `min_improvement`. A solved problem
+    (reward at its maximum) looks the same, so the sentence says "may". A threshold of about 5-10% of
+    `uniform_entropy(space)` is a reasonable start."""
+    if len(entropy_history) < window or len(reward_history) < 2 * window:
+        return None
+    entropy = sum(entropy_history[-window:]) / window
+    recent = sum(reward_history[-window:]) / window
+    before = sum(reward_history[-2 * window : -window]) / window
+    if entropy >= threshold or recent - before > min_improvement:
+        return None
+    return (
+        f"The controller may have collapsed: its policy entropy is {entropy:.3f} nats (below {threshold:.3f}) "
+        f"and the mean reward did not rise over the last {window} episodes ({before:.4f} -> {recent:.4f}). "
+        f"Raise the entropy weight or the temperature, or lower the learning rate, if this is not convergence."
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+class Reinforce:
+    """REINFORCE with a moving-average baseline, an entropy bonus, Adam, gradient clipping and optional LR decay.
+
+    Defaults and why (measured on the synthetic reward, zoph space with 4 layers; see BENCHMARKS.md):
+
+    - lr 6e-4, baseline_decay 0.95: the paper's Adam learning rate and the usual EMA decay (issue 4).
+    - entropy_weight 1e-4: a small bonus (ENAS uses 1e-4) that slows collapse onto one architecture without
+      stopping the policy from committing once rewards say so.
+    - grad_clip 5.0: a global-norm bound (ENAS's) that only bites on rare huge advantages, e.g. early with the
+      cubed reward.
+    - lr_decay None: a constant learning rate; a float g multiplies the lr by g after every update.
+
+    Baseline: the advantage R' - b uses the baseline *before* this episode's rewards enter it (the paper's "moving
+    average of the previous architecture accuracies"), so b does not depend on the samples it judges. The first
+    episode has no history; b starts at that episode's mean reward, so the first update only ranks the children
+    against each other instead of taking a large step towards all of them."""
+
+    name = "reinforce"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int,
+        lr: float = 6e-4,
+        baseline_decay: float = 0.95,
+        entropy_weight: float = 1e-4,
+        grad_clip: float | None = 5.0,
+        lr_decay: float | None = None,
+        reward_transform: str = "none",
+        hidden_size: int = 35,
+        num_lstm_layers: int = 2,
+        init_range: float = 0.08,
+        temperature: float | None = None,
+        tanh_constant: float | None = None,
+    ) -> None:
+        if reward_transform not in REWARD_TRANSFORMS:
+            raise UserError(f"Unknown reward transform '{reward_transform}': choose one of {REWARD_TRANSFORMS}.")
+        if not 0.0 <= baseline_decay < 1.0:
+            raise UserError(f"baseline_decay must be in [0, 1), got {baseline_decay}.")
+        if lr <= 0:
+            raise UserError(f"The controller's learning rate must be positive, got {lr}.")
+        self.space = space
+        self.seed = seed
+        self.baseline_decay = baseline_decay
+        self.entropy_weight = entropy_weight
+        self.grad_clip = grad_clip
+        self.reward_transform = reward_transform
+        # One generator for the initial weights and then for every sample: the run's randomness is its state.
+        self.generator = torch.Generator().manual_seed(seed)
+        self.controller = Controller(
+            space,
+            hidden_size=hidden_size,
+            num_lstm_layers=num_lstm_layers,
+            init_range=init_range,
+            temperature=temperature,
+            tanh_constant=tanh_constant,
+            init_generator=self.generator,
+        )
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.scheduler = (
+            torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=lr_decay) if lr_decay is not None else None
+        )
+        self.baseline: float | None = None
+        self.step = 0
+        self.num_layers = space.num_layers
+
+    def transform(self, reward: float) -> float:
+        """R' from R: the paper cubes the validation accuracy to sharpen differences near the top."""
+        return reward**3 if self.reward_transform == "cube" else reward
+
+    def propose(self, n: int) -> list[Architecture]:
+        with torch.no_grad():
+            return self.controller.sample(n, generator=self.generator, num_layers=self.num_layers).architectures
+
+    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+        """One policy-gradient step on one episode's children (eq. 2 with baseline, averaged over the m children)."""
+        if len(architectures) != len(rewards) or not architectures:
+            raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
+        transformed = [self.transform(float(r)) for r in rewards]
+        mean_transformed = _mean(transformed)
+        baseline = mean_transformed if self.baseline is None else self.baseline
+        advantage = torch.tensor(transformed) - baseline  # (R'_k - b)
+
+        self.controller.train()
+        log_probs, entropies = self.controller.log_prob(architectures)
+        loss = -(advantage * log_probs).mean() - self.entropy_weight * entropies.mean()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = list(self.controller.parameters())
+        if self.grad_clip is not None:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+        # The baseline absorbs this episode only after it has judged it.
+        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_transformed
+        self.step += 1
+        return {
+            "loss": float(loss.detach()),
+            "baseline": float(baseline),
+            "mean_reward": _mean([float(r) for r in rewards]),
+            "entropy": float(entropies.detach().mean()),
+            "lr": float(lr),
+            "grad_norm": grad_norm,
+        }
+
+    def set_num_layers(self, num_layers: int) -> None:
+        if num_layers < 1:
+            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
+        self.num_layers = num_layers
+
+    def state_dict(self) -> dict:
+        return {
+            "strategy": self.name,
+            "space": self.space.to_dict(),
+            "controller": dict(self.controller.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "baseline": self.baseline,
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "num_layers": self.num_layers,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_state(self.name, self.space, state)
+        self.controller.load_state_dict(state["controller"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.baseline = state["baseline"]
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.num_layers = int(state["num_layers"])
+
+
+class RandomSearch:
+    """Uniform sampling from the same space: each token uniform over its choices, each skip bit 1/2.
+
+    It keeps the same moving-average baseline as REINFORCE (for comparable logs and plots) but learns nothing."""
+
+    name = "random"
+
+    def __init__(self, space: SearchSpace, seed: int, baseline_decay: float = 0.95) -> None:
+        self.space = space
+        self.seed = seed
+        self.baseline_decay = baseline_decay
+        self.generator = torch.Generator().manual_seed(seed)
+        self.baseline: float | None = None
+        self.step = 0
+        self.num_layers = space.num_layers
+
+    def propose(self, n: int) -> list[Architecture]:
+        if n < 1:
+            raise ValueError(f"propose needs n >= 1, got {n}.")
+        num_layers = self.num_layers
+        tokens = torch.stack(
+            [torch.randint(len(t.choices), (n, num_layers), generator=self.generator) for t in self.space.tokens],
+            dim=-1,
+        )
+        skips = None
+        if self.space.skips:
+            bits = torch.randint(2, (n, num_layers, num_layers), generator=self.generator).float()
+            skips = torch.tril(bits, diagonal=-1)
+        return decisions_to_architectures(self.space.with_layers(num_layers), Decisions(tokens, skips))
+
+    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+        if len(architectures) != len(rewards) or not architectures:
+            raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
+        mean_reward = _mean([float(r) for r in rewards])
+        baseline = mean_reward if self.baseline is None else self.baseline
+        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_reward
+        self.step += 1
+        depth = architectures[0].num_layers
+        return {
+            "loss": 0.0,
+            "baseline": float(baseline),
+            "mean_reward": mean_reward,
+            "entropy": uniform_entropy(self.space, depth),
+            "lr": 0.0,
+            "grad_norm": 0.0,
+        }
+
+    def set_num_layers(self, num_layers: int) -> None:
+        if num_layers < 1:
+            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
+        self.num_layers = num_layers
+
+    def state_dict(self) -> dict:
+        return {
+            "strategy": self.name,
+            "space": self.space.to_dict(),
+            "baseline": self.baseline,
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "num_layers": self.num_layers,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_state(self.name, self.space, state)
+        self.baseline = state["baseline"]
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.num_layers = int(state["num_layers"])
+
+
+def _check_state(name: str, space: SearchSpace, state: dict) -> None:
+    """Refuse a checkpoint of another strategy or space: resuming it would silently search something else."""
+    if state.get("strategy") != name:
+        raise UserError(f"The checkpoint holds strategy '{state.get('strategy')}', not '{name}': resume with it.")
+    saved = dict(state.get("space", {}))
+    current = space.to_dict()
+    saved.pop("num_layers", None)
+    current.pop("num_layers", None)
+    if saved != current:
+        raise UserError(
+            f"The checkpoint was made for search space '{saved.get('name')}' with other choices than "
+            f"'{space.name}' has now: resume with the run's own config."
+        )
+
+
+STRATEGIES = {"reinforce": Reinforce, "random": RandomSearch}
+_REINFORCE_ONLY = {
+    "lr",
+    "entropy_weight",
+    "grad_clip",
+    "lr_decay",
+    "reward_transform",
+    "hidden_size",
+    "num_lstm_layers",
+    "init_range",
+    "temperature",
+    "tanh_constant",
+}
+
+
+def make_strategy(name: str, space: SearchSpace, seed: int, **options) -> Strategy:
+    """The strategy a config names. Random search ignores the controller's options (one config serves both)."""
+    if name not in STRATEGIES:
+        raise UserError(f"Unknown strategy '{name}': choose one of {', '.join(STRATEGIES)}.")
+    if name == "random":
+        unknown = set(options) - _REINFORCE_ONLY - {"baseline_decay"}
+        if unknown:
+            raise UserError(f"Strategy 'random' does not take option(s) {', '.join(sorted(unknown))}.")
+        return RandomSearch(space, seed, baseline_decay=options.get("baseline_decay", 0.95))
+    known = _REINFORCE_ONLY | {"baseline_decay"}
+    unknown = set(options) - known
+    if unknown:
+        raise UserError(
+            f"Strategy 'reinforce' does not take option(s) {', '.join(sorted(unknown))} "
+            f"(it takes {', '.join(sorted(known))})."
+        )
+    return Reinforce(space, seed, **options)

@@ -1,0 +1,511 @@
+"""The one trainer for child networks and final models: optimiser, schedule, early stopping, AMP, checkpoints.
+
+A search trains thousands of children through `fit`, so the loop keeps to three rules (DESIGN.md, "Speed
+rules"): the data is resident on the device (`data.Loader`), nothing syncs with the host inside an epoch
+except a divergence check every `check_every` steps, and a run is a pure function of its config on CPU, so
+a resumed run repeats an uninterrupted one exactly (the search's resume relies on it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nasrl.data import Loader, Preprocess, Split
+from nasrl.errors import UserError
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("cosine", "step", "onecycle", "plateau", "none")
+CHECKPOINT_FORMAT = 1
+
+
+# ----- hyperparameters -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """Every training hyperparameter in one place, each with its unit. Defaults follow Zoph & Le's setup for
+    CIFAR-10 (SGD with Nesterov momentum, lr 0.1, weight decay 1e-4, cosine decay, flip + crop)."""
+
+    epochs: int = 20  # passes over the training split
+    batch_size: int = 128  # images per optimiser step
+    optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop
+    lr: float = 0.1  # peak learning rate (per step, not scaled with batch size)
+    momentum: float = 0.9  # SGD/RMSprop momentum; Adam's beta1
+    nesterov: bool = True  # Nesterov momentum (SGD only)
+    weight_decay: float = 1e-4  # L2 coefficient (decoupled for AdamW)
+    schedule: str = "cosine"  # cosine | step | onecycle | plateau | none
+    warmup_epochs: float = 0.0  # linear warm-up from 0 to lr (cosine only), in epochs
+    step_epochs: int = 30  # "step": multiply lr by step_gamma every this many epochs
+    step_gamma: float = 0.1  # "step" and "plateau": lr factor per decay
+    plateau_patience: int = 2  # "plateau": epochs without val-acc gain before decaying lr
+    label_smoothing: float = 0.0  # cross-entropy label smoothing, 0-1
+    patience: int | None = None  # early stopping: epochs without val-acc gain; None = never stop early
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + loss scaling); ignored on CPU
+    grad_clip: float | None = None  # clip the global gradient norm to this; None = no clipping
+    max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs, proxy budgets)
+    seed: int = 0  # shuffles, crops and flips; the caller seeds the model's initial weights
+    augment: bool = True  # random crop (4 px zero padding) + horizontal flip on training batches
+    zca: bool = False  # ZCA-whiten inputs (statistics from the training split) instead of standardising
+    channels_last: bool | None = None  # NHWC activations; None = on CUDA only (measured slower on these CPUs)
+    eval_batch_size: int = 500  # images per validation batch
+    check_every: int = 50  # steps between host syncs (divergence check, progress bar refresh)
+
+    def validate(self) -> TrainConfig:
+        """Raise `UserError` naming the first impossible setting; return self when valid."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"the batch size must be at least 1, got {self.batch_size}"),
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer '{self.optimizer}': use {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"unknown schedule '{self.schedule}': use {', '.join(SCHEDULES)}"),
+            (self.lr > 0, f"the learning rate must be positive, got {self.lr}"),
+            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}"),
+            (self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad clip must be positive, got {self.grad_clip}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message[0].upper() + message[1:] + ".")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known}).validate()
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: per-epoch history, the best validation accuracy and how it ended."""
+
+    history: list[dict]  # per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, steps
+    best_val_acc: float  # 0-1; 0.0 when no epoch finished
+    best_epoch: int  # 1-based epoch of best_val_acc; 0 when none
+    diverged: bool  # a NaN or infinite training loss stopped the run
+    stopped_early: bool  # early stopping (patience) ended it
+    seconds: float  # wall-clock training time, summed over resumed parts
+    steps: int  # optimiser steps taken
+    preprocess: Preprocess = field(repr=False)  # the input statistics the model was trained with
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # weights at best_epoch
+
+    @property
+    def final_val_acc(self) -> float:
+        return self.history[-1]["val_acc"] if self.history and self.history[-1]["val_acc"] is not None else 0.0
+
+    def summary(self) -> dict:
+        """Everything but tensors, JSON-ready (NaN becomes null)."""
+        return _json_safe(
+            {
+                "best_val_acc": self.best_val_acc,
+                "best_epoch": self.best_epoch,
+                "final_val_acc": self.final_val_acc,
+                "diverged": self.diverged,
+                "stopped_early": self.stopped_early,
+                "seconds": self.seconds,
+                "steps": self.steps,
+                "epochs": len(self.history),
+            }
+        )
+
+    def write_history(self, directory: Path) -> None:
+        """`history.json` and `history.csv` in `directory`, one row per epoch."""
+        write_history(self.history, directory)
+
+
+def write_history(history: list[dict], directory: Path) -> None:
+    """Per-epoch metrics as JSON and CSV (both written atomically)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_text(directory / "history.json", json.dumps(_json_safe(history), indent=2) + "\n")
+    columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps"]
+    tmp = directory / f".history.csv.{os.getpid()}.tmp"
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_json_safe(history))
+    os.replace(tmp, directory / "history.csv")
+
+
+# ----- building blocks -------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`auto` -> CUDA when present, else CPU; asking for CUDA without one is a user error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"Unknown device '{device}': use auto, cpu or cuda.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but this machine has no usable CUDA GPU: use --device cpu.")
+    return dev
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )  # fmt: skip
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, total_steps: int
+) -> tuple[object | None, bool]:
+    """The learning-rate schedule and whether it steps per optimiser step (True) or per epoch (False)."""
+    if cfg.schedule == "cosine":
+        warmup = round(cfg.warmup_epochs * steps_per_epoch)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
+    if cfg.schedule == "onecycle":
+        cycle_momentum = cfg.optimizer != "sgd" or cfg.momentum > 0
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, cfg.lr, total_steps=total_steps, cycle_momentum=cycle_momentum
+        )
+        return sched, True
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_epochs, cfg.step_gamma), False
+    if cfg.schedule == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=cfg.step_gamma, patience=cfg.plateau_patience
+        )
+        return sched, False
+    return None, False
+
+
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 on GPUs that have it (no loss scaling needed), fp16 on older ones, none on CPU."""
+    if not cfg.amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def evaluate(
+    model: nn.Module, loader: Loader, label_smoothing: float = 0.0, dtype: torch.dtype | None = None
+) -> tuple[float, float]:
+    """(mean loss, accuracy 0-1) over a loader, in eval mode, with one host sync at the end."""
+    device = loader.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        for x, y in loader:
+            logits = model(x).float()
+            loss_sum += nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = max(1, len(loader.y))
+    return loss_sum.item() / n, correct.item() / n
+
+
+def predict(
+    model: nn.Module, split: Split, preprocess: Preprocess, device: str | torch.device = "cpu", batch_size: int = 500
+) -> torch.Tensor:
+    """Logits [N, classes] on the CPU for a whole split (the final test evaluation, confusion matrices)."""
+    device = torch.device(device)
+    loader = Loader(split, batch_size, preprocess, device)
+    model.eval()
+    with torch.inference_mode():
+        out = [model(x).float() for x, _ in loader]
+    return torch.cat(out).cpu() if out else torch.empty(0)
+
+
+# ----- checkpoints -----------------------------------------------------------------------------------------
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by `fit`, loaded without unpickling code; anything else is one clear error."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(
+            f"The checkpoint {path} is damaged or not a nasrl checkpoint ({type(e).__name__}): delete it to start over."
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"The checkpoint {path} is not a nasrl training checkpoint: delete it to start over.")
+    return ckpt
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# ----- the loop --------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    cfg: TrainConfig,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train `model` on `train`, validate on `val` every epoch, keep the best weights.
+
+    With `checkpoint_path`, a checkpoint is written atomically after every epoch (before `on_epoch` runs);
+    with `resume` too, training continues from it and ends exactly as an uninterrupted run would."""
+    cfg.validate()
+    if len(train) == 0 or len(val) == 0:
+        raise UserError("Training needs at least one training and one validation image.")
+    device = resolve_device(device)
+    started = time.perf_counter()
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    ckpt = None
+    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
+        ckpt = load_checkpoint(Path(checkpoint_path))
+        saved = TrainConfig.from_dict(ckpt["config"])
+        if saved != cfg:
+            diff = next(f.name for f in fields(cfg) if getattr(saved, f.name) != getattr(cfg, f.name))
+            raise UserError(
+                f"The checkpoint {checkpoint_path} was made with {diff}={getattr(saved, diff)!r}, not "
+                f"{getattr(cfg, diff)!r}: resume with the settings it was started with."
+            )
+    preprocess = Preprocess.from_state_dict(ckpt["preprocess"]) if ckpt else Preprocess.fit(train.x, zca=cfg.zca)
+
+    loader = Loader(train, cfg.batch_size, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed,
+                    channels_last=channels_last)  # fmt: skip
+    val_loader = Loader(val, cfg.eval_batch_size, preprocess, device, channels_last=channels_last)
+    steps_per_epoch = len(loader)
+    total_steps = (
+        cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    )
+    optimizer = make_optimizer(model, cfg)
+    scheduler, per_step = make_scheduler(optimizer, cfg, steps_per_epoch, total_steps)
+    dtype = amp_dtype(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    history: list[dict] = []
+    best_val_acc, best_epoch, best_state = 0.0, 0, None
+    steps, start_epoch, seconds_before = 0, 0, 0.0
+    diverged = stopped_early = finished = False
+    if ckpt is None:
+        torch.manual_seed(cfg.seed)  # any module randomness (dropout) in the loop follows the seed too
+    else:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"], device)
+        history = list(ckpt["history"])
+        best_val_acc, best_epoch, best_state = ckpt["best_val_acc"], ckpt["best_epoch"], ckpt["best_model"]
+        if best_state is not None:
+            best_state = {k: v.to(device) for k, v in best_state.items()}
+        steps, start_epoch, seconds_before = ckpt["steps"], ckpt["epoch"], ckpt["seconds"]
+        diverged, stopped_early, finished = ckpt["diverged"], ckpt["stopped_early"], ckpt["finished"]
+
+    bar = _ProgressBar(cfg.epochs, steps_per_epoch) if progress and not finished else None
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            if finished:
+                break
+            epoch_start = time.perf_counter()
+            model.train()
+            loader.set_epoch(epoch)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
+            seen = 0
+            lr = optimizer.param_groups[0]["lr"]
+            if bar:
+                bar.start_epoch(epoch + 1)
+            for i, (x, y) in enumerate(loader):
+                lr = optimizer.param_groups[0]["lr"]
+                with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                    logits = model(x)
+                    loss = criterion(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                if per_step:
+                    scheduler.step()
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += len(y)
+                steps += 1
+                last = i + 1 == steps_per_epoch or (cfg.max_steps is not None and steps >= cfg.max_steps)
+                if (i + 1) % cfg.check_every == 0 or last:
+                    mean_loss = loss_sum.item() / seen  # the one host sync every check_every steps
+                    if not math.isfinite(mean_loss):
+                        diverged = True
+                        break
+                    if bar:
+                        bar.update(i + 1, mean_loss, correct.item() / seen)
+                if last:
+                    break
+            train_loss, train_acc = loss_sum.item() / max(1, seen), correct.item() / max(1, seen)
+            diverged = diverged or not math.isfinite(train_loss)
+            if diverged:
+                val_loss, val_acc = float("nan"), None
+            else:
+                val_loss, val_acc = evaluate(model, val_loader, cfg.label_smoothing, dtype)
+            if scheduler is not None and not per_step and not diverged:
+                if cfg.schedule == "plateau":
+                    scheduler.step(val_acc)
+                else:
+                    scheduler.step()
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": lr,
+                "seconds": time.perf_counter() - epoch_start,
+                "steps": steps,
+            }
+            history.append(record)
+            if val_acc is not None and val_acc > best_val_acc:
+                best_val_acc, best_epoch = val_acc, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            stopped_early = cfg.patience is not None and not diverged and epoch + 1 - best_epoch >= cfg.patience
+            out_of_steps = cfg.max_steps is not None and steps >= cfg.max_steps
+            finished = diverged or stopped_early or out_of_steps or epoch + 1 == cfg.epochs
+            if bar:
+                bar.end_epoch(record)
+            if checkpoint_path is not None:
+                save_atomic(
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "config": asdict(cfg),
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                        "scaler": scaler.state_dict(),
+                        "rng": _rng_state(device),
+                        "preprocess": preprocess.state_dict(),
+                        "history": history,
+                        "best_val_acc": best_val_acc,
+                        "best_epoch": best_epoch,
+                        "best_model": best_state,
+                        "epoch": epoch + 1,
+                        "steps": steps,
+                        "seconds": seconds_before + time.perf_counter() - started,
+                        "diverged": diverged,
+                        "stopped_early": stopped_early,
+                        "finished": finished,
+                    },
+                    Path(checkpoint_path),
+                )
+            if on_epoch is not None:
+                on_epoch(record)
+    finally:
+        if bar:
+            bar.close()
+    return TrainResult(
+        history=history,
+        best_val_acc=best_val_acc,
+        best_epoch=best_epoch,
+        diverged=diverged,
+        stopped_early=stopped_early,
+        seconds=seconds_before + time.perf_counter() - started,
+        steps=steps,
+        preprocess=preprocess,
+        best_state=best_state,
+    )
+
+
+class _ProgressBar:
+    """A rich progress bar per epoch with live loss and accuracy, on stderr (stdout stays for results)."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.epochs, self.steps = epochs, steps_per_epoch
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=Console(stderr=True),
+        )
+        self.progress.start()
+        self.task = None
+
+    def start_epoch(self, epoch: int) -> None:
+        self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=self.steps, stats="")
+
+    def update(self, step: int, loss: float, acc: float) -> None:
+        self.progress.update(self.task, completed=step, stats=f"loss {loss:.3f}  acc {acc:.1%}")
+
+    def end_epoch(self, record: dict) -> None:
+        val = (
+            "diverged"
+            if record["val_acc"] is None
+            else f"val loss {record['val_loss']:.3f}  acc {record['val_acc']:.1%}"
+        )
+        stats = f"loss {record['train_loss']:.3f}  acc {record['train_acc']:.1%}  | {val}"
+        self.progress.update(self.task, stats=stats)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _json_safe(obj: object) -> object:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

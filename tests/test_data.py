@@ -1,0 +1,174 @@
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from nasrl import data
+from nasrl.data import Dataset, Loader, Preprocess, Split, split_train_val
+from nasrl.errors import UserError
+
+
+def _dataset(per_class=(30, 20, 10), res=8) -> Dataset:
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate(per_class)])
+    x = torch.randint(0, 256, (len(y), 3, res, res), dtype=torch.uint8)
+    classes = [f"c{i}" for i in range(len(per_class))]
+    return Dataset("test", classes, x, y, x[:5].clone(), y[:5].clone())
+
+
+def _write_folder(root, sizes=None, classes=("cat", "dog"), per_class=3):
+    for split in ("train", "test"):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                size = (sizes or {}).get(i, (8, 8))
+                Image.new("RGB", size, (label * 100 + i, 50, 200)).save(folder / f"{i}.png")
+
+
+# ----- split -----------------------------------------------------------------------------------------------
+
+
+def test_split_is_stratified_sized_and_deterministic_for_a_seed():
+    ds = _dataset()
+    train, val = split_train_val(ds, val_size=12, seed=3)
+    assert (len(train), len(val)) == (48, 12)
+    assert val.y.bincount().tolist() == [6, 4, 2]  # 30:20:10, as in the whole set
+    again, val_again = split_train_val(ds, val_size=12, seed=3)
+    assert torch.equal(val.x, val_again.x) and torch.equal(train.y, again.y)
+    _, other = split_train_val(ds, val_size=12, seed=4)
+    assert not torch.equal(val.x, other.x)
+    # No image is in both parts, and together they are the whole training set.
+    both = torch.cat([train.x, val.x]).flatten(1)
+    assert torch.equal(both.sort(0).values, ds.train_x.flatten(1).sort(0).values)
+
+
+def test_subsets_are_stratified_and_impossible_sizes_are_user_errors():
+    ds = _dataset()
+    train, val = split_train_val(ds, val_size=12, seed=0, train_subset=24, val_subset=6)
+    assert train.y.bincount().tolist() == [12, 8, 4]
+    assert val.y.bincount().tolist() == [3, 2, 1]
+    for kwargs in ({"val_size": 60}, {"val_size": 0}, {"val_size": 12, "train_subset": 49}, {"val_subset": 13}):
+        with pytest.raises(UserError):
+            split_train_val(ds, **{"val_size": 12, **kwargs})
+
+
+def test_synthetic_data_is_named_so_and_has_every_class():
+    ds = data.load_dataset("synthetic", resolution=16)
+    assert ds.name == "synthetic" and "synthetic" in ds.summary()
+    assert ds.train_x.shape[1:] == (3, 16, 16) and ds.train_x.dtype == torch.uint8
+    assert ds.train_y.bincount().tolist() == [600] * 10
+    split_train_val(ds)  # the default 5,000-image validation set fits
+
+
+# ----- image folders and the cache -------------------------------------------------------------------------
+
+
+def test_folder_is_decoded_once_then_served_from_the_cache_until_a_file_changes(tmp_path, monkeypatch):
+    _write_folder(tmp_path / "imgs")
+    cache = tmp_path / "cache"
+    first = data.load_dataset(f"folder:{tmp_path / 'imgs'}", cache, resolution=8)
+    assert first.classes == ["cat", "dog"] and first.train_y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert len(list(cache.glob("*.pt"))) == 1
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again although nothing changed")
+
+    monkeypatch.setattr(data, "_decode_chunk", no_decoding)
+    second = data.load_dataset(f"folder:{tmp_path / 'imgs'}", cache, resolution=8)
+    assert torch.equal(first.train_x, second.train_x)
+
+    monkeypatch.undo()
+    Image.new("RGB", (8, 8), (255, 255, 255)).save(tmp_path / "imgs" / "train" / "cat" / "0.png")
+    changed = data.load_dataset(f"folder:{tmp_path / 'imgs'}", cache, resolution=8)
+    assert changed.train_x[0].eq(255).all() and not torch.equal(changed.train_x, first.train_x)
+    assert len(list(cache.glob("*.pt"))) == 1  # the stale cache is gone
+    other_res = data.load_dataset(f"folder:{tmp_path / 'imgs'}", cache, resolution=16)
+    assert other_res.train_x.shape[-1] == 16
+
+
+def test_folder_without_train_is_a_user_error(tmp_path):
+    (tmp_path / "test" / "cat").mkdir(parents=True)
+    with pytest.raises(UserError, match="no train/ folder"):
+        data.load_dataset(f"folder:{tmp_path}", tmp_path / "cache")
+
+
+def test_unreadable_files_are_skipped_with_one_warning_that_counts_them(tmp_path, caplog):
+    _write_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "train" / "cat" / "broken.jpg").write_bytes(b"not an image")
+    (tmp_path / "imgs" / "train" / "dog" / "notes.txt").write_text("hello")
+    with caplog.at_level(logging.WARNING, logger="nasrl.data"):
+        ds = data.load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "cache", resolution=8)
+    assert len(ds.train_y) == 6
+    warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "Skipped 2 " in warnings[0]
+
+
+def test_grayscale_and_odd_sizes_become_rgb_at_the_resolution(tmp_path):
+    _write_folder(tmp_path / "imgs", sizes={1: (20, 12)})
+    Image.new("L", (8, 8), 77).save(tmp_path / "imgs" / "train" / "cat" / "gray.png")
+    ds = data.load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "cache", resolution=8)
+    assert ds.train_x.shape == (7, 3, 8, 8)
+    gray = ds.train_x[3]  # sorted names: 0.png, 1.png, 2.png, gray.png
+    assert gray.eq(77).all()
+
+
+def test_cifar10_without_files_or_network_says_what_to_do(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *args, **kwargs):
+            raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Offline)
+    with pytest.raises(UserError, match="--data-dir") as info:
+        data.load_dataset("cifar10", tmp_path)
+    assert "folder:PATH" in str(info.value)
+    with pytest.raises(UserError, match="Unknown data source"):
+        data.load_dataset("imagenet", tmp_path)
+
+
+# ----- loader and augmentation -----------------------------------------------------------------------------
+
+
+def test_augmentation_keeps_shapes_and_labels_and_varies_the_images():
+    # Each image is one flat colour that encodes its label: crops and flips keep the centre pixel's value.
+    y = torch.arange(64) % 8
+    x = (y * 30 + 5).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 16, 16).contiguous()
+    x[:, :, :, :3] = 0  # an asymmetric stripe, so flips and shifts change the image (never reaching the centre)
+    pre = Preprocess(torch.zeros(3), torch.ones(3))
+    loader = Loader(Split(x, y), 16, pre, train=True, seed=1)
+    assert len(loader) == 4
+    epochs = []
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        batches = list(loader)
+        for xb, yb in batches:
+            assert xb.shape == (16, 3, 16, 16) and xb.dtype == torch.float32
+            assert torch.equal(xb[:, 0, 8, 8], (yb * 30 + 5).float())
+        epochs.append(batches)
+    assert not torch.equal(epochs[0][0][1], epochs[1][0][1])  # a fresh shuffle per epoch
+    stripes = torch.stack([xb[:, 0, 8, :].eq(0).sum(1) for xb, _ in epochs[0]]).flatten()
+    assert len(set(stripes.tolist())) > 2  # crops move the stripe: it is cut to different widths
+    loader.set_epoch(0)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(epochs[0], loader))  # reproducible per epoch
+
+
+def test_eval_loader_keeps_order_and_every_image():
+    ds = _dataset((5, 6))
+    pre = Preprocess.fit(ds.train_x)
+    batches = list(Loader(Split(ds.train_x, ds.train_y), 4, pre))
+    assert [len(b[1]) for b in batches] == [4, 4, 3]
+    assert torch.equal(torch.cat([b[1] for b in batches]), ds.train_y)
+
+
+def test_zca_whitening_decorrelates_the_training_pixels():
+    x = torch.randint(0, 256, (400, 3, 4, 4), dtype=torch.uint8)
+    x[:, 1] = x[:, 0] // 2 + torch.randint(0, 128, (400, 4, 4), dtype=torch.uint8)  # correlated channels
+    pre = Preprocess.fit(x, zca=True, zca_epsilon=1e-4)
+    flat = pre.resident(x).flatten(1)
+    cov = torch.cov(flat.T)
+    off_diagonal = cov - torch.diag(cov.diag())
+    assert off_diagonal.abs().max() < 0.2
+    restored = Preprocess.from_state_dict(pre.state_dict())
+    assert torch.allclose(restored.resident(x[:5]), pre.resident(x[:5]))

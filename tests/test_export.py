@@ -1,0 +1,185 @@
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import architectures
+
+from nasrl import child, export, zoo
+from nasrl.cli import main
+from nasrl.space import Architecture
+
+# A strided layer and an unstrided one both read the image, so C3 concatenates maps of different sizes
+# (zero padding); C3's stride 1x3 and the pooled DNA below shrink maps unevenly on the two axes.
+_UNEVEN = Architecture.from_layers(
+    "zoph-stride",
+    [
+        {"filter_height": 3, "filter_width": 5, "filters": 24, "stride_height": 2, "stride_width": 1},
+        {"filter_height": 7, "filter_width": 1, "filters": 36, "stride_height": 1, "stride_width": 1},
+        {"filter_height": 1, "filter_width": 3, "filters": 24, "stride_height": 1, "stride_width": 3},
+        {"filter_height": 3, "filter_width": 3, "filters": 24, "stride_height": 3, "stride_width": 2},
+    ],
+    [[], [], [0, 1], [1]],
+)
+_POOLED = Architecture.from_dna([[7, 32, 2, 3], [3, 64, 1, 2], [5, 32, 2, 1], [1, 32, 1, 3]])
+
+
+def _trained_like(arch: Architecture, seed: int = 0) -> child.ChildNetwork:
+    """A builder network whose BatchNorm statistics and affine weights are not the identity, as after training."""
+    torch.manual_seed(seed)
+    model = child.build(arch)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name.endswith("running_mean") or name.endswith("bn.bias"):
+                tensor.copy_(torch.randn_like(tensor) * 0.2)
+            elif name.endswith("running_var") or name.endswith("bn.weight"):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+    return model.eval()
+
+
+def _exported(arch: Architecture, tmp_path, name: str = "Net") -> torch.nn.Module:
+    path = tmp_path / f"{name.lower()}_{arch.hash()}.py"
+    path.write_text(export.generate_code(arch, name))
+    return export.load_code(path, name)().eval()
+
+
+@torch.no_grad()
+def _assert_same(reference, other, shape=(2, 3, 32, 32), atol=1e-5) -> None:
+    x = torch.randn(*shape)
+    expected = reference(x)
+    torch.testing.assert_close(other(x), expected, atol=atol, rtol=0)
+
+
+def test_exported_nascnn15_equals_the_builder_on_the_same_weights(tmp_path):
+    reference = _trained_like(zoo.NASCNN15)
+    model = _exported(zoo.NASCNN15, tmp_path, "NASCNN15")
+    model.load_state_dict(reference.state_dict())  # nasrl's key names load directly
+    # NASCNN15 has no strides or pooling, so a 16x16 input exercises every layer at a quarter of the cost.
+    _assert_same(reference, model, (2, 3, 16, 16))
+    assert child.count_parameters(model) == 4_201_630
+    # Its own state_dict (conv1.weight, ...) loads back too.
+    again = _exported(zoo.NASCNN15, tmp_path, "NASCNN15")
+    again.load_state_dict(model.state_dict())
+    _assert_same(reference, again, (1, 3, 12, 12))
+
+
+@pytest.mark.parametrize("arch", [_UNEVEN, _POOLED, zoo.SEED_BASELINE], ids=["uneven-strides", "pooled", "seed"])
+def test_padding_and_pooling_match_the_builder_at_odd_input_sizes(arch, tmp_path):
+    reference = _trained_like(arch)
+    model = _exported(arch, tmp_path)
+    model.load_state_dict(reference.state_dict())
+    for shape in [(2, 3, 32, 32), (1, 3, 17, 23), (1, 3, 5, 2), (1, 3, 1, 1)]:
+        _assert_same(reference, model, shape)
+
+
+def test_maps_of_different_sizes_are_padded_and_equal_ones_just_concatenated():
+    code = export.generate_code(_UNEVEN)
+    assert "pad_cat([c1, c2])" in code
+    assert "pad_cat" not in export.generate_code(zoo.NASCNN15).split("def forward")[1]
+    assert "torch.cat([c1, c2], dim=1)" in export.generate_code(zoo.NASCNN15)
+    assert "c2 = max_pool(c2, 2)" in export.generate_code(_POOLED)
+
+
+@settings(max_examples=12, deadline=None)
+@given(architectures(max_layers=4), st.integers(1, 24), st.integers(1, 24), st.integers(0, 2**16))
+def test_any_architecture_exports_to_code_that_equals_the_builder(tmp_path_factory, arch, height, width, seed):
+    reference = _trained_like(arch, seed)
+    model = _exported(arch, tmp_path_factory.mktemp("code"))
+    model.load_state_dict(reference.state_dict())
+    _assert_same(reference, model, (1, 3, height, width))
+
+
+def test_generated_file_imports_only_torch_and_runs_on_its_own(tmp_path):
+    path = tmp_path / "nascnn15.py"
+    path.write_text(export.generate_code(zoo.NASCNN15, "NASCNN15"))
+    text = path.read_text()
+    tree = ast.parse(text)
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert imported and all(name == "torch" or name.startswith("torch.") for name in imported)
+    # The header carries the DNA (canonical JSON) and the parameter count.
+    dna = next(line[2:] for line in text.splitlines() if line.startswith('# {"layers"'))
+    assert Architecture.from_json(dna) == zoo.NASCNN15
+    assert "4,201,630 parameters" in text
+    assert "self.conv15 = nn.Conv2d(" in text and "self.bn15 = nn.BatchNorm2d(48)" in text
+    # A smaller network runs as a script in a fresh interpreter (export_code also checks it against the builder).
+    seed = tmp_path / "seed.py"
+    assert export.export_code(zoo.SEED_BASELINE, seed, "SeedBaseline") < 1e-5
+    run = subprocess.run([sys.executable, str(seed)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "SeedBaseline: 392,906 parameters" in run.stdout
+
+
+def test_weights_saved_with_torch_save_export_and_load(tmp_path):
+    reference = _trained_like(_POOLED)
+    weights_path = tmp_path / "w.pt"
+    torch.save({"model": reference.state_dict(), "epoch": 3}, weights_path)
+    weights = export.load_weights(weights_path)
+    assert export.export_code(_POOLED, tmp_path / "p.py", "Pooled", weights) < 1e-5
+    model = export.load_code(tmp_path / "p.py", "Pooled")().eval()
+    model.load_state_dict(torch.load(weights_path, weights_only=True)["model"])
+    _assert_same(reference, model)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_torchscript_matches_the_builder_at_any_input_size(tmp_path):
+    reference = _trained_like(_UNEVEN)
+    path = tmp_path / "uneven.pt"
+    assert export.export_torchscript(_UNEVEN, path, reference.state_dict()) < 1e-5
+    loaded = torch.jit.load(str(path))
+    for shape in [(2, 3, 32, 32), (3, 3, 19, 11)]:
+        _assert_same(reference, loaded, shape)
+
+
+def test_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    reference = _trained_like(_POOLED)
+    path = tmp_path / "pooled.onnx"
+    assert export.export_onnx(_POOLED, path, reference.state_dict()) < 1e-5
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 3, 32, 32)  # another batch size than the export's: the batch axis is free
+    (logits,) = session.run(["logits"], {"image": x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(logits), reference(x), atol=1e-5, rtol=0)
+
+
+def test_export_command_writes_each_format_from_a_run_folder(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "my-run"
+    run.mkdir()
+    (run / "best_architecture.json").write_text(json.dumps({"architecture": _UNEVEN.to_dict(), "reward": 0.5}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "my-run.py").is_file() and "class MyRun" in out and "random initial weights" in out
+    torch.save(_trained_like(_UNEVEN).state_dict(), tmp_path / "w.pt")
+    assert main(["export", str(run), "--format", "torchscript", "--weights", "w.pt", "-o", "out/m.pt"]) == 0
+    assert (tmp_path / "out" / "m.pt").is_file() and "w.pt" in capsys.readouterr().out
+    assert main(["export", str(run), "-o", "net.txt", "--class-name", "Best"]) == 0  # any suffix is still Python
+    assert "class Best(nn.Module):" in (tmp_path / "net.txt").read_text()
+
+
+def _error(argv, capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_export_user_errors_exit_2_with_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert "Unknown architecture 'resnet50'" in _error(["export", "resnet50"], capsys)
+    assert "No weights file" in _error(["export", "seed-baseline", "--weights", "none.pt"], capsys)
+    (tmp_path / "junk.pt").write_text("not a tensor file")
+    assert "not a weights file" in _error(["export", "seed-baseline", "--weights", "junk.pt"], capsys)
+    torch.save({"step": torch.tensor(1)}, tmp_path / "other.pt")
+    assert "do not fit" in _error(["export", "seed-baseline", "--weights", "other.pt"], capsys)
+    torch.save(child.build(zoo.SEED_BASELINE).state_dict(), tmp_path / "seed.pt")
+    assert "do not fit" in _error(["export", "nascnn15", "--weights", "seed.pt"], capsys)
+    assert "class name" in _error(["export", "seed-baseline", "--class-name", "not valid"], capsys)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    err = _error(["export", "seed-baseline", "--format", "onnx"], capsys)
+    assert "onnxruntime" in err and "pip install" in err

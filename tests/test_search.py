@@ -1,0 +1,227 @@
+"""The search loop end to end with the synthetic evaluator: store, artifacts, resume, errors."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasrl.cli import main
+from nasrl.config import make_config
+from nasrl.evaluate import SyntheticEvaluator
+from nasrl.search import prepare_run, run_search
+from nasrl.store import RunStore
+
+SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 5, "controller_lr": 0.01}
+
+
+def search(tmp_path: Path, name: str, **fields):
+    cfg = make_config({**SYNTH, **fields, "run_dir": str(tmp_path / name)})
+    return run_search(prepare_run(cfg, None, {}), quiet=True)
+
+
+def rows(run_dir: Path, table: str = "children") -> list[tuple]:
+    with sqlite3.connect(run_dir / "results.sqlite") as db:
+        if table == "children":
+            return db.execute(
+                "SELECT episode, child, arch_hash, reward, status, cached FROM children ORDER BY episode, child"
+            ).fetchall()
+        return db.execute(
+            "SELECT episode, loss, baseline, mean_reward, entropy, lr FROM controller_steps ORDER BY episode"
+        ).fetchall()
+
+
+def test_search_writes_every_artifact_and_one_row_per_child(tmp_path):
+    summary = search(tmp_path, "run", episodes=4)
+    run = summary.run_dir
+    assert summary.status == "finished"
+    for name in ("config.yaml", "results.sqlite", "checkpoints/latest.pt", "best_architecture.json", "search.log"):
+        assert (run / name).is_file(), name
+    children = rows(run)
+    assert [(e, c) for e, c, *_ in children] == [(e, c) for e in range(4) for c in range(5)]
+    assert len(rows(run, "steps")) == 4
+    best = json.loads((run / "best_architecture.json").read_text())
+    assert best["reward"] == max(r[3] for r in children)
+    log = (run / "search.log").read_text()
+    for level in ("INFO", "STEP", "METRIC", "ARCHITECTURE", "REWARD", "SUCCESS"):
+        assert level in log, level
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "child_done" for e in events) + sum(e["event"] == "child_cached" for e in events) == 20
+    state = torch.load(run / "checkpoints/latest.pt", weights_only=True)
+    assert state["next_episode"] == 4
+
+
+def test_same_seed_same_children_different_seed_different(tmp_path):
+    a, b, c = (search(tmp_path, n, episodes=3, seed=s) for n, s in (("a", 1), ("b", 1), ("c", 2)))
+    assert rows(a.run_dir) == rows(b.run_dir)
+    assert rows(a.run_dir) != rows(c.run_dir)
+
+
+def test_repeated_architecture_is_cached_not_evaluated_again(tmp_path):
+    # One layer of a 3-token space: 64 architectures, so 30 children must repeat some.
+    summary = search(tmp_path, "run", episodes=6, layers=1)
+    children = rows(summary.run_dir)
+    seen = set()
+    for _, _, arch_hash, _, _, cached in children:
+        assert bool(cached) == (arch_hash in seen)
+        seen.add(arch_hash)
+    assert summary.counts["cached"] > 0
+
+
+def test_failing_child_is_recorded_and_search_goes_on(tmp_path, monkeypatch):
+    original = SyntheticEvaluator.evaluate
+
+    def flaky(self, arch, episode, child):
+        if child == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return original(self, arch, episode, child)
+
+    monkeypatch.setattr(SyntheticEvaluator, "evaluate", flaky)
+    summary = search(tmp_path, "run", episodes=3)
+    assert summary.status == "finished"
+    failed = [r for r in rows(summary.run_dir) if r[1] == 1 and not r[5]]
+    assert failed and all(r[4] == "failed" and r[3] == 0.0 for r in failed)
+    store = RunStore(summary.run_dir)
+    assert "out of memory (simulated)" in store.child(0, 1).error
+
+
+def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch):
+    full = search(tmp_path, "full", episodes=6)
+    calls = {"n": 0}
+    original = SyntheticEvaluator.evaluate
+
+    def interrupt_midway(self, arch, episode, child):
+        calls["n"] += 1
+        if calls["n"] == 13:  # episode 3, child 3: mid-episode
+            raise KeyboardInterrupt
+        return original(self, arch, episode, child)
+
+    monkeypatch.setattr(SyntheticEvaluator, "evaluate", interrupt_midway)
+    part = search(tmp_path, "part", episodes=6)
+    assert part.status == "interrupted"
+    assert len(rows(part.run_dir)) == 12
+    monkeypatch.setattr(SyntheticEvaluator, "evaluate", original)
+    resumed = run_search(prepare_run(make_config({}), part.run_dir, {}), resume=True, quiet=True)
+    assert resumed.status == "finished"
+    assert rows(resumed.run_dir) == rows(full.run_dir)
+    assert rows(resumed.run_dir, "steps") == rows(full.run_dir, "steps")
+
+
+def _nasrl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nasrl.cli", *args]
+
+
+def test_kill_9_and_resume_equals_uninterrupted_run(tmp_path):
+    """A run of 20 episodes equals a run killed with SIGKILL after about 10 and resumed, child for child."""
+    common = [
+        "search",
+        "--evaluator",
+        "synthetic",
+        "--space",
+        "zoph",
+        "--layers",
+        "4",
+        "--children",
+        "5",
+        "--episodes",
+        "20",
+        "--seed",
+        "3",
+        "--quiet",
+    ]
+    full = tmp_path / "full"
+    subprocess.run(_nasrl(*common, "--run-dir", str(full)), check=True, timeout=300)
+    part = tmp_path / "part"
+    proc = subprocess.Popen(_nasrl(*common, "--run-dir", str(part)))
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(part) < 52:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored = len(rows(part))
+    assert 52 <= stored < 100, "the kill came too late to test resume"
+    subprocess.run(_nasrl("search", "--resume", str(part), "--quiet"), check=True, timeout=300)
+    assert rows(part) == rows(full)
+    assert rows(part, "steps") == rows(full, "steps")
+
+
+def test_sigterm_checkpoints_and_resume_finishes(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _nasrl(
+            "search", "--evaluator", "synthetic", "--layers", "4", "--episodes", "400", "--quiet", "--run-dir", str(run)
+        ),
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(run) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    store = RunStore(run)
+    assert store.meta()["status"] == "interrupted"
+    assert "Interrupted (SIGTERM)" in (run / "search.log").read_text()
+    next_episode = torch.load(run / "checkpoints/latest.pt", weights_only=True)["next_episode"]
+    assert main(["search", "--resume", str(run), "--episodes", str(next_episode + 2), "--quiet"]) == 0
+    assert len(rows(run)) == (next_episode + 2) * 4
+
+
+def _count(run: Path) -> int:
+    try:
+        with sqlite3.connect(run / "results.sqlite", timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM children").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_refuses_changed_config_but_allows_more_episodes(tmp_path, capsys):
+    summary = search(tmp_path, "run", episodes=2)
+    assert main(["search", "--resume", str(summary.run_dir), "--children", "7", "--quiet"]) == 2
+    assert "--children differs" in capsys.readouterr().err
+    assert main(["search", "--resume", str(summary.run_dir), "--episodes", "3", "--quiet"]) == 0
+    assert len(rows(summary.run_dir)) == 15
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--episodes", "0"], "Bad value '0' for --episodes"),
+        (["--space", "resnet"], "Bad value 'resnet' for --space"),
+        (["--strategy", "evolution"], "--strategy"),
+        (["--config", "nope.yaml"], "No config file at nope.yaml"),
+        (["--layer-schedule", "6-2-1600"], "START:STEP:EVERY"),
+        (["--resume", "/nonexistent/run"], "has no checkpoints/latest.pt"),
+    ],
+)
+def test_bad_config_is_one_sentence_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(["search", "--evaluator", "synthetic", "--run-dir", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path, capsys):
+    summary = search(tmp_path, "run", episodes=1)
+    before = rows(summary.run_dir)
+    assert main(["search", "--evaluator", "synthetic", "--run-dir", str(summary.run_dir)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert rows(summary.run_dir) == before
+
+
+def test_config_file_and_seed_mode_form(tmp_path):
+    cfg = tmp_path / "my.yaml"
+    cfg.write_text("evaluator: synthetic\nspace: dna\nlayers: 3\nepisodes: 2\nchildren: 2\n")
+    run = tmp_path / "run"
+    assert main(["--mode", "nas", "--config", str(cfg), "--episodes", "3", "--run-dir", str(run), "--quiet"]) == 0
+    assert len(rows(run)) == 6
+    assert "space: dna" in (run / "config.yaml").read_text()
+
+
+def test_layer_schedule_grows_the_children(tmp_path):
+    summary = search(tmp_path, "run", episodes=4, layers=6, layer_schedule="2:2:10")
+    depths = [json.loads(r.arch_json)["layers"] for r in RunStore(summary.run_dir).children()]
+    assert [len(d) for d in depths[::5]] == [2, 2, 4, 4]

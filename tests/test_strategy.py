@@ -1,0 +1,180 @@
+"""REINFORCE learns what the reward favours, random search is uniform, and both resume exactly."""
+
+import io
+import time
+
+import pytest
+import torch
+from test_controller import TINY, every_architecture
+
+from nasrl.errors import UserError
+from nasrl.space import preset
+from nasrl.strategy import (
+    RandomSearch,
+    Reinforce,
+    Strategy,
+    collapse_warning,
+    make_strategy,
+    uniform_entropy,
+)
+from nasrl.synthetic import synthetic_reward, synthetic_target
+
+
+def probability_that(strategy: Reinforce, condition) -> float:
+    """The exact probability, under the current policy, of the architectures meeting `condition`."""
+    archs = every_architecture(strategy.space)
+    with torch.no_grad():
+        probs = strategy.controller.log_prob(archs)[0].exp()
+    return sum(p.item() for p, a in zip(probs, archs) if condition(a))
+
+
+def round_trip(state: dict) -> dict:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_reinforce_gradient_raises_the_probability_of_rewarded_choices():
+    strategy = Reinforce(TINY, seed=0, lr=0.05, entropy_weight=0.0)
+    likes = lambda arch: arch.layers[0]["b"] == 30 and 0 in arch.layers[1].inputs  # noqa: E731
+    before = probability_that(strategy, likes)
+    strategy.update(*_episode(strategy, 50, lambda a: 1.0 if likes(a) else 0.0))  # b = mean: pure ranking
+    after_first = probability_that(strategy, likes)
+    strategy.update(*_episode(strategy, 50, lambda a: 1.0 if likes(a) else 0.0))
+    assert before < after_first < probability_that(strategy, likes)
+
+
+def _episode(strategy, n, reward):
+    archs = strategy.propose(n)
+    return archs, [reward(a) for a in archs]
+
+
+def test_first_update_uses_the_episode_mean_as_baseline_then_a_moving_average():
+    strategy = Reinforce(TINY, seed=0, baseline_decay=0.9)
+    stats = strategy.update(*_episode(strategy, 4, lambda a: 0.5))
+    assert stats["baseline"] == pytest.approx(0.5)
+    assert set(stats) >= {"loss", "baseline", "mean_reward", "entropy", "lr"}
+    stats = strategy.update(*_episode(strategy, 4, lambda a: 1.0))
+    assert stats["baseline"] == pytest.approx(0.5)  # judged against the baseline before this episode
+    assert strategy.baseline == pytest.approx(0.9 * 0.5 + 0.1 * 1.0)
+
+
+def test_cube_transform_and_lr_decay():
+    strategy = Reinforce(TINY, seed=0, reward_transform="cube", lr=1e-2, lr_decay=0.5)
+    assert strategy.transform(0.9) == pytest.approx(0.729)
+    assert strategy.update(*_episode(strategy, 4, lambda a: 0.9))["lr"] == pytest.approx(1e-2)
+    assert strategy.baseline == pytest.approx(0.729)
+    assert strategy.update(*_episode(strategy, 4, lambda a: 0.9))["lr"] == pytest.approx(5e-3)
+
+
+def _mean_reward_of_last(strategy: Strategy, target, children: int, per_episode: int, last: int) -> float:
+    rewards = []
+    for _ in range(children // per_episode):
+        archs, r = _episode(strategy, per_episode, lambda a: synthetic_reward(a, target))
+        strategy.update(archs, r)
+        rewards += r
+    return sum(rewards[-last:]) / last
+
+
+def test_controller_learns_the_synthetic_target_clearly_better_than_random():
+    space = preset("zoph", 3)  # 9 tokens and 3 skip bits: chance is 0.375
+    target = synthetic_target(space, seed=0)
+    start = time.perf_counter()
+    learned = _mean_reward_of_last(Reinforce(space, seed=0), target, children=1000, per_episode=10, last=100)
+    random = _mean_reward_of_last(RandomSearch(space, seed=0), target, children=1000, per_episode=10, last=100)
+    assert random == pytest.approx(0.375, abs=0.06)
+    assert learned > random + 0.25, (learned, random)
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("name", ["reinforce", "random"])
+def test_resumed_strategy_proposes_the_same_architectures(name):
+    space = preset("zoph", 4)
+    target = synthetic_target(space, seed=1)
+    options = {"lr_decay": 0.99} if name == "reinforce" else {}
+
+    def play(strategy, episodes):
+        proposals = []
+        for episode in range(episodes):
+            if episode == 3:
+                strategy.set_num_layers(5)  # the layer schedule is part of the state too
+                target_now = synthetic_target(space.with_layers(5), seed=1)
+            else:
+                target_now = target if episode < 3 else target_now
+            archs, r = _episode(strategy, 6, lambda a, t=target_now: synthetic_reward(a, t))
+            strategy.update(archs, r)
+            proposals += archs
+        return proposals
+
+    whole = play(make_strategy(name, space, seed=5, **options), 8)
+    first = make_strategy(name, space, seed=5, **options)
+    head = play(first, 4)
+    resumed = make_strategy(name, space, seed=5, **options)
+    resumed.load_state_dict(round_trip(first.state_dict()))
+    tail = []
+    for _ in range(4):
+        archs, r = _episode(resumed, 6, lambda a: synthetic_reward(a, synthetic_target(space.with_layers(5), seed=1)))
+        resumed.update(archs, r)
+        tail += archs
+    assert head + tail == whole
+
+
+def test_same_seed_same_proposals_other_seed_other_proposals():
+    space = preset("zoph", 4)
+    for name in ("reinforce", "random"):
+        assert make_strategy(name, space, 3).propose(10) == make_strategy(name, space, 3).propose(10)
+        assert make_strategy(name, space, 3).propose(10) != make_strategy(name, space, 4).propose(10)
+
+
+def test_random_search_is_uniform():
+    space = preset("zoph", 3)
+    archs = RandomSearch(space, seed=0).propose(20_000)
+    n = len(archs)
+    for tok in space.tokens:
+        for layer in range(space.num_layers):
+            for value in tok.choices:
+                freq = sum(a.layers[layer][tok.name] == value for a in archs) / n
+                assert freq == pytest.approx(1 / len(tok.choices), abs=0.015)
+    for i, j in [(1, 0), (2, 0), (2, 1)]:
+        assert sum(j in a.layers[i].inputs for a in archs) / n == pytest.approx(0.5, abs=0.015)
+    stats = RandomSearch(space, seed=0).update(archs[:5], [0.1, 0.2, 0.3, 0.4, 0.5])
+    assert stats["loss"] == 0.0 and stats["mean_reward"] == pytest.approx(0.3)
+    assert stats["entropy"] == pytest.approx(uniform_entropy(space))
+
+
+def test_random_search_samples_grown_depths():
+    strategy = RandomSearch(preset("zoph", 2), seed=0)
+    strategy.set_num_layers(6)
+    for arch in strategy.propose(5):
+        arch.validate(preset("zoph", 6))
+
+
+def test_make_strategy_names_and_options():
+    space = preset("dna", 3)
+    assert isinstance(make_strategy("reinforce", space, 0), Strategy)
+    assert isinstance(make_strategy("random", space, 0, lr=1e-3, entropy_weight=0.1), RandomSearch)
+    assert make_strategy("reinforce", space, 0, lr=1e-3).optimizer.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(UserError, match="Unknown strategy 'evolution'"):
+        make_strategy("evolution", space, 0)
+    with pytest.raises(UserError, match="learning_rate"):
+        make_strategy("reinforce", space, 0, learning_rate=0.1)
+    with pytest.raises(UserError, match="reward transform"):
+        make_strategy("reinforce", space, 0, reward_transform="square")
+
+
+def test_checkpoint_of_another_strategy_or_space_is_refused():
+    state = round_trip(Reinforce(preset("zoph", 3), seed=0).state_dict())
+    with pytest.raises(UserError, match="strategy 'reinforce'"):
+        RandomSearch(preset("zoph", 3), seed=0).load_state_dict(state)
+    with pytest.raises(UserError, match="search space"):
+        Reinforce(preset("zoph-stride", 3), seed=0).load_state_dict(state)
+    Reinforce(preset("zoph", 7), seed=0).load_state_dict(state)  # another depth is the layer schedule: fine
+
+
+def test_collapse_warning_fires_only_when_entropy_is_low_and_rewards_flat():
+    flat, rising = [0.5] * 20, [0.3] * 10 + [0.6] * 10
+    assert collapse_warning([0.1] * 20, flat, threshold=1.0) is not None
+    assert collapse_warning([0.1] * 20, rising, threshold=1.0) is None
+    assert collapse_warning([5.0] * 20, flat, threshold=1.0) is None
+    assert collapse_warning([0.1] * 5, flat[:5], threshold=1.0) is None  # too little history
