@@ -33,6 +33,12 @@ class SearchConfig(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     executor: Literal["local", "ray"] = Field("local", description="evaluate children in-process or on Ray")
+    ray_address: str | None = Field(None, description="join this Ray cluster ('auto': the one on this node)")
+    gpus_per_child: float | None = Field(
+        None, ge=0, description="GPUs per child on Ray, fractions pack several (default: 1 if the cluster has GPUs)"
+    )
+    cpus_per_child: float = Field(1.0, gt=0, description="CPUs per child on Ray (also its torch threads)")
+    max_child_retries: int = Field(1, ge=0, description="Ray retries of a child whose worker died")
 
     # --- the search space ---
     space: str = Field("zoph", description="zoph, zoph-stride or dna")

@@ -356,12 +356,16 @@ class Preprocess:
     @classmethod
     def fit(cls, x: torch.Tensor, zca: bool = False, zca_epsilon: float = 1e-2) -> Preprocess:
         """Statistics of a uint8 training split; ZCA costs one eigendecomposition of a D x D covariance."""
-        xf = x.double()
-        mean = xf.mean(dim=(0, 2, 3)).float()
-        std = xf.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
+        # From a 256-bin histogram per channel: exact, and ~10x faster than float sums over 45k images.
+        hist = torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])])
+        values = torch.arange(256, dtype=torch.float64)
+        count = hist.sum(1).double().clamp_min(2)
+        mean64 = (hist.double() * values).sum(1) / count
+        var = ((hist.double() * values.square()).sum(1) / count - mean64.square()) * count / (count - 1)
+        mean, std = mean64.float(), var.clamp_min(0).sqrt().clamp_min(1e-3).float()
         if not zca:
             return cls(mean, std)
-        flat = xf.flatten(1) / 255.0
+        flat = x.double().flatten(1) / 255.0
         mu = flat.mean(0)
         centered = flat - mu
         cov = centered.T @ centered / max(1, len(flat) - 1)

@@ -266,7 +266,8 @@ def _require_onnx() -> None:
         except ImportError:
             missing.append(package)
     if missing:
-        raise UserError(f"ONNX export needs {', '.join(missing)}, which is not installed: {ONNX_INSTALL_HINT}.")
+        verb = "is" if len(missing) == 1 else "are"
+        raise UserError(f"ONNX export needs {', '.join(missing)}, which {verb} not installed: {ONNX_INSTALL_HINT}.")
 
 
 def _as_model(arch_or_model: Architecture | nn.Module, weights: Mapping[str, torch.Tensor] | None) -> nn.Module:

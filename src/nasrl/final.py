@@ -83,16 +83,17 @@ def train_final(
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(arch_label)
         if (run_dir / "checkpoint.pt").exists():
             raise UserError(f"{run_dir} already holds a training run: use --resume {run_dir}, or another --run-dir.")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": asdict(cfg), "data": asdict(opts)}
-        (run_dir / "run.json").write_text(json.dumps(saved, indent=2) + "\n")
-        (run_dir / "architecture.json").write_text(arch.to_json(indent=2) + "\n")
 
     dev = resolve_device(device)
     ds = data.load_dataset(opts.source, opts.data_dir, opts.resolution)
     train_split, val_split = data.split_train_val(
         ds, opts.val_size, opts.split_seed, opts.train_subset, opts.val_subset
     )
+    if resume is None:  # the folder is made only once the data is known to be good
+        run_dir.mkdir(parents=True, exist_ok=True)
+        saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": asdict(cfg), "data": asdict(opts)}
+        (run_dir / "run.json").write_text(json.dumps(saved, indent=2) + "\n")
+        (run_dir / "architecture.json").write_text(arch.to_json(indent=2) + "\n")
     say = print if progress else (lambda *a, **k: None)
     say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run

@@ -37,7 +37,18 @@ from nasrl.strategy import Strategy, make_strategy
 
 CHECKPOINT_FORMAT = 1
 # Fields a resumed run may change: they decide where and how long it runs, not which children it samples.
-RESUMABLE_OVERRIDES = {"episodes", "device", "executor", "data_dir", "checkpoint_every", "run_dir"}
+RESUMABLE_OVERRIDES = {
+    "episodes",
+    "device",
+    "executor",
+    "data_dir",
+    "checkpoint_every",
+    "run_dir",
+    "ray_address",
+    "gpus_per_child",
+    "cpus_per_child",
+    "max_child_retries",
+}
 
 
 @dataclass
@@ -214,6 +225,7 @@ def run_search(
             progress.start()
         evaluator = build_evaluator(cfg, log, progress)
         executor = make_executor(cfg, evaluator)
+        log.info(executor.description, event="executor", executor=cfg.executor)
         episodes_task = None
         if progress is not None:
             episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode)

@@ -88,7 +88,7 @@ class TrainConfig:
 class TrainResult:
     """What a training run produced: per-epoch history, the best validation accuracy and how it ended."""
 
-    history: list[dict]  # per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, steps
+    history: list[dict]  # per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, train_seconds, steps
     best_val_acc: float  # 0-1; 0.0 when no epoch finished
     best_epoch: int  # 1-based epoch of best_val_acc; 0 when none
     diverged: bool  # a NaN or infinite training loss stopped the run
@@ -126,7 +126,7 @@ def write_history(history: list[dict], directory: Path) -> None:
     """Per-epoch metrics as JSON and CSV (both written atomically)."""
     directory.mkdir(parents=True, exist_ok=True)
     _write_text(directory / "history.json", json.dumps(_json_safe(history), indent=2) + "\n")
-    columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps"]
+    columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "train_seconds", "steps"]
     tmp = directory / f".history.csv.{os.getpid()}.tmp"
     with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
@@ -385,6 +385,7 @@ def fit(
                 if last:
                     break
             train_loss, train_acc = loss_sum.item() / max(1, seen), correct.item() / max(1, seen)
+            train_seconds = time.perf_counter() - epoch_start
             diverged = diverged or not math.isfinite(train_loss)
             if diverged:
                 val_loss, val_acc = float("nan"), None
@@ -403,6 +404,7 @@ def fit(
                 "val_acc": val_acc,
                 "lr": lr,
                 "seconds": time.perf_counter() - epoch_start,
+                "train_seconds": train_seconds,
                 "steps": steps,
             }
             history.append(record)

@@ -1,0 +1,288 @@
+"""The search report's figures (matplotlib, headless Agg), one function per picture.
+
+Each function takes plain data read from the run store and writes one PNG atomically (a browser
+refreshing `report.html` while a report is rewritten never sees half a picture). A function
+returns None when its data cannot make a meaningful picture; the report then says why in words,
+because an empty plot looks like a bug.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
+
+from nasrl.space import Architecture, SearchSpace  # noqa: E402
+from nasrl.store import ChildRecord, write_bytes_atomic  # noqa: E402
+
+#: Most columns of the policy heatmap: episodes are grouped into at most this many blocks.
+MAX_BLOCKS = 20
+DPI = 110
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+def child_position(rec: ChildRecord, per_episode: int) -> float:
+    """A child's place on an episode axis: episode 3's children spread over [3, 4) in sampling order."""
+    return rec.episode + (rec.child + 0.5) / max(per_episode, 1)
+
+
+def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_episode: int, path: Path) -> Path | None:
+    """Every child's reward over the search, the controller's moving-average baseline and the best so far:
+    the one picture that says whether the search is learning."""
+    if not children:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    groups = (
+        ("trained", [c for c in children if c.status == "ok" and not c.cached], dict(c="tab:blue", marker="o")),
+        ("cached (seen before)", [c for c in children if c.status == "ok" and c.cached], dict(c="tab:gray", marker=".")),
+        ("failed", [c for c in children if c.status != "ok"], dict(c="tab:red", marker="x")),
+    )
+    for label, recs, style in groups:
+        if recs:
+            xs = [child_position(c, per_episode) for c in recs]
+            ax.scatter(xs, [c.reward for c in recs], s=16, alpha=0.6, label=f"{label} ({len(recs)})", **style)
+    ordered = sorted(children, key=lambda c: (c.episode, c.child))
+    best, best_x, best_y = -math.inf, [], []
+    for c in ordered:
+        if c.status == "ok" and c.reward > best:
+            best = c.reward
+        if best > -math.inf:
+            best_x.append(child_position(c, per_episode))
+            best_y.append(best)
+    if best_x:
+        ax.step(best_x, best_y, where="post", c="tab:green", lw=2, label=f"best so far ({best:.4f})")
+    if steps:
+        # The baseline after episode e's update is what episode e + 1's advantages were measured against.
+        xs = [s["episode"] + 1 for s in steps]
+        if any(s.get("baseline") is not None for s in steps):
+            ax.plot(xs, [_num(s.get("baseline")) for s in steps], c="tab:orange", lw=2, label="baseline (moving average)")
+        ax.plot(xs, [_num(s.get("mean_reward")) for s in steps], c="tab:purple", lw=1, alpha=0.6, ls="--",
+                label="episode mean")  # fmt: skip
+    ax.set(xlabel="episode", ylabel="reward", title="Reward of every child")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def controller_plot(
+    steps: Sequence[dict],
+    path: Path,
+    uniform_entropy: Sequence[float] | None = None,
+    collapse_fraction: float | None = None,
+    collapse_episode: int | None = None,
+) -> Path | None:
+    """Policy entropy and REINFORCE loss per episode; a collapsing policy shows as entropy near zero early on.
+
+    `uniform_entropy` (one value per step: the most a policy over that depth can have) gives the entropy its
+    scale, and the collapse threshold is that times `collapse_fraction`."""
+    if not steps:
+        return None
+    episodes = [s["episode"] + 1 for s in steps]
+    fig, (ax_ent, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax_ent.plot(episodes, [_num(s.get("entropy")) for s in steps], "o-", ms=3, c="tab:blue", label="policy entropy")
+    if uniform_entropy is not None:
+        ax_ent.plot(episodes, uniform_entropy, c="gray", ls="--", lw=1, label="uniform policy (maximum)")
+        if collapse_fraction:
+            ax_ent.plot(episodes, [collapse_fraction * u for u in uniform_entropy], c="tab:red", ls=":", lw=1,
+                        label=f"collapse threshold ({collapse_fraction:.0%} of uniform)")  # fmt: skip
+    ax_loss.plot(episodes, [_num(s.get("loss")) for s in steps], "o-", ms=3, c="tab:orange", label="REINFORCE loss")
+    ax_loss.axhline(0, c="gray", lw=0.8)
+    if collapse_episode is not None:
+        for ax in (ax_ent, ax_loss):
+            ax.axvline(collapse_episode + 1, c="tab:red", lw=1.5, alpha=0.7, label="collapse warning")
+    ax_ent.set(xlabel="episode", ylabel="entropy (nats)", title="Controller entropy")
+    ax_loss.set(xlabel="episode", ylabel="loss", title="Controller loss")
+    ax_ent.set_ylim(bottom=0)
+    for ax in (ax_ent, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def policy_heatmap(
+    sampled: Sequence[tuple[int, Architecture]], space: SearchSpace | None, path: Path
+) -> tuple[Path, int] | None:
+    """For each token, the share of each value among all layers sampled in a block of episodes: shows what
+    the controller learned to prefer and how fast. Returns the path and the block size in episodes."""
+    if not sampled:
+        return None
+    tokens = _token_choices(sampled, space)
+    num_episodes = max(e for e, _ in sampled) + 1
+    block = math.ceil(num_episodes / MAX_BLOCKS)
+    num_blocks = math.ceil(num_episodes / block)
+    skips = space.skips if space is not None else any(len(layer.inputs) > 1 for _, a in sampled for layer in a.layers)
+    rows = [(name, choices) for name, choices in tokens] + ([("skip connections", ("on",))] if skips else [])
+    heights = [max(len(c), 1) + 0.6 for _, c in rows]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(min(4 + 0.5 * num_blocks, 12), 0.32 * sum(heights) + 1.2),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+    for ax, (name, choices) in zip(axes[:, 0], rows):
+        counts = np.zeros((len(choices), num_blocks))
+        for episode, arch in sampled:
+            b = episode // block
+            for layer in arch.layers:
+                if name == "skip connections":
+                    counts[0, b] += len(layer.inputs)  # divided below by the connections possible
+                elif name in layer.as_dict and layer[name] in choices:
+                    counts[choices.index(layer[name]), b] += 1
+        if name == "skip connections":
+            possible = np.zeros(num_blocks)
+            for episode, arch in sampled:
+                possible[episode // block] += sum(range(arch.num_layers))
+            share = counts / np.maximum(possible, 1)
+            labels = ["share on"]
+        else:
+            share = counts / np.maximum(counts.sum(0, keepdims=True), 1)
+            labels = [str(c) for c in choices]
+        image = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        if share.size <= 120:
+            for (r, col), v in np.ndenumerate(share):
+                ax.text(col, r, f"{v:.0%}", ha="center", va="center", fontsize=6.5, color="white" if v < 0.6 else "k")
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+        ax.set_xticks([])
+    ticks = range(num_blocks)
+    labels = [_block_label(b, block, num_episodes) for b in ticks]
+    step = max(1, math.ceil(num_blocks / 12))
+    axes[-1, 0].set_xticks(list(ticks)[::step], labels[::step], fontsize=7, rotation=30)
+    axes[-1, 0].set_xlabel(f"episodes (blocks of {block})")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.02, label="share of sampled layers")
+    fig.suptitle("How the policy's choices evolve", y=1.0)
+    return _save(fig, path), block
+
+
+def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
+    """Accuracy against parameters and FLOPs, the Pareto front (no smaller child is as accurate) marked:
+    what a smaller network costs. None when no child has a parameter count (synthetic runs)."""
+    points = [c for c in children if c.status == "ok" and not c.cached and c.params]
+    if not points:
+        return None
+    has_flops = any(c.flops for c in points)
+    fig, axes = plt.subplots(1, 2 if has_flops else 1, figsize=(11 if has_flops else 6, 4.2), squeeze=False)
+    for ax, key, label in zip(axes[0], ("params", "flops"), ("parameters", "FLOPs per image")):
+        pts = [(float(getattr(c, key)), _accuracy(c)) for c in points if getattr(c, key)]
+        if not pts:
+            continue
+        front = pareto_front(pts)
+        ax.scatter(*zip(*pts), s=16, alpha=0.5, c="tab:blue", label=f"children ({len(pts)})")
+        ax.step(*zip(*front), where="post", c="tab:red", lw=1.5)
+        ax.scatter(*zip(*front), s=36, c="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
+        ax.set_xscale("log")
+        ax.set(xlabel=label, ylabel="validation accuracy", title=f"Accuracy against {label}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points that no other point beats on both cost (lower) and accuracy (higher), by rising cost."""
+    front: list[tuple[float, float]] = []
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((cost, acc))
+    return front
+
+
+def architecture_graph(arch: Architecture, path: Path, title: str = "Best architecture") -> Path:
+    """The architecture as a drawing: one box per layer (kernel, filters, stride, pool), the chain and skip
+    connections as arrows, the loose ends feeding the classifier. Drawn with matplotlib, no graphviz needed."""
+    from nasrl.child import loose_ends
+
+    n = arch.num_layers
+    fig, ax = plt.subplots(figsize=(7.5, 0.62 * (n + 2) + 0.6))
+    width, height = 3.4, 0.5
+    ys = {"image": 0.0, **{i: float(i + 1) for i in range(n)}, "output": float(n + 1)}
+    filters = [layer.filters for layer in arch.layers]
+    low, high = min(filters), max(filters)
+
+    def box(y: float, text: str, colour: object) -> None:
+        ax.add_patch(FancyBboxPatch((-width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
+                                    fc=colour, ec="black", lw=0.8, zorder=2))  # fmt: skip
+        ax.text(0, y, text, ha="center", va="center", fontsize=8.5, zorder=3)
+
+    def arrow(y0: float, y1: float, side: int, colour: str, straight: bool = False) -> None:
+        x = 0.0 if straight else side * width / 2
+        rad = 0.0 if straight else -0.45 * side
+        ax.annotate("", xy=(x, y1 - (height / 2 if straight else 0)), xytext=(x, y0 + (height / 2 if straight else 0)),
+                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
+                                    connectionstyle=f"arc3,rad={rad}"), zorder=1)  # fmt: skip
+
+    box(ys["image"], "image (3 x 32 x 32)", "#dddddd")
+    cmap = plt.get_cmap("Blues")
+    for i, layer in enumerate(arch.layers):
+        kh, kw = layer.kernel
+        text = f"C{i + 1}   {kh}x{kw} conv, {layer.filters} filters"
+        if layer.stride != (1, 1):
+            text += f", stride {layer.stride[0]}x{layer.stride[1]}"
+        if layer.pool > 1:
+            text += f", pool {layer.pool}"
+        shade = 0.15 + 0.45 * ((layer.filters - low) / (high - low) if high > low else 0.5)
+        box(ys[i], text, cmap(shade))
+        if not layer.inputs:
+            arrow(ys["image"], ys[i], -1, "tab:green", straight=(i == 0))
+        for j in layer.inputs:
+            if j == i - 1:
+                arrow(ys[j], ys[i], 0, "dimgray", straight=True)
+            else:
+                arrow(ys[j], ys[i], 1, "tab:blue")
+    box(ys["output"], "concat -> global avg pool -> linear", "#f6d7b0")
+    for j in loose_ends(arch):
+        arrow(ys[j], ys["output"], -1, "tab:orange", straight=(j == n - 1))
+    span = width / 2 + 0.35 * (n + 1) + 0.3
+    ax.set_xlim(-span, span)
+    ax.set_ylim(n + 1.6, -0.6)
+    ax.axis("off")
+    handles = [
+        plt.Line2D([], [], c="dimgray", label="previous layer"),
+        plt.Line2D([], [], c="tab:blue", label="skip connection"),
+        plt.Line2D([], [], c="tab:green", label="reads the image"),
+        plt.Line2D([], [], c="tab:orange", label="to the classifier"),
+    ]
+    ax.legend(handles=handles, fontsize=7.5, loc="upper right", frameon=False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+# ----- small pieces ---------------------------------------------------------------------------------
+
+
+def _num(value: object) -> float:
+    return float("nan") if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _accuracy(rec: ChildRecord) -> float:
+    return rec.val_acc if rec.val_acc is not None else rec.reward
+
+
+def _token_choices(
+    sampled: Sequence[tuple[int, Architecture]], space: SearchSpace | None
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The space's tokens with all their choices (values never sampled show as 0%); without the space,
+    the values seen."""
+    if space is not None:
+        return [(t.name, t.choices) for t in space.tokens]
+    seen: dict[str, set[int]] = {}
+    for _, arch in sampled:
+        for layer in arch.layers:
+            for name, value in layer.values:
+                seen.setdefault(name, set()).add(value)
+    return [(name, tuple(sorted(values))) for name, values in seen.items()]
+
+
+def _block_label(b: int, block: int, num_episodes: int) -> str:
+    first, last = b * block + 1, min((b + 1) * block, num_episodes)
+    return str(first) if first == last else f"{first}-{last}"

@@ -1,0 +1,118 @@
+import csv
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from nasrl import child, data
+from nasrl.errors import UserError
+from nasrl.space import Architecture
+from nasrl.train import TrainConfig, fit, load_checkpoint
+
+TINY = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": 24}] * 2)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    ds = data.synthetic_dataset(train_per_class=40, test_per_class=2, resolution=8)
+    return data.split_train_val(ds, val_size=100, seed=0)
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return child.build(TINY)
+
+
+def test_tiny_training_on_synthetic_data_reduces_the_loss(splits):
+    train, val = splits
+    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.05, augment=False)
+    result = fit(_model(), train, val, cfg, progress=False)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    assert result.best_val_acc > 0.3  # chance is 0.1
+    assert not result.diverged and result.steps == 4 * (300 // 32)
+    assert set(result.history[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(splits, tmp_path):
+    train, val = splits
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, seed=7)
+    whole = fit(_model(), train, val, cfg, progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Interrupt
+
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(Interrupt):
+        fit(_model(), train, val, cfg, progress=False, checkpoint_path=ckpt, on_epoch=stop_after_two)
+    assert load_checkpoint(ckpt)["epoch"] == 2
+    resumed = fit(_model(seed=99), train, val, cfg, progress=False, checkpoint_path=ckpt, resume=True)
+
+    def strip(history):
+        return [{k: v for k, v in h.items() if "seconds" not in k} for h in history]
+
+    assert strip(resumed.history) == strip(whole.history)
+    assert resumed.best_val_acc == whole.best_val_acc and resumed.steps == whole.steps
+    for key, value in whole.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    with pytest.raises(UserError, match="lr=0.05"):
+        fit(_model(), train, val, TrainConfig(epochs=3, batch_size=32, lr=0.1, seed=7), progress=False,
+            checkpoint_path=ckpt, resume=True)  # fmt: skip
+
+
+def test_a_corrupt_checkpoint_is_one_user_error(splits, tmp_path):
+    train, val = splits
+    ckpt = tmp_path / "ckpt.pt"
+    ckpt.write_bytes(b"garbage")
+    with pytest.raises(UserError, match="damaged or not a nasrl checkpoint"):
+        fit(_model(), train, val, TrainConfig(epochs=1), progress=False, checkpoint_path=ckpt, resume=True)
+
+
+def test_a_nan_loss_stops_training_and_is_reported(splits):
+    train, val = splits
+    model = _model()
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    result = fit(model, train, val, TrainConfig(epochs=3, batch_size=32), progress=False)
+    assert result.diverged and len(result.history) == 1 and result.best_val_acc == 0.0
+
+
+def test_early_stopping_waits_for_patience_epochs(splits):
+    train, val = splits
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))  # no BatchNorm: a tiny lr changes nothing
+    cfg = TrainConfig(epochs=10, batch_size=64, lr=1e-12, patience=2, augment=False)
+    result = fit(model, train, val, cfg, progress=False)
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+@pytest.mark.parametrize(
+    "optimizer,schedule", [("adam", "onecycle"), ("adamw", "step"), ("rmsprop", "plateau"), ("sgd", "none")]
+)
+def test_every_optimizer_and_schedule_trains(splits, optimizer, schedule, tmp_path):
+    train, val = splits
+    cfg = TrainConfig(
+        epochs=2, batch_size=64, optimizer=optimizer, schedule=schedule, lr=1e-3, label_smoothing=0.1,
+        grad_clip=1.0, zca=optimizer == "adam", step_epochs=1,
+    )  # fmt: skip
+    result = fit(_model(), train, val, cfg, progress=False, checkpoint_path=tmp_path / "c.pt")
+    assert len(result.history) == 2 and all(h["val_acc"] is not None for h in result.history)
+    if schedule == "step":
+        assert result.history[1]["lr"] == pytest.approx(1e-4)
+    result.write_history(tmp_path)
+    assert json.loads((tmp_path / "history.json").read_text())[1]["epoch"] == 2
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+
+
+def test_max_steps_stops_mid_epoch_and_bad_settings_are_user_errors(splits):
+    train, val = splits
+    result = fit(_model(), train, val, TrainConfig(epochs=5, batch_size=32, max_steps=3), progress=True)
+    assert result.steps == 3 and len(result.history) == 1
+    for bad in ({"optimizer": "lion"}, {"epochs": 0}, {"schedule": "linear"}, {"lr": -1.0}):
+        with pytest.raises(UserError):
+            TrainConfig(**bad).validate()
