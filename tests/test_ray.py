@@ -11,10 +11,10 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from nasrl.config import make_config  # noqa: E402
+from nasrl.errors import UserError  # noqa: E402
 from nasrl.evaluate import SyntheticEvaluator  # noqa: E402
 from nasrl.executors import _import_ray  # noqa: E402
 from nasrl.search import build_evaluator, prepare_run, run_search  # noqa: E402
-from nasrl.errors import UserError  # noqa: E402
 
 # Workers cannot import this test module: ship its classes by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

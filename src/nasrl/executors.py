@@ -129,7 +129,9 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UserError('--executor ray needs Ray: install it with `pip install -e ".[ray]"` (or `pip install ray`).')
+        raise UserError(
+            '--executor ray needs Ray: install it with `pip install -e ".[ray]"` (or `pip install ray`).'
+        ) from None
     return ray
 
 
