@@ -87,6 +87,19 @@ def test_folder_is_decoded_once_then_served_from_the_cache_until_a_file_changes(
     assert other_res.train_x.shape[-1] == 16
 
 
+def test_a_tar_archive_of_a_folder_reads_like_the_folder(tmp_path):
+    import tarfile
+
+    _write_folder(tmp_path / "imgs")
+    with tarfile.open(tmp_path / "imgs.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "imgs" / "train", arcname="train")
+        tar.add(tmp_path / "imgs" / "test", arcname="test")
+    folder = data.load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "cache", resolution=8)
+    archive = data.load_dataset(f"folder:{tmp_path / 'imgs.tar.gz'}", tmp_path / "cache", resolution=8)
+    assert archive.classes == folder.classes
+    assert torch.equal(archive.train_x, folder.train_x) and torch.equal(archive.test_y, folder.test_y)
+
+
 def test_folder_without_train_is_a_user_error(tmp_path):
     (tmp_path / "test" / "cat").mkdir(parents=True)
     with pytest.raises(UserError, match="no train/ folder"):

@@ -177,7 +177,30 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         help_text = field.description or ""
         default = field.default
         help_text = f"{help_text} (default {default})" if help_text else f"default {default}"
-        group.add_argument("--" + name.replace("_", "-"), dest=name, metavar="V", default=None, help=help_text)
+        flag = "--" + name.replace("_", "-")
+        if field.annotation is bool and default is False:  # an off-by-default switch: `--tensorboard`, no value
+            group.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
+            continue
+        group.add_argument(flag, dest=name, metavar="V", default=None, help=help_text)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from nasrl.report import write_report
+
+    path = write_report(args.run_dir)
+    print(f"wrote {path} (open it in a browser; the PNG files are beside it)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from nasrl.report_runs import format_runs, list_runs
+
+    runs = list_runs(args.dir)
+    if not runs:
+        print(f"no runs in {args.dir}")
+        return 0
+    print(format_runs(runs))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(search)
     search.set_defaults(func=cmd_search)
     _add_train_parser(sub)
+
+    report = sub.add_parser(
+        "report",
+        help="plots and an HTML page of a search or train run (also while it runs)",
+        description="Write RUN_DIR/report/: PNG plots and report.html. Reads the run without disturbing it.",
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a nasrl search or train run")
+    report.set_defaults(func=cmd_report)
+    runs = sub.add_parser("runs", help="list the runs in a folder: status, children, best reward, last update")
+    runs.add_argument("dir", metavar="DIR", nargs="?", default="runs", help="a folder of runs (default ./runs)")
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 

@@ -33,6 +33,7 @@ class SearchConfig(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     executor: Literal["local", "ray"] = Field("local", description="evaluate children in-process or on Ray")
+    tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN_DIR/tensorboard as the search runs")
     ray_address: str | None = Field(None, description="join this Ray cluster ('auto': the one on this node)")
     gpus_per_child: float | None = Field(
         None, ge=0, description="GPUs per child on Ray, fractions pack several (default: 1 if the cluster has GPUs)"

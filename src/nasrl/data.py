@@ -10,10 +10,12 @@ so on CPU the loop costs almost nothing next to the convolutions (see BENCHMARKS
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
 import os
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,31 +157,28 @@ def _load_cifar10(cache_dir: Path, resolution: int) -> Dataset:
 
 
 def _load_folder(root: Path, cache_dir: Path, resolution: int) -> Dataset:
-    if not (root / "train").is_dir():
-        raise UserError(
-            f"{root} has no train/ folder: an image folder data set needs {root}/train/<class>/* "
-            f"(and {root}/test/<class>/*)."
-        )
-    train_files, classes = _scan(root / "train", None)
-    if not classes:
-        raise UserError(f"{root}/train has no class folders: put each class's images in {root}/train/<class>/.")
-    test_files, _ = _scan(root / "test", classes) if (root / "test").is_dir() else ([], classes)
-    listing = [(f[0], f[2], f[3]) for f in train_files + test_files]
-    key = _cache_key("folder", root, listing, resolution)
+    """An image folder, or a .tar(.gz) archive of one read in place (../shared/datasets/cifar10-jpeg.tar.gz)."""
+    if root.is_file() and tarfile.is_tarfile(root):
+        key = _cache_key("archive", root, [_stat(root)], resolution)
 
-    def decode() -> dict:
-        train_x, train_y, bad_train = _decode_files(train_files, resolution)
-        test_x, test_y, bad_test = _decode_files(test_files, resolution)
-        if len(train_y) == 0:
-            raise UserError(f"No readable image in {root}/train: check the files are images Pillow can open.")
-        return {
-            "classes": classes,
-            "train_x": train_x,
-            "train_y": train_y,
-            "test_x": test_x,
-            "test_y": test_y,
-            "skipped": bad_train + bad_test,
-        }
+        def decode() -> dict:
+            return _decode_archive(root, resolution)
+
+    else:
+        if not (root / "train").is_dir():
+            raise UserError(
+                f"{root} has no train/ folder: an image folder data set needs {root}/train/<class>/* "
+                f"(and {root}/test/<class>/*), or give a .tar.gz archive of that layout."
+            )
+        train_files, classes = _scan(root / "train", None)
+        if not classes:
+            raise UserError(f"{root}/train has no class folders: put each class's images in {root}/train/<class>/.")
+        test_files, _ = _scan(root / "test", classes) if (root / "test").is_dir() else ([], classes)
+        key = _cache_key("folder", root, [(f[0], f[2], f[3]) for f in train_files + test_files], resolution)
+
+        def decode() -> dict:
+            parts = {"train": _decode_files(train_files, resolution), "test": _decode_files(test_files, resolution)}
+            return _cache_entry(root, classes, parts)
 
     tag = "".join(c if c.isalnum() else "_" for c in root.resolve().name)[:40]
     path_hash = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
@@ -189,6 +188,47 @@ def _load_folder(root: Path, cache_dir: Path, resolution: int) -> Dataset:
     if len(data["test_y"]) == 0:
         log.warning("%s has no test images (test/<class>/*): a final test evaluation will be skipped.", root)
     return Dataset(f"folder:{root}", data["classes"], data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+
+
+def _cache_entry(root: Path, classes: list[str], parts: dict[str, tuple[torch.Tensor, torch.Tensor, int]]) -> dict:
+    """What the cache holds: the decoded splits, the class names and how many files were unreadable."""
+    (train_x, train_y, bad_train), (test_x, test_y, bad_test) = parts["train"], parts["test"]
+    if len(train_y) == 0:
+        raise UserError(f"No readable image in {root}'s train/: check the files are images Pillow can open.")
+    return {
+        "classes": classes,
+        "train_x": train_x,
+        "train_y": train_y,
+        "test_x": test_x,
+        "test_y": test_y,
+        "skipped": bad_train + bad_test,
+    }
+
+
+def _decode_archive(root: Path, resolution: int) -> dict:
+    """Read a tar archive of an image folder in one pass: members `[prefix/]train|test/<class>/<file>`."""
+    members: list[tuple[str, str, str, bytes]] = []
+    with tarfile.open(root, "r:*") as tar:
+        for m in tar:
+            parts = m.name.split("/")
+            if not m.isfile() or len(parts) < 3 or parts[-3] not in ("train", "test"):
+                continue
+            if parts[-1].startswith(".") or parts[-2].startswith("."):
+                continue
+            members.append((parts[-3], parts[-2], parts[-1], tar.extractfile(m).read()))
+    classes = sorted({c for split, c, _, _ in members if split == "train"})
+    if not classes:
+        raise UserError(f"{root} holds no train/<class>/* images: an archive must have the image-folder layout.")
+    unknown = sorted({c for split, c, _, _ in members if c not in classes})
+    if unknown:
+        raise UserError(f"{root} has test class '{unknown[0]}', which train/ does not have.")
+    index = {c: i for i, c in enumerate(classes)}
+    members.sort(key=lambda m: (m[0], index[m[1]], m[2]))
+    parts = {}
+    for split in ("train", "test"):
+        chosen = [m for m in members if m[0] == split]
+        parts[split] = _decode_files([(io.BytesIO(m[3]), index[m[1]]) for m in chosen], resolution)
+    return _cache_entry(root, classes, parts)
 
 
 def _scan(folder: Path, classes: list[str] | None) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
@@ -218,7 +258,7 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _decode_chunk(paths: list[str], resolution: int) -> list[bytes | None]:
+def _decode_chunk(paths: list[str | io.BytesIO], resolution: int) -> list[bytes | None]:
     """Decode image files to raw RGB bytes at the resolution (None for an unreadable file)."""
     from PIL import Image
 

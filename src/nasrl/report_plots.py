@@ -33,6 +33,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
+    path.chmod(0o644)  # atomic writes make private files; a report is for sharing
     return path
 
 
@@ -49,7 +50,11 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
     fig, ax = plt.subplots(figsize=(10, 4.2))
     groups = (
         ("trained", [c for c in children if c.status == "ok" and not c.cached], dict(c="tab:blue", marker="o")),
-        ("cached (seen before)", [c for c in children if c.status == "ok" and c.cached], dict(c="tab:gray", marker=".")),
+        (
+            "cached (seen before)",
+            [c for c in children if c.status == "ok" and c.cached],
+            dict(c="tab:gray", marker="."),
+        ),
         ("failed", [c for c in children if c.status != "ok"], dict(c="tab:red", marker="x")),
     )
     for label, recs, style in groups:
@@ -70,7 +75,9 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
         # The baseline after episode e's update is what episode e + 1's advantages were measured against.
         xs = [s["episode"] + 1 for s in steps]
         if any(s.get("baseline") is not None for s in steps):
-            ax.plot(xs, [_num(s.get("baseline")) for s in steps], c="tab:orange", lw=2, label="baseline (moving average)")
+            ax.plot(
+                xs, [_num(s.get("baseline")) for s in steps], c="tab:orange", lw=2, label="baseline (moving average)"
+            )
         ax.plot(xs, [_num(s.get("mean_reward")) for s in steps], c="tab:purple", lw=1, alpha=0.6, ls="--",
                 label="episode mean")  # fmt: skip
     ax.set(xlabel="episode", ylabel="reward", title="Reward of every child")
@@ -126,7 +133,7 @@ def policy_heatmap(
     block = math.ceil(num_episodes / MAX_BLOCKS)
     num_blocks = math.ceil(num_episodes / block)
     skips = space.skips if space is not None else any(len(layer.inputs) > 1 for _, a in sampled for layer in a.layers)
-    rows = [(name, choices) for name, choices in tokens] + ([("skip connections", ("on",))] if skips else [])
+    rows = [(name, choices) for name, choices in tokens] + ([("skip connections", ("",))] if skips else [])
     heights = [max(len(c), 1) + 0.6 for _, c in rows]
     fig, axes = plt.subplots(len(rows), 1, figsize=(min(4 + 0.5 * num_blocks, 12), 0.32 * sum(heights) + 1.2),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
@@ -144,7 +151,7 @@ def policy_heatmap(
             for episode, arch in sampled:
                 possible[episode // block] += sum(range(arch.num_layers))
             share = counts / np.maximum(possible, 1)
-            labels = ["share on"]
+            labels = ["share on"]  # of the connections to earlier layers a layer could have
         else:
             share = counts / np.maximum(counts.sum(0, keepdims=True), 1)
             labels = [str(c) for c in choices]
@@ -153,7 +160,7 @@ def policy_heatmap(
             for (r, col), v in np.ndenumerate(share):
                 ax.text(col, r, f"{v:.0%}", ha="center", va="center", fontsize=6.5, color="white" if v < 0.6 else "k")
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+        ax.set_ylabel(name.replace(" ", "\n"), fontsize=8, rotation=0, ha="right", va="center", labelpad=8)
         ax.set_xticks([])
     ticks = range(num_blocks)
     labels = [_block_label(b, block, num_episodes) for b in ticks]
@@ -161,7 +168,7 @@ def policy_heatmap(
     axes[-1, 0].set_xticks(list(ticks)[::step], labels[::step], fontsize=7, rotation=30)
     axes[-1, 0].set_xlabel(f"episodes (blocks of {block})")
     fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.02, label="share of sampled layers")
-    fig.suptitle("How the policy's choices evolve", y=1.0)
+    axes[0, 0].set_title("How the policy's choices evolve", fontsize=10)
     return _save(fig, path), block
 
 
@@ -203,23 +210,29 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
     from nasrl.child import loose_ends
 
     n = arch.num_layers
-    fig, ax = plt.subplots(figsize=(7.5, 0.62 * (n + 2) + 0.6))
-    width, height = 3.4, 0.5
+    pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # inches per layer; box size in inches (x) and layers (y)
+    ends = loose_ends(arch)
+    right = max((i - j for i, layer in enumerate(arch.layers) for j in layer.inputs if j != i - 1), default=0)
+    left = max([0] + [i + 1 for i, la in enumerate(arch.layers) if not la.inputs and i] + [n - j for j in ends[:-1]])
+    # An arc3 arrow bulges by rad/2 times its length (in inches) at its middle.
+    margin_r, margin_l = 0.3 + rad / 2 * pitch * right, 0.3 + rad / 2 * pitch * left
+    fig, ax = plt.subplots(figsize=(width + margin_l + margin_r, pitch * (n + 2.2) + 0.4))
     ys = {"image": 0.0, **{i: float(i + 1) for i in range(n)}, "output": float(n + 1)}
     filters = [layer.filters for layer in arch.layers]
     low, high = min(filters), max(filters)
+    skip_style = dict(lw=0.8, alpha=0.7) if right and sum(len(la.inputs) for la in arch.layers) > 2 * n else {}
 
     def box(y: float, text: str, colour: object) -> None:
         ax.add_patch(FancyBboxPatch((-width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
                                     fc=colour, ec="black", lw=0.8, zorder=2))  # fmt: skip
-        ax.text(0, y, text, ha="center", va="center", fontsize=8.5, zorder=3)
+        ax.text(0, y, text, ha="center", va="center", fontsize=8, zorder=3)
 
-    def arrow(y0: float, y1: float, side: int, colour: str, straight: bool = False) -> None:
+    def arrow(y0: float, y1: float, side: int, colour: str, straight: bool = False, **style: float) -> None:
         x = 0.0 if straight else side * width / 2
-        rad = 0.0 if straight else -0.45 * side
-        ax.annotate("", xy=(x, y1 - (height / 2 if straight else 0)), xytext=(x, y0 + (height / 2 if straight else 0)),
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
-                                    connectionstyle=f"arc3,rad={rad}"), zorder=1)  # fmt: skip
+        lift = height / 2 if straight else 0.0
+        props = dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
+                     connectionstyle=f"arc3,rad={0.0 if straight else -rad * side}")  # fmt: skip
+        ax.annotate("", xy=(x, y1 - lift), xytext=(x, y0 + lift), arrowprops={**props, **style}, zorder=1)
 
     box(ys["image"], "image (3 x 32 x 32)", "#dddddd")
     cmap = plt.get_cmap("Blues")
@@ -238,12 +251,11 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
             if j == i - 1:
                 arrow(ys[j], ys[i], 0, "dimgray", straight=True)
             else:
-                arrow(ys[j], ys[i], 1, "tab:blue")
+                arrow(ys[j], ys[i], 1, "tab:blue", **skip_style)
     box(ys["output"], "concat -> global avg pool -> linear", "#f6d7b0")
-    for j in loose_ends(arch):
+    for j in ends:
         arrow(ys[j], ys["output"], -1, "tab:orange", straight=(j == n - 1))
-    span = width / 2 + 0.35 * (n + 1) + 0.3
-    ax.set_xlim(-span, span)
+    ax.set_xlim(-width / 2 - margin_l, width / 2 + margin_r)
     ax.set_ylim(n + 1.6, -0.6)
     ax.axis("off")
     handles = [
@@ -252,7 +264,7 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
         plt.Line2D([], [], c="tab:green", label="reads the image"),
         plt.Line2D([], [], c="tab:orange", label="to the classifier"),
     ]
-    ax.legend(handles=handles, fontsize=7.5, loc="upper right", frameon=False)
+    ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 

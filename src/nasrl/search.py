@@ -44,6 +44,7 @@ RESUMABLE_OVERRIDES = {
     "data_dir",
     "checkpoint_every",
     "run_dir",
+    "tensorboard",
     "ray_address",
     "gpus_per_child",
     "cpus_per_child",
@@ -186,6 +187,11 @@ def run_search(
 ) -> SearchSummary:
     """Run (or continue) a search to `cfg.episodes` episodes; the run folder is `cfg.run_dir`."""
     assert cfg.run_dir is not None, "prepare_run sets the run folder"
+    board = None
+    if cfg.tensorboard:  # before the store, so a missing tensorboard package stops us before anything is written
+        from nasrl.report_tensorboard import TensorBoardScalars
+
+        board = TensorBoardScalars(Path(cfg.run_dir) / "tensorboard", cfg.children)
     store = RunStore(cfg.run_dir)
     console = console or Console(stderr=True)
     log = RunLog(store.run_dir, console=console, quiet=quiet)
@@ -257,6 +263,8 @@ def run_search(
             rewards = [r.reward for r in records]
             stats = strategy.update(architectures, rewards)
             store.record_step(episode, stats, num_layers)
+            if board is not None:
+                board.episode(episode, records, stats, best.reward if best is not None else None)
             log.metric(
                 f"Controller: mean reward {stats['mean_reward']:.4f}, baseline {stats['baseline']:.4f}, "
                 f"loss {stats['loss']:.4f}, entropy {stats['entropy']:.3f}, lr {stats['lr']:.2e}",
@@ -294,6 +302,8 @@ def run_search(
         signal.signal(signal.SIGTERM, previous_term)
         if progress is not None:
             progress.stop()
+        if board is not None:
+            board.close()
     store.set_meta(status=status, updated=time.time())
     summary = SearchSummary(store.run_dir, status, episode, store.best(), store.counts(), time.perf_counter() - started)
     if status == "finished":

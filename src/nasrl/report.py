@@ -1,0 +1,333 @@
+"""`nasrl report`: what a run folder holds, as PNG pictures and one self-contained HTML page.
+
+The report only reads the run (through `report_runs`, which opens `results.sqlite` read-only), so it
+works on a finished, an interrupted and a running search alike and writes nothing outside
+`RUN_DIR/report/`. The search's figures live in `report_plots`; those of a `nasrl train` run come
+from `plots`, the module that command draws them with. Pictures are inlined as base64 (the page can
+be mailed or archived alone) and each links to its PNG file beside the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from nasrl.errors import UserError
+from nasrl.report_runs import SearchRun, read_json, read_search, when
+from nasrl.store import ChildRecord, write_text_atomic
+
+TOP_CHILDREN = 10
+#: Every picture a report may write; one not made this time is removed so report/ never shows a stale one.
+PICTURES = ("rewards.png", "controller.png", "policy.png", "pareto.png", "best_architecture.png")
+TRAIN_PICTURES = ("training_curves.png", "confusion_matrix.png", "predictions.png")
+
+
+# ----- the report ----------------------------------------------------------------------------------------
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `RUN_DIR/report/` (PNG files and report.html) for a search or a `nasrl train` run; returns the HTML."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir} does not exist: give the folder of a nasrl search or train run.")
+    if (run_dir / "results.sqlite").is_file():
+        return _search_report(read_search(run_dir))
+    if (run_dir / "run.json").is_file() or (run_dir / "metrics.json").is_file():
+        return _train_report(run_dir)
+    raise UserError(
+        f"{run_dir} is not a nasrl run folder (no results.sqlite, run.json or metrics.json): "
+        "give the folder a `nasrl search` or `nasrl train` wrote."
+    )
+
+
+def _search_report(run: SearchRun) -> Path:
+    from nasrl import report_plots as rp
+    from nasrl import space as spaces
+    from nasrl.describe import dna_string, layer_rows
+    from nasrl.space import Architecture
+
+    out = run.run_dir / "report"
+    out.mkdir(exist_ok=True)
+    space_name = run.config.get("space")
+    num_layers = max((c.num_layers for c in run.children), default=run.config.get("layers"))
+    space = spaces.preset(space_name, num_layers) if space_name in spaces.PRESET_TOKENS else None
+    made: dict[str, Path | None] = {}
+    notes: dict[str, str] = {}
+
+    made["rewards.png"] = rp.rewards_plot(run.children, run.steps, run.per_episode, out / "rewards.png")
+    if made["rewards.png"] is None:
+        notes["rewards.png"] = "No children yet: the search has not finished evaluating its first child."
+
+    uniform = None
+    if space is not None:
+        from nasrl.strategy import uniform_entropy
+
+        uniform = [uniform_entropy(space, s.get("num_layers") or space.num_layers) for s in run.steps]
+    collapse_episode = run.meta.get("collapse_warned")
+    made["controller.png"] = rp.controller_plot(
+        run.steps, out / "controller.png", uniform, run.config.get("collapse_entropy"),
+        collapse_episode if isinstance(collapse_episode, int) else None,
+    )  # fmt: skip
+    if made["controller.png"] is None:
+        notes["controller.png"] = "No controller steps yet: the first update comes after the first episode's children."
+
+    sampled = [(c.episode, Architecture.from_json(c.arch_json)) for c in run.children]
+    heat = rp.policy_heatmap(sampled, space, out / "policy.png")
+    made["policy.png"] = heat[0] if heat else None
+    if heat is None:
+        notes["policy.png"] = "No architectures sampled yet."
+
+    made["pareto.png"] = rp.pareto_plot(run.children, out / "pareto.png")
+    if made["pareto.png"] is None:
+        if run.config.get("evaluator") == "synthetic":
+            notes["pareto.png"] = (
+                "This run used the synthetic evaluator, which trains no network and so records no parameter "
+                "or FLOP counts: there is no accuracy-against-cost plot."
+            )
+        else:
+            notes["pareto.png"] = "No successfully trained child with a parameter count yet."
+
+    best = run.best
+    best_arch = Architecture.from_json(best.arch_json) if best else None
+    made["best_architecture.png"] = (
+        rp.architecture_graph(best_arch, out / "best_architecture.png", f"Best architecture: reward {best.reward:.4f}")
+        if best and best_arch
+        else None
+    )
+    if best is None:
+        notes["best_architecture.png"] = "No successful child yet, so no best architecture to draw."
+    for name in PICTURES:
+        if made.get(name) is None:
+            (out / name).unlink(missing_ok=True)
+
+    body = [_search_summary(run)]
+    if run.collapse_messages or collapse_episode is not None:
+        text = run.collapse_messages[-1] if run.collapse_messages else "The policy's entropy collapsed."
+        where = f" (episode {collapse_episode + 1})" if isinstance(collapse_episode, int) else ""
+        body.append(f'<div class="warn"><b>Collapse warning{where}:</b> {html.escape(text)}</div>')
+    failed = [c for c in run.children if c.status != "ok"]
+    if failed:
+        first = html.escape(str(failed[0].error or "no message"))
+        body.append(f'<div class="warn">{len(failed)} children failed; the first error: <code>{first}</code></div>')
+    sections = [
+        ("Reward over the search", "rewards.png",
+         "Every child's reward (validation accuracy, or its cube), the controller's moving-average baseline "
+         "after each episode's update, and the best reward so far."),
+        ("Controller", "controller.png",
+         "The policy's entropy (exploration left) and the REINFORCE loss per episode."),
+        ("How the policy's choices evolve", "policy.png",
+         f"For each token, the share of each value among all layers sampled in a block of "
+         f"{heat[1] if heat else 1} episode(s)."),
+        ("Accuracy against cost", "pareto.png",
+         "Every trained child (cached repeats counted once); red: the Pareto front, where no smaller child "
+         "is as accurate."),
+    ]  # fmt: skip
+    for title, name, caption in sections:
+        body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
+    best_section = _figure("Best architecture", out, "best_architecture.png", made["best_architecture.png"], "",
+                           notes.get("best_architecture.png"))  # fmt: skip
+    if best is not None and best_arch is not None:
+        header = ("layer", "kernel", "filters", "stride", "pool", "inputs")
+        table = _table(header, layer_rows(best_arch))
+        best_section = best_section.replace(
+            "</section>",
+            f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
+            f"{_params_text(best)}. DNA: <code>{html.escape(dna_string(best_arch))}</code></p>{table}</section>",
+        )
+    body.append(best_section)
+    body.append(_top_children(run, dna_string))
+    title = f"nasrl search report: {run.run_dir.resolve().name}"
+    return _write_html(out, title, body)
+
+
+def _search_summary(run: SearchRun) -> str:
+    cfg, meta = run.config, run.meta
+    ok = [c for c in run.children if c.status == "ok"]
+    cached = sum(c.cached for c in run.children)
+    failed = len(run.children) - len(ok)
+    best = run.best
+    episodes = f"{meta.get('episodes_done', len({c.episode for c in run.children}))} of {meta.get('episodes', '?')}"
+    rows = [
+        ("status", run.status),
+        ("episodes done", episodes),
+        (
+            "children",
+            f"{len(run.children)} ({len(run.children) - cached - failed} trained, {cached} cached, {failed} failed)",
+        ),  # fmt: skip
+        (
+            "best reward",
+            f"{best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1})" if best else "none yet",
+        ),
+        (
+            "strategy / space",
+            f"{cfg.get('strategy', '?')} over '{cfg.get('space', '?')}' ({cfg.get('layers') or 'default'} layers)",
+        ),  # fmt: skip
+        ("evaluator", _evaluator_text(cfg)),
+        ("seed", str(cfg.get("seed", "?"))),
+        ("last update", when(meta.get("updated"))),
+        ("report made", when(run.read_at)),
+    ]
+    note = ""
+    if run.status == "running":
+        note = '<p class="note">The search is still running: this report is a snapshot; run it again to update.</p>'
+    elif not run.children:
+        note = '<p class="note">This run has no children yet, so most sections below are empty.</p>'
+    return "<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + note + "</section>"
+
+
+def _evaluator_text(cfg: dict[str, Any]) -> str:
+    if cfg.get("evaluator") == "synthetic":
+        return "synthetic (a hidden target architecture; no networks trained)"
+    if not cfg:
+        return "?"
+    subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
+    return f"train on {cfg.get('data', '?')}: {cfg.get('child_epochs', '?')} epochs per child{subset}"
+
+
+def _top_children(run: SearchRun, dna_string: Any) -> str:
+    from nasrl.space import Architecture
+
+    seen: set[str] = set()
+    top: list[ChildRecord] = []
+    for c in sorted((c for c in run.children if c.status == "ok"), key=lambda c: (-c.reward, c.episode, c.child)):
+        if c.arch_hash not in seen:  # a cached repeat is the same architecture: list it once
+            seen.add(c.arch_hash)
+            top.append(c)
+        if len(top) == TOP_CHILDREN:
+            break
+    if not top:
+        return "<section><h2>Top children</h2><p class='note'>No successful child yet.</p></section>"
+    rows = [
+        (str(rank), f"{c.episode + 1}/{c.child + 1}", f"{c.reward:.4f}",
+         "n/a" if c.val_acc is None else f"{c.val_acc:.4f}", _count(c.params), _count(c.flops),
+         f"{c.train_seconds:.1f}", f"<code>{html.escape(dna_string(Architecture.from_json(c.arch_json)))}</code>")
+        for rank, c in enumerate(top, 1)
+    ]  # fmt: skip
+    header = ("#", "episode/child", "reward", "val acc", "parameters", "FLOPs", "seconds", "DNA")
+    return (
+        f"<section><h2>Top {len(top)} children</h2><p class='note'>Distinct architectures by reward; "
+        f"DNA per layer: kernel/filters&lt;inputs (img = the image).</p>{_table(header, rows, escape=False)}</section>"
+    )
+
+
+def _train_report(run_dir: Path) -> Path:
+    """The report of a `nasrl train` run: its summary and the pictures the train command made."""
+    from nasrl import plots
+
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    metrics = read_json(run_dir / "metrics.json")
+    history = read_json(run_dir / "history.json") or []
+    body: list[str] = []
+    rows: list[tuple[str, str]] = []
+    if metrics:
+        training = metrics.get("training", {}) or {}
+        rows = [
+            ("architecture", f"{metrics.get('architecture')} ({_count(metrics.get('parameters'))} parameters)"),
+            (
+                "data",
+                f"{metrics.get('data')}: {metrics.get('train_images')} training, "
+                f"{metrics.get('val_images')} validation, {metrics.get('test_images')} test images",
+            ),  # fmt: skip
+            ("test accuracy", "n/a" if metrics.get("test_acc") is None else f"{metrics['test_acc']:.2%}"),
+            *((k.replace("_", " "), str(v)) for k, v in training.items() if not isinstance(v, (dict, list))),
+        ]
+        body.append("<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + "</section>")
+    else:
+        body.append("<section><h2>Run</h2><p class='note'>No metrics.json yet: the training has not finished "
+                    "(or was interrupted), so there is no test accuracy, confusion matrix or prediction grid.</p>"
+                    "</section>")  # fmt: skip
+    made: dict[str, Path | None] = dict.fromkeys(TRAIN_PICTURES)
+    for name in TRAIN_PICTURES:
+        if (run_dir / name).is_file():
+            made[name] = Path(shutil.copyfile(run_dir / name, out / name))
+            made[name].chmod(0o644)
+    if made["training_curves.png"] is None and history:
+        made["training_curves.png"] = plots.training_curves(history, out / "training_curves.png")
+    if made["confusion_matrix.png"] is None and metrics and metrics.get("confusion_matrix"):
+        import torch
+
+        matrix = torch.tensor(metrics["confusion_matrix"])
+        made["confusion_matrix.png"] = plots.confusion_matrix(matrix, metrics["classes"], out / "confusion_matrix.png")
+    captions = {
+        "training_curves.png": ("Training curves", "Loss and accuracy per epoch on the training and validation splits.",
+                                "No epoch has finished yet."),
+        "confusion_matrix.png": ("Confusion matrix", "Test set: rows are the true classes, columns the predictions.",
+                                 "No test evaluation yet (it runs once, after training)."),
+        "predictions.png": ("Predictions", "Test images the network got right (top) and wrong (bottom).",
+                            "No test evaluation yet (it runs once, after training)."),
+    }  # fmt: skip
+    for name, (title, caption, missing) in captions.items():
+        body.append(_figure(title, out, name, made[name], caption, missing))
+    if metrics and metrics.get("per_class_acc"):
+        per_class = [(k, f"{v:.2%}") for k, v in metrics["per_class_acc"].items()]
+        body.append(
+            "<section><h2>Per-class test accuracy</h2>" + _table(("class", "accuracy"), per_class) + "</section>"
+        )
+    return _write_html(out, f"nasrl train report: {run_dir.resolve().name}", body)
+
+
+# ----- HTML pieces ---------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
+td, th { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } code { font-size: .9em; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.note { color: #666; } .warn { background: #fff3cd; border: 1px solid #e0c36a; padding: .6em; margin: 1em 0; }
+.missing { background: #f4f4f4; padding: 1em; color: #555; }
+"""
+
+
+def _figure(title: str, out: Path, name: str, made: Path | None, caption: str, missing: str | None) -> str:
+    """A section with the picture inlined (the page stays self-contained) and linked to its file."""
+    if made is None:
+        return f"<section><h2>{title}</h2><p class='missing'>{html.escape(missing or 'Not available.')}</p></section>"
+    data = base64.b64encode((out / name).read_bytes()).decode()
+    return (
+        f"<section><h2>{title}</h2><a href='{quote(name)}'><img alt='{html.escape(title)}' "
+        f"src='data:image/png;base64,{data}'></a><p class='note'>{html.escape(caption)}</p></section>"
+    )
+
+
+def _table(columns: tuple[str, ...], rows: list, header: bool = True, escape: bool = True) -> str:
+    """An HTML table; without `header`, a key/value table whose keys are header cells."""
+    cell = html.escape if escape else str
+    if not header:
+        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in columns) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _write_html(out: Path, title: str, body: list[str]) -> Path:
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(body)}"
+        f"<p class='note'>Made by <code>nasrl report</code>; the pictures are also PNG files beside this page.</p>"
+        "</body></html>\n"
+    )
+    path = out / "report.html"
+    write_text_atomic(path, page)
+    path.chmod(0o644)  # atomic writes make private files; a report is for sharing
+    return path
+
+
+def _params_text(rec: ChildRecord) -> str:
+    return f", {rec.params:,} parameters" if rec.params else ""
+
+
+def _count(value: object) -> str:
+    if not isinstance(value, (int, float)) or not value:
+        return "n/a"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}"
+    return str(value)

@@ -1,0 +1,222 @@
+"""Reading run folders without disturbing them: a read-only snapshot of a search, and `nasrl runs`.
+
+The driver is the only writer of `results.sqlite` and keeps it in WAL mode, so a reader opened
+read-only never blocks it and sees every child committed so far. Everything here works on a
+finished, an interrupted and a running search alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+from nasrl.errors import UserError
+from nasrl.store import ChildRecord
+
+# ----- reading a run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchRun:
+    """A search run folder as read at one moment: config, status, children and controller steps."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    children: list[ChildRecord]
+    steps: list[dict[str, Any]]
+    collapse_messages: list[str] = field(default_factory=list)
+    read_at: float = field(default_factory=time.time)
+
+    @property
+    def per_episode(self) -> int:
+        """Children sampled per episode (the paper's m)."""
+        seen = max((c.child for c in self.children), default=-1) + 1
+        return int(self.config.get("children") or seen or 1)
+
+    @property
+    def best(self) -> ChildRecord | None:
+        ok = [c for c in self.children if c.status == "ok"]
+        return max(ok, key=lambda c: (c.reward, -c.episode, -c.child)) if ok else None
+
+    @property
+    def status(self) -> str:
+        return run_status(self.meta)
+
+
+def connect_readonly(db_path: Path) -> sqlite3.Connection:
+    """A connection that can neither write nor block the driver.
+
+    With a `-wal` file present (a running or killed driver) it reads through the WAL in `mode=ro`;
+    without one (the driver closed cleanly) it opens `immutable`, which creates no `-wal`/`-shm` files
+    beside the database (a read-only WAL reader would otherwise leave them behind)."""
+    wal = db_path.with_name(db_path.name + "-wal")
+    flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    try:
+        db = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?{flags}", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA query_only=1")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{db_path} is not a readable results database ({e}).") from None
+    return db
+
+
+def _rows(db: sqlite3.Connection, sql: str) -> list[sqlite3.Row]:
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # a database the driver has only just created
+            return []
+        raise
+
+
+def read_search(run_dir: str | Path) -> SearchRun:
+    """Everything the report needs from a search run folder, read once (a consistent snapshot per table)."""
+    run_dir = Path(run_dir)
+    db = connect_readonly(run_dir / "results.sqlite")
+    try:
+        children = []
+        for row in _rows(db, "SELECT * FROM children ORDER BY episode, child"):
+            data = dict(row)
+            data["cached"] = bool(data["cached"])
+            children.append(ChildRecord(**data))
+        steps = [dict(r) for r in _rows(db, "SELECT * FROM controller_steps ORDER BY episode")]
+        meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
+    finally:
+        db.close()
+    config: dict[str, Any] = {}
+    if (run_dir / "config.yaml").is_file():
+        loaded = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config = loaded if isinstance(loaded, dict) else {}
+    collapse = []
+    events = run_dir / "events.jsonl"
+    if events.is_file():
+        for line in events.read_text(errors="replace").splitlines():
+            if '"collapse_warning"' in line:
+                with contextlib.suppress(json.JSONDecodeError):  # the driver may be writing this line now
+                    collapse.append(str(json.loads(line).get("message", "")))
+    return SearchRun(run_dir, config, meta, children, steps, collapse)
+
+
+def run_status(meta: dict[str, Any]) -> str:
+    """running / finished / interrupted, where a 'running' run whose process is gone reads as interrupted."""
+    status = str(meta.get("status", "unknown"))
+    if status == "running" and not _alive(meta.get("pid")):
+        return "interrupted (process gone)"
+    return status
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+# ----- `nasrl runs` --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunInfo:
+    """One line of `nasrl runs`."""
+
+    name: str
+    kind: str  # search | train
+    status: str
+    children: str
+    best: str
+    updated: float | None
+
+
+def list_runs(directory: str | Path) -> list[RunInfo]:
+    """The run folders directly inside `directory` (or `directory` itself, if it is one), newest last."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory} does not exist: give a folder of runs (default ./runs).")
+    folders = [directory] if _is_run(directory) else sorted(p for p in directory.iterdir() if _is_run(p))
+    infos = [_run_info(p) for p in folders]
+    return sorted(infos, key=lambda r: (r.updated or 0, r.name))
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and any((path / f).is_file() for f in ("results.sqlite", "run.json", "metrics.json"))
+
+
+def _run_info(path: Path) -> RunInfo:
+    if (path / "results.sqlite").is_file():
+        try:
+            db = connect_readonly(path / "results.sqlite")
+        except UserError:
+            return RunInfo(path.name, "search", "unreadable database", "?", "?", None)
+        try:
+            meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
+            count = _rows(db, "SELECT COUNT(*), MAX(CASE WHEN status='ok' THEN reward END) FROM children")
+        finally:
+            db.close()
+        total, best = tuple(count[0]) if count else (0, None)
+        updated = meta.get("updated") if isinstance(meta.get("updated"), (int, float)) else None
+        episodes = f" ({meta['episodes_done']}/{meta['episodes']} ep)" if "episodes_done" in meta else ""
+        updated = updated or (path / "results.sqlite").stat().st_mtime
+        best_text = "-" if best is None else f"{best:.4f}"
+        return RunInfo(path.name, "search", run_status(meta), f"{total}{episodes}", best_text, updated)
+    metrics = read_json(path / "metrics.json")
+    history = read_json(path / "history.json") or []
+    status = "finished" if metrics else f"not finished ({len(history)} epoch{'' if len(history) == 1 else 's'} done)"
+    best_val = max((h.get("val_acc") or 0 for h in history), default=None)
+    best = f"test {metrics['test_acc']:.4f}" if metrics and metrics.get("test_acc") is not None else (
+        f"val {best_val:.4f}" if best_val else "-")  # fmt: skip
+    newest = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=None)
+    return RunInfo(path.name, "train", status, "-", best, newest)
+
+
+def format_runs(infos: list[RunInfo]) -> str:
+    """The listing as aligned columns (plain text, so it pipes into grep and sort)."""
+    header = ("run", "kind", "status", "children", "best", "last update")
+    rows = [header] + [
+        (r.name, r.kind, r.status, r.children, r.best, when(r.updated) if r.updated else "unknown") for r in infos
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+# ----- small pieces --------------------------------------------------------------------------------
+
+
+def when(stamp: object) -> str:
+    if not isinstance(stamp, (int, float)):
+        return "unknown"
+    ago = time.time() - stamp
+    if ago < 0 or math.isnan(ago):
+        rel = ""
+    elif ago < 90:
+        rel = f" ({ago:.0f} s ago)"
+    elif ago < 5400:
+        rel = f" ({ago / 60:.0f} min ago)"
+    elif ago < 172800:
+        rel = f" ({ago / 3600:.0f} h ago)"
+    else:
+        rel = f" ({ago / 86400:.0f} days ago)"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) + rel
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
