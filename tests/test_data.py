@@ -167,6 +167,14 @@ def test_augmentation_keeps_shapes_and_labels_and_varies_the_images():
     assert all(torch.equal(a[0], b[0]) for a, b in zip(epochs[0], loader))  # reproducible per epoch
 
 
+def test_flips_mirror_whole_images_and_crops_without_padding_are_the_image():
+    x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    out = data.batch_crop(x, torch.Generator().manual_seed(0), pad=0, flip=True)
+    mirrored = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
+    assert all(m or torch.equal(o, i) for m, o, i in zip(mirrored, out, x))
+    assert 16 < sum(mirrored) < 48
+
+
 def test_eval_loader_keeps_order_and_every_image():
     ds = _dataset((5, 6))
     pre = Preprocess.fit(ds.train_x)

@@ -84,40 +84,42 @@ def test_controller_learns_the_synthetic_target_clearly_better_than_random():
     learned = _mean_reward_of_last(Reinforce(space, seed=0), target, children=1000, per_episode=10, last=100)
     random = _mean_reward_of_last(RandomSearch(space, seed=0), target, children=1000, per_episode=10, last=100)
     assert random == pytest.approx(0.3125, abs=0.06)
-    assert learned > random + 0.25, (learned, random)
+    assert learned > 0.7 and learned > random + 0.35, (learned, random)  # measured: 0.82 vs 0.31
     assert time.perf_counter() - start < 30
 
 
 @pytest.mark.parametrize("name", ["reinforce", "random"])
 def test_resumed_strategy_proposes_the_same_architectures(name):
     space = preset("zoph", 4)
-    target = synthetic_target(space, seed=1)
     options = {"lr_decay": 0.99} if name == "reinforce" else {}
 
-    def play(strategy, episodes):
+    def play(strategy, episodes: range) -> list:
         proposals = []
-        for episode in range(episodes):
-            if episode == 3:
+        for episode in episodes:
+            if episode == 2:
                 strategy.set_num_layers(5)  # the layer schedule is part of the state too
-                target_now = synthetic_target(space.with_layers(5), seed=1)
-            else:
-                target_now = target if episode < 3 else target_now
-            archs, r = _episode(strategy, 6, lambda a, t=target_now: synthetic_reward(a, t))
-            strategy.update(archs, r)
+            target = synthetic_target(space.with_layers(strategy.num_layers), seed=1)
+            archs, rewards = _episode(strategy, 6, lambda a, t=target: synthetic_reward(a, t))
+            strategy.update(archs, rewards)
             proposals += archs
         return proposals
 
-    whole = play(make_strategy(name, space, seed=5, **options), 8)
+    whole = play(make_strategy(name, space, seed=5, **options), range(8))
     first = make_strategy(name, space, seed=5, **options)
-    head = play(first, 4)
+    head = play(first, range(4))
     resumed = make_strategy(name, space, seed=5, **options)
     resumed.load_state_dict(round_trip(first.state_dict()))
-    tail = []
-    for _ in range(4):
-        archs, r = _episode(resumed, 6, lambda a: synthetic_reward(a, synthetic_target(space.with_layers(5), seed=1)))
-        resumed.update(archs, r)
-        tail += archs
-    assert head + tail == whole
+    assert head + play(resumed, range(4, 8)) == whole
+
+
+def test_state_dict_is_a_snapshot_that_later_updates_do_not_change():
+    strategy = Reinforce(preset("zoph", 3), seed=0)
+    state = strategy.state_dict()
+    weights = {k: v.clone() for k, v in state["controller"].items()}
+    strategy.update(*_episode(strategy, 4, lambda a: a.layers[0]["filters"] / 64))
+    strategy.update(*_episode(strategy, 4, lambda a: a.layers[0]["filters"] / 64))
+    assert all(torch.equal(state["controller"][k], v) for k, v in weights.items())
+    assert state["step"] == 0 and strategy.step == 2
 
 
 def test_same_seed_same_proposals_other_seed_other_proposals():

@@ -196,7 +196,7 @@ class Controller(nn.Module):
                 log_on, log_off = F.logsigmoid(query), F.logsigmoid(-query)
                 log_prob = log_prob + (bits * log_on + (1 - bits) * log_off).sum(dim=-1)
                 entropy = entropy - (torch.sigmoid(query) * log_on + torch.sigmoid(-query) * log_off).sum(dim=-1)
-                # Next input: the mean of the chosen anchors (a layer without skips feeds zeros).
+                # Next input: sum of the chosen anchors / (1 + their count), as ENAS (no skips: zeros).
                 x = (bits.unsqueeze(1) @ torch.stack(anchors, dim=1)).squeeze(1) / (1 + bits.sum(-1, keepdim=True))
             else:
                 x = torch.zeros_like(h)

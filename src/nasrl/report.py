@@ -128,17 +128,16 @@ def _search_report(run: SearchRun) -> Path:
     ]  # fmt: skip
     for title, name, caption in sections:
         body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
-    best_section = _figure("Best architecture", out, "best_architecture.png", made["best_architecture.png"], "",
-                           notes.get("best_architecture.png"))  # fmt: skip
+    beside = ""
     if best is not None and best_arch is not None:
         header = ("layer", "kernel", "filters", "stride", "pool", "inputs")
-        table = _table(header, layer_rows(best_arch))
-        best_section = best_section.replace(
-            "</section>",
+        beside = (
             f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
-            f"{_params_text(best)}. DNA: <code>{html.escape(dna_string(best_arch))}</code></p>{table}</section>",
+            f"{_params_text(best)}.</p>{_table(header, layer_rows(best_arch))}"
+            f"<p>DNA: <code>{html.escape(dna_string(best_arch))}</code></p>"
         )
-    body.append(best_section)
+    body.append(_figure("Best architecture", out, "best_architecture.png", made["best_architecture.png"], "",
+                        notes.get("best_architecture.png"), beside))  # fmt: skip
     body.append(_top_children(run, dna_string))
     title = f"nasrl search report: {run.run_dir.resolve().name}"
     return _write_html(out, title, body)
@@ -185,7 +184,8 @@ def _evaluator_text(cfg: dict[str, Any]) -> str:
     if not cfg:
         return "?"
     subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
-    return f"train on {cfg.get('data', '?')}: {cfg.get('child_epochs', '?')} epochs per child{subset}"
+    epochs = cfg.get("child_epochs", "?")
+    return f"train on {cfg.get('data', '?')}: {epochs} epoch{'' if epochs == 1 else 's'} per child{subset}"
 
 
 def _top_children(run: SearchRun, dna_string: Any) -> str:
@@ -234,7 +234,7 @@ def _train_report(run_dir: Path) -> Path:
                 f"{metrics.get('val_images')} validation, {metrics.get('test_images')} test images",
             ),  # fmt: skip
             ("test accuracy", "n/a" if metrics.get("test_acc") is None else f"{metrics['test_acc']:.2%}"),
-            *((k.replace("_", " "), str(v)) for k, v in training.items() if not isinstance(v, (dict, list))),
+            *((k.replace("_", " "), _value_text(k, v)) for k, v in training.items() if not isinstance(v, (dict, list))),
         ]
         body.append("<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + "</section>")
     else:
@@ -282,18 +282,23 @@ th { background: #f4f4f4; } code { font-size: .9em; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { color: #666; } .warn { background: #fff3cd; border: 1px solid #e0c36a; padding: .6em; margin: 1em 0; }
 .missing { background: #f4f4f4; padding: 1em; color: #555; }
+.row { display: flex; gap: 2em; align-items: flex-start; flex-wrap: wrap; }
 """
 
 
-def _figure(title: str, out: Path, name: str, made: Path | None, caption: str, missing: str | None) -> str:
-    """A section with the picture inlined (the page stays self-contained) and linked to its file."""
+def _figure(
+    title: str, out: Path, name: str, made: Path | None, caption: str, missing: str | None, beside: str = ""
+) -> str:
+    """A section with the picture inlined (the page stays self-contained) and linked to its file;
+    `beside` is HTML shown to its right (wrapping below on narrow screens)."""
     if made is None:
         return f"<section><h2>{title}</h2><p class='missing'>{html.escape(missing or 'Not available.')}</p></section>"
     data = base64.b64encode((out / name).read_bytes()).decode()
-    return (
-        f"<section><h2>{title}</h2><a href='{quote(name)}'><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{data}'></a><p class='note'>{html.escape(caption)}</p></section>"
-    )
+    picture = f"<a href='{quote(name)}'><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'></a>"
+    if beside:
+        picture = f"<div class='row'><div>{picture}</div><div>{beside}</div></div>"
+    note = f"<p class='note'>{html.escape(caption)}</p>" if caption else ""
+    return f"<section><h2>{title}</h2>{picture}{note}</section>"
 
 
 def _table(columns: tuple[str, ...], rows: list, header: bool = True, escape: bool = True) -> str:
@@ -318,6 +323,13 @@ def _write_html(out: Path, title: str, body: list[str]) -> Path:
     write_text_atomic(path, page)
     path.chmod(0o644)  # atomic writes make private files; a report is for sharing
     return path
+
+
+def _value_text(key: str, value: object) -> str:
+    """A training summary value as people read it: accuracies in percent, seconds and losses rounded."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.2%}" if "acc" in key else f"{value:.4g}"
+    return str(value)
 
 
 def _params_text(rec: ChildRecord) -> str:

@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # no display on servers and CI; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from nasrl.space import Architecture, SearchSpace  # noqa: E402
 from nasrl.store import ChildRecord, write_bytes_atomic  # noqa: E402
@@ -60,7 +61,7 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
     for label, recs, style in groups:
         if recs:
             xs = [child_position(c, per_episode) for c in recs]
-            ax.scatter(xs, [c.reward for c in recs], s=16, alpha=0.6, label=f"{label} ({len(recs)})", **style)
+            ax.scatter(xs, [c.reward for c in recs], s=16, alpha=0.6, label=f"{label} ({len(recs)})", zorder=3, **style)
     ordered = sorted(children, key=lambda c: (c.episode, c.child))
     best, best_x, best_y = -math.inf, [], []
     for c in ordered:
@@ -81,8 +82,9 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
         ax.plot(xs, [_num(s.get("mean_reward")) for s in steps], c="tab:purple", lw=1, alpha=0.6, ls="--",
                 label="episode mean")  # fmt: skip
     ax.set(xlabel="episode", ylabel="reward", title="Reward of every child")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 
@@ -116,6 +118,7 @@ def controller_plot(
     ax_loss.set(xlabel="episode", ylabel="loss", title="Controller loss")
     ax_ent.set_ylim(bottom=0)
     for ax in (ax_ent, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -165,7 +168,7 @@ def policy_heatmap(
     ticks = range(num_blocks)
     labels = [_block_label(b, block, num_episodes) for b in ticks]
     step = max(1, math.ceil(num_blocks / 12))
-    axes[-1, 0].set_xticks(list(ticks)[::step], labels[::step], fontsize=7, rotation=30)
+    axes[-1, 0].set_xticks(list(ticks)[::step], labels[::step], fontsize=7, rotation=30 if block > 1 else 0)
     axes[-1, 0].set_xlabel(f"episodes (blocks of {block})")
     fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.02, label="share of sampled layers")
     axes[0, 0].set_title("How the policy's choices evolve", fontsize=10)
@@ -189,9 +192,10 @@ def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
         ax.step(*zip(*front), where="post", c="tab:red", lw=1.5)
         ax.scatter(*zip(*front), s=36, c="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
         ax.set(xlabel=label, ylabel="validation accuracy", title=f"Accuracy against {label}")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 

@@ -178,9 +178,10 @@ def _run_info(path: Path) -> RunInfo:
     metrics = read_json(path / "metrics.json")
     history = read_json(path / "history.json") or []
     status = "finished" if metrics else f"not finished ({len(history)} epoch{'' if len(history) == 1 else 's'} done)"
-    best_val = max((h.get("val_acc") or 0 for h in history), default=None)
-    best = f"test {metrics['test_acc']:.4f}" if metrics and metrics.get("test_acc") is not None else (
-        f"val {best_val:.4f}" if best_val else "-")  # fmt: skip
+    best_val = max((h.get("val_acc") or 0.0 for h in history), default=None)
+    best = f"val {best_val:.4f}" if best_val else "-"
+    if metrics and metrics.get("test_acc") is not None:
+        best = f"test {metrics['test_acc']:.4f}"
     newest = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=None)
     return RunInfo(path.name, "train", status, "-", best, newest)
 
@@ -199,6 +200,7 @@ def format_runs(infos: list[RunInfo]) -> str:
 
 
 def when(stamp: object) -> str:
+    """A time stamp as local time plus how long ago, so a stale 'running' run stands out."""
     if not isinstance(stamp, (int, float)):
         return "unknown"
     ago = time.time() - stamp
@@ -216,6 +218,7 @@ def when(stamp: object) -> str:
 
 
 def read_json(path: Path) -> Any:
+    """The file's JSON, or None when it is missing or half-written (a run may be writing it right now)."""
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):

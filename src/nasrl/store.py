@@ -110,7 +110,7 @@ class RunStore:
             raise UserError(f"{self.db_path} is not a readable results database ({e}): restore or remove it.") from None
 
     @classmethod
-    def open_existing(cls, run_dir: str | Path, readonly: bool = False) -> RunStore:
+    def open_existing(cls, run_dir: str | Path) -> RunStore:
         path = Path(run_dir)
         if not (path / "results.sqlite").is_file():
             raise UserError(f"{path} holds no results.sqlite: give the folder of a nasrl search run.")

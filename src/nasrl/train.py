@@ -56,7 +56,7 @@ class TrainConfig:
     seed: int = 0  # shuffles, crops and flips; the caller seeds the model's initial weights
     augment: bool = True  # random crop (4 px zero padding) + horizontal flip on training batches
     zca: bool = False  # ZCA-whiten inputs (statistics from the training split) instead of standardising
-    channels_last: bool | None = None  # NHWC activations; None = on CUDA only (measured slower on these CPUs)
+    channels_last: bool = True  # NHWC activations: tensor cores on CUDA; on the 2-core CPU ~7% faster steps too
     eval_batch_size: int = 500  # images per validation batch
     check_every: int = 50  # steps between host syncs (divergence check, progress bar refresh)
 
@@ -292,7 +292,7 @@ def fit(
         raise UserError("Training needs at least one training and one validation image.")
     device = resolve_device(device)
     started = time.perf_counter()
-    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    channels_last = cfg.channels_last
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
