@@ -47,10 +47,11 @@ def _model(arch: Architecture, device: torch.device, channels_last: bool) -> nn.
     return child.build(arch).to(device, memory_format=fmt)
 
 
-def full_loop(arch, train, val, cfg, device, steps) -> tuple[float, float]:
+def full_loop(arch, train, val, cfg, device, steps, pre, cpu_clock) -> tuple[float, float]:
     """(a): images/s of fit's training phases, and seconds spent validating."""
-    result = fit(_model(arch, device, False), train, val, replace(cfg, max_steps=steps), device, progress=False)
-    train_seconds = sum(h["train_seconds"] for h in result.history)
+    model = _model(arch, device, False)
+    result = fit(model, train, val, replace(cfg, max_steps=steps), device, progress=False, preprocess=pre)
+    train_seconds = sum(h["train_cpu_seconds" if cpu_clock else "train_seconds"] for h in result.history)
     val_seconds = sum(h["seconds"] - h["train_seconds"] for h in result.history)
     return result.steps * cfg.batch_size / train_seconds, val_seconds
 
@@ -70,7 +71,7 @@ def _step_fn(model, cfg, device):
     return step
 
 
-def resident_batch(arch, cfg, device, steps, channels_last) -> float:
+def resident_batch(arch, cfg, device, steps, channels_last, clock) -> float:
     """(b): the same model on one random batch already on the device."""
     model = _model(arch, device, channels_last)
     step = _step_fn(model, cfg, device)
@@ -78,11 +79,11 @@ def resident_batch(arch, cfg, device, steps, channels_last) -> float:
     x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
     y = torch.randint(0, 10, (cfg.batch_size,), device=device)
     _sync(device)
-    start = time.perf_counter()  # from a fresh model's first step, as (a) and (c) are timed
+    start = clock()  # from a fresh model's first step, as (a) and (c) are timed
     for _ in range(steps):
         step(x, y)
     _sync(device)
-    return steps * cfg.batch_size / (time.perf_counter() - start)
+    return steps * cfg.batch_size / (clock() - start)
 
 
 class _PilImages(torch.utils.data.Dataset):
@@ -102,11 +103,10 @@ class _PilImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def torchvision_loader(arch, train, cfg, device, steps, channels_last) -> float:
+def torchvision_loader(arch, train, cfg, device, steps, channels_last, clock, pre) -> float:
     """(c): torchvision DataLoader + per-image transforms, one process, feeding the same model."""
     from torchvision import transforms as T
 
-    pre = data.Preprocess.fit(train.x)
     transform = T.Compose(
         [
             T.RandomCrop(32, padding=4),
@@ -122,7 +122,7 @@ def torchvision_loader(arch, train, cfg, device, steps, channels_last) -> float:
     model = _model(arch, device, channels_last)
     step = _step_fn(model, cfg, device)
     _sync(device)
-    start = time.perf_counter()
+    start = clock()
     batches = iter(loader)
     done = 0
     while done < steps:
@@ -136,7 +136,7 @@ def torchvision_loader(arch, train, cfg, device, steps, channels_last) -> float:
         step(x, y.to(device, non_blocking=True))
         done += 1
     _sync(device)
-    return steps * cfg.batch_size / (time.perf_counter() - start)
+    return steps * cfg.batch_size / (clock() - start)
 
 
 def main() -> None:
@@ -148,8 +148,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time (steady on a shared machine; use with --threads 1)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cpu_clock = args.clock == "cpu"
+    clock = time.process_time if cpu_clock else time.perf_counter
 
     from nasrl.cli import load_architecture
 
@@ -160,17 +171,18 @@ def main() -> None:
     ds = data.load_dataset(args.data, args.data_dir)
     train, val = data.split_train_val(ds, val_size=min(5000, len(ds.train_y) // 10), val_subset=256)
     print(f"{ds.summary()}; device {device}; threads {torch.get_num_threads()}; arch {args.arch}; "
-          f"batch {cfg.batch_size}; {args.steps} steps x {args.rounds} rounds")  # fmt: skip
-    full_loop(arch, train, val, cfg, device, 3)  # warm-up: allocator, oneDNN / cuDNN kernel choice
+          f"batch {cfg.batch_size}; {args.steps} steps x {args.rounds} rounds; {args.clock} clock")  # fmt: skip
+    pre = data.Preprocess.fit(train.x)  # once, as a search does for its children
+    full_loop(arch, train, val, cfg, device, 3, pre, cpu_clock)  # warm-up: allocator, oneDNN / cuDNN kernel choice
 
     rates: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     val_seconds = []
     for r in range(args.rounds):
-        a, vs = full_loop(arch, train, val, cfg, device, args.steps)
+        a, vs = full_loop(arch, train, val, cfg, device, args.steps, pre, cpu_clock)
         rates["a"].append(a)
         val_seconds.append(vs)
-        rates["b"].append(resident_batch(arch, cfg, device, args.steps, channels_last))
-        rates["c"].append(torchvision_loader(arch, train, cfg, device, args.steps, channels_last))
+        rates["b"].append(resident_batch(arch, cfg, device, args.steps, channels_last, clock))
+        rates["c"].append(torchvision_loader(arch, train, cfg, device, args.steps, channels_last, clock, pre))
         print(f"round {r + 1}: " + "  ".join(f"({k}) {v[-1]:8.0f} img/s" for k, v in rates.items()), flush=True)
     a, b, c = (statistics.median(rates[k]) for k in "abc")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -183,7 +195,8 @@ def main() -> None:
     print(f"(a)/(b) = {ab:.3f}   (a)/(c) = {ac:.3f}   (medians of per-round ratios; load average {load:.1f})")
     if args.json:
         figures = {"a": a, "b": b, "c": c, "a_over_b": ab, "a_over_c": ac, "rates": rates, "device": str(device),
-                   "arch": args.arch, "batch_size": cfg.batch_size, "steps": args.steps, "data": ds.name}  # fmt: skip
+                   "arch": args.arch, "batch_size": cfg.batch_size, "steps": args.steps, "data": ds.name,
+                   "clock": args.clock, "threads": torch.get_num_threads()}  # fmt: skip
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)
 

@@ -88,7 +88,9 @@ class TrainConfig:
 class TrainResult:
     """What a training run produced: per-epoch history, the best validation accuracy and how it ended."""
 
-    history: list[dict]  # per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, train_seconds, steps
+    # per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds (wall, whole epoch),
+    # train_seconds (wall, training phase), train_cpu_seconds (this process's CPU time, training phase), steps
+    history: list[dict]
     best_val_acc: float  # 0-1; 0.0 when no epoch finished
     best_epoch: int  # 1-based epoch of best_val_acc; 0 when none
     diverged: bool  # a NaN or infinite training loss stopped the run
@@ -282,8 +284,12 @@ def fit(
     checkpoint_path: Path | None = None,
     resume: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
+    preprocess: Preprocess | None = None,
 ) -> TrainResult:
     """Train `model` on `train`, validate on `val` every epoch, keep the best weights.
+
+    `preprocess` (input statistics) defaults to `Preprocess.fit(train.x, zca=cfg.zca)`; a search that trains
+    many children on one split can compute it once and pass it (0.4 s per child saved on 45k images).
 
     With `checkpoint_path`, a checkpoint is written atomically after every epoch (before `on_epoch` runs);
     with `resume` too, training continues from it and ends exactly as an uninterrupted run would."""
@@ -307,7 +313,10 @@ def fit(
                 f"The checkpoint {checkpoint_path} was made with {diff}={getattr(saved, diff)!r}, not "
                 f"{getattr(cfg, diff)!r}: resume with the settings it was started with."
             )
-    preprocess = Preprocess.from_state_dict(ckpt["preprocess"]) if ckpt else Preprocess.fit(train.x, zca=cfg.zca)
+    if ckpt is not None:
+        preprocess = Preprocess.from_state_dict(ckpt["preprocess"])
+    elif preprocess is None:
+        preprocess = Preprocess.fit(train.x, zca=cfg.zca)
 
     loader = Loader(train, cfg.batch_size, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed,
                     channels_last=channels_last)  # fmt: skip
@@ -347,7 +356,7 @@ def fit(
         for epoch in range(start_epoch, cfg.epochs):
             if finished:
                 break
-            epoch_start = time.perf_counter()
+            epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
             model.train()
             loader.set_epoch(epoch)
             loss_sum = torch.zeros((), device=device)
@@ -386,6 +395,7 @@ def fit(
                     break
             train_loss, train_acc = loss_sum.item() / max(1, seen), correct.item() / max(1, seen)
             train_seconds = time.perf_counter() - epoch_start
+            train_cpu_seconds = time.process_time() - epoch_cpu
             diverged = diverged or not math.isfinite(train_loss)
             if diverged:
                 val_loss, val_acc = float("nan"), None
@@ -405,6 +415,7 @@ def fit(
                 "lr": lr,
                 "seconds": time.perf_counter() - epoch_start,
                 "train_seconds": train_seconds,
+                "train_cpu_seconds": train_cpu_seconds,
                 "steps": steps,
             }
             history.append(record)
