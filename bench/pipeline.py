@@ -139,6 +139,32 @@ def torchvision_loader(arch, train, cfg, device, steps, channels_last, clock, pr
     return steps * cfg.batch_size / (clock() - start)
 
 
+def data_only(train, cfg, device, steps, channels_last, clock, pre) -> tuple[float, float]:
+    """Milliseconds per batch of each data path alone (no model): ours, then torchvision's."""
+    from torchvision import transforms as T
+
+    loader = data.Loader(train, cfg.batch_size, pre, device, train=True, channels_last=channels_last)
+    _sync(device)
+    start = clock()
+    for i, _ in enumerate(loader):
+        if i + 1 == steps:
+            break
+    _sync(device)
+    ours = (clock() - start) / steps * 1000
+    transform = T.Compose(
+        [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+         T.Normalize((pre.mean / 255).tolist(), (pre.std / 255).tolist())]
+    )  # fmt: skip
+    tv = torch.utils.data.DataLoader(_PilImages(train, transform), batch_size=cfg.batch_size, shuffle=True)
+    start = clock()
+    for i, (x, _) in enumerate(tv):
+        x = x.to(device, non_blocking=True)
+        if i + 1 == steps:
+            break
+    _sync(device)
+    return ours, (clock() - start) / steps * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="small", help="small (3 layers, 36-64 filters), a zoo name or JSON")
@@ -189,12 +215,15 @@ def main() -> None:
     print(f"(a) full training loop      {a:9.0f} images/s")
     print(f"(b) one resident batch      {b:9.0f} images/s")
     print(f"(c) torchvision DataLoader  {c:9.0f} images/s")
+    ours, theirs = data_only(train, cfg, device, max(args.steps, 40), channels_last, clock, pre)
+    print(f"data path alone: {ours:.2f} ms/batch (resident, batched) vs {theirs:.2f} ms/batch (torchvision)")
     # Paired: each round's three figures ran back to back, so their ratio cancels slow drifts in machine load.
     ab = statistics.median(x / y for x, y in zip(rates["a"], rates["b"]))
     ac = statistics.median(x / y for x, y in zip(rates["a"], rates["c"]))
     print(f"(a)/(b) = {ab:.3f}   (a)/(c) = {ac:.3f}   (medians of per-round ratios; load average {load:.1f})")
     if args.json:
-        figures = {"a": a, "b": b, "c": c, "a_over_b": ab, "a_over_c": ac, "rates": rates, "device": str(device),
+        figures = {"a": a, "b": b, "c": c, "a_over_b": ab, "a_over_c": ac, "data_ms": [ours, theirs], "rates": rates,
+                   "device": str(device),
                    "arch": args.arch, "batch_size": cfg.batch_size, "steps": args.steps, "data": ds.name,
                    "clock": args.clock, "threads": torch.get_num_threads()}  # fmt: skip
         with open(args.json, "w") as f:

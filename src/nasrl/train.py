@@ -72,6 +72,8 @@ class TrainConfig:
             (self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}"),
             (self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
             (self.grad_clip is None or self.grad_clip > 0, f"grad clip must be positive, got {self.grad_clip}"),
+            (self.eval_batch_size >= 1, f"the eval batch size must be at least 1, got {self.eval_batch_size}"),
+            (self.check_every >= 1, f"check_every must be at least 1, got {self.check_every}"),
         ]
         for ok, message in checks:
             if not ok:
