@@ -11,7 +11,6 @@ import hashlib
 import json
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,21 +74,6 @@ class SyntheticEvaluator:
         return ChildResult(reward=reward, val_acc=reward)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from nasrl.errors import UserError
-
-        raise UserError(f"--device {name} was asked for but this machine has no CUDA GPU: use --device cpu.")
-    return torch.device(name)
-
-
 def reward_from_history(history: list[dict[str, Any]], metric: str) -> float:
     """`best`: the best validation accuracy; `last5`: the paper's max over the last 5 epochs."""
     accs = [h["val_acc"] for h in history if h.get("val_acc") is not None]
@@ -110,9 +94,9 @@ class TrainEvaluator:
         val_split: Any,
         device: torch.device,
         num_classes: int = 10,
-        progress: bool = False,
-        on_epoch: Callable[[dict], None] | None = None,
+        progress: Any = False,
     ) -> None:
+        from nasrl.data import Preprocess
         from nasrl.train import TrainConfig
 
         self.cfg = cfg
@@ -120,8 +104,9 @@ class TrainEvaluator:
         self.val_split = val_split
         self.device = device
         self.num_classes = num_classes
-        self.progress = progress
-        self.on_epoch = on_epoch
+        self.progress = progress  # False, or a train.ProgressReporter the driver displays
+        # Input statistics depend on the training split only: computed once, not once per child.
+        self.preprocess = Preprocess.fit(train_split.x)
         self.base_train_config = TrainConfig(
             epochs=cfg.child_epochs,
             batch_size=cfg.child_batch_size,
@@ -142,8 +127,6 @@ class TrainEvaluator:
 
         start = time.perf_counter()
         params = flops = None
-        if self.on_epoch is not None:
-            self.on_epoch({"epoch": 0})  # a fresh progress bar for this child
         try:
             torch.manual_seed(child_seed(self.cfg.seed, episode, child_index))
             model = child.build(arch, num_classes=self.num_classes, in_channels=int(self.train_split.x.shape[1]))
@@ -157,7 +140,7 @@ class TrainEvaluator:
                 train_cfg,
                 device=self.device,
                 progress=self.progress,
-                on_epoch=self.on_epoch,
+                preprocess=self.preprocess,
             )
         except Exception as e:  # any child failure is recorded, never fatal to the search
             if self.device.type == "cuda":

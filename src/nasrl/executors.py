@@ -70,8 +70,8 @@ class RayExecutor:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         self.gpus_per_child = gpus
         shipped = copy.copy(evaluator)
-        if hasattr(shipped, "on_epoch"):
-            shipped.on_epoch = None  # the driver's progress bar stays in the driver
+        if hasattr(shipped, "progress"):
+            shipped.progress = False  # the driver's progress display stays in the driver
         self.evaluator_ref = ray.put(shipped)
         self.task = ray.remote(_evaluate_on_worker).options(
             num_cpus=cfg.cpus_per_child,

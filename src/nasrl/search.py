@@ -12,6 +12,7 @@ uninterrupted run child for child.
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -28,12 +29,13 @@ from nasrl import space as spaces
 from nasrl.config import SearchConfig, make_config, read_config, save_config
 from nasrl.describe import dna_string, layer_table
 from nasrl.errors import UserError
-from nasrl.evaluate import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator, resolve_device
+from nasrl.evaluate import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator
 from nasrl.executors import make_executor
 from nasrl.runlog import RunLog, format_seconds
 from nasrl.space import Architecture
-from nasrl.store import ChildRecord, RunStore, write_bytes_atomic, write_json_atomic
+from nasrl.store import ChildRecord, RunStore, write_json_atomic
 from nasrl.strategy import Strategy, make_strategy
+from nasrl.train import save_atomic
 
 CHECKPOINT_FORMAT = 1
 # Fields a resumed run may change: they decide where and how long it runs, not which children it samples.
@@ -115,6 +117,7 @@ def build_evaluator(cfg: SearchConfig, log: RunLog, progress: Progress | None) -
         log.info(f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)")
         return SyntheticEvaluator(space, cfg.synthetic_seed)
     from nasrl.data import load_dataset, split_train_val
+    from nasrl.train import resolve_device
 
     device = resolve_device(cfg.device)
     start = time.perf_counter()
@@ -130,32 +133,49 @@ def build_evaluator(cfg: SearchConfig, log: RunLog, progress: Progress | None) -
         val=len(val.y),
         device=str(device),
     )
-    on_epoch = None
-    if progress is not None:
-        task = progress.add_task("child", total=cfg.child_epochs, visible=False)
+    reporter = ChildProgress(progress) if progress is not None else False
+    return TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), progress=reporter)
 
-        def on_epoch(metrics: dict) -> None:
-            progress.update(task, completed=metrics.get("epoch", 0), visible=True)
 
-    return TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), on_epoch=on_epoch)
+class ChildProgress:
+    """The child in training as a second bar under the episodes bar (a `train.ProgressReporter`)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("child", total=1, visible=False, stats="")
+        self.epochs = self.steps = 1
+        self.epoch = 0
+
+    def begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self.epochs, self.steps = epochs, steps_per_epoch
+        self.progress.reset(self.task, total=epochs * steps_per_epoch, visible=True, stats="")
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.progress.update(self.task, description=f"child, epoch {epoch}/{self.epochs}")
+
+    def update(self, step: int, loss: float, acc: float) -> None:
+        done = (self.epoch - 1) * self.steps + step
+        self.progress.update(self.task, completed=done, stats=f"loss {loss:.3f} acc {acc:.1%}")
+
+    def end_epoch(self, record: dict) -> None:
+        if record.get("val_acc") is not None:
+            self.progress.update(self.task, stats=f"val acc {record['val_acc']:.1%}")
+
+    def close(self) -> None:
+        self.progress.update(self.task, visible=False)
 
 
 def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cfg: SearchConfig) -> None:
     """The resume point, written to a temporary file and renamed (a crash never corrupts the last good one)."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "next_episode": next_episode,
-            "strategy": strategy_state,
-            "config": cfg.model_dump_json(),
-            "saved_at": time.time(),
-        },
-        buffer,
-    )
-    write_bytes_atomic(store.checkpoint_path, buffer.getvalue())
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "next_episode": next_episode,
+        "strategy": strategy_state,
+        "config": cfg.model_dump_json(),
+        "saved_at": time.time(),
+    }
+    save_atomic(state, store.checkpoint_path)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -219,7 +239,7 @@ def run_search(
             config=cfg.model_dump(),
         )
         save_checkpoint(store, 0, strategy.state_dict(), cfg)
-    store.set_meta(status="running", pid=__import__("os").getpid(), episodes=cfg.episodes, updated=time.time())
+    store.set_meta(status="running", pid=os.getpid(), episodes=cfg.episodes, updated=time.time())
 
     progress = None if quiet else _progress(console)
     episode_start_state = copy.deepcopy(strategy.state_dict())
@@ -227,14 +247,13 @@ def run_search(
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     status = "interrupted"
     try:
+        episodes_task = None
         if progress is not None:
             progress.start()
+            episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode, stats="")
         evaluator = build_evaluator(cfg, log, progress)
         executor = make_executor(cfg, evaluator)
         log.info(executor.description, event="executor", executor=cfg.executor)
-        episodes_task = None
-        if progress is not None:
-            episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode)
         session_start = time.perf_counter()
         best = store.best()
         for episode in range(first_episode, cfg.episodes):
@@ -483,6 +502,7 @@ def _progress(console: Console) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
         console=console,
         transient=True,
     )

@@ -9,19 +9,21 @@ a resumed run repeats an uninterrupted one exactly (the search's resume relies o
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from nasrl.data import Loader, Preprocess, Split
 from nasrl.errors import UserError
+from nasrl.store import write_bytes_atomic, write_text_atomic
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "onecycle", "plateau", "none")
@@ -129,14 +131,13 @@ class TrainResult:
 def write_history(history: list[dict], directory: Path) -> None:
     """Per-epoch metrics as JSON and CSV (both written atomically)."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_text(directory / "history.json", json.dumps(_json_safe(history), indent=2) + "\n")
+    write_text_atomic(directory / "history.json", json.dumps(_json_safe(history), indent=2) + "\n")
     columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "train_seconds", "steps"]
-    tmp = directory / f".history.csv.{os.getpid()}.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(_json_safe(history))
-    os.replace(tmp, directory / "history.csv")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(_json_safe(history))
+    write_text_atomic(directory / "history.csv", table.getvalue())
 
 
 # ----- building blocks -------------------------------------------------------------------------------------
@@ -241,10 +242,9 @@ def predict(
 
 def save_atomic(obj: object, path: Path) -> None:
     """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -282,7 +282,7 @@ def fit(
     val: Split,
     cfg: TrainConfig,
     device: str | torch.device = "cpu",
-    progress: bool = True,
+    progress: bool | ProgressReporter = True,
     checkpoint_path: Path | None = None,
     resume: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
@@ -353,7 +353,11 @@ def fit(
         steps, start_epoch, seconds_before = ckpt["steps"], ckpt["epoch"], ckpt["seconds"]
         diverged, stopped_early, finished = ckpt["diverged"], ckpt["stopped_early"], ckpt["finished"]
 
-    bar = _ProgressBar(cfg.epochs, steps_per_epoch) if progress and not finished else None
+    if isinstance(progress, bool):
+        bar = _ProgressBar(cfg.epochs, steps_per_epoch) if progress and not finished else None
+    else:  # the caller's own display (the search shows each child inside its episode bar)
+        bar = progress
+        bar.begin(cfg.epochs, steps_per_epoch)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             if finished:
@@ -471,6 +475,16 @@ def fit(
     )
 
 
+class ProgressReporter(Protocol):
+    """What `fit` tells a progress display: epochs begin, steps advance (every `check_every`), epochs end."""
+
+    def begin(self, epochs: int, steps_per_epoch: int) -> None: ...
+    def start_epoch(self, epoch: int) -> None: ...
+    def update(self, step: int, loss: float, acc: float) -> None: ...
+    def end_epoch(self, record: dict) -> None: ...
+    def close(self) -> None: ...
+
+
 class _ProgressBar:
     """A rich progress bar per epoch with live loss and accuracy, on stderr (stdout stays for results)."""
 
@@ -489,6 +503,9 @@ class _ProgressBar:
         )
         self.progress.start()
         self.task = None
+
+    def begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self.epochs, self.steps = epochs, steps_per_epoch
 
     def start_epoch(self, epoch: int) -> None:
         self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=self.steps, stats="")
@@ -518,9 +535,3 @@ def _json_safe(obj: object) -> object:
     if isinstance(obj, list):
         return [_json_safe(v) for v in obj]
     return obj
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
