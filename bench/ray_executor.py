@@ -47,21 +47,35 @@ def main() -> None:
     print(f"machine: {cpus} CPUs, torch {torch.__version__}, ray {ray.__version__}")
     print(f"ray start-up: {startup:.2f} s")
 
-    synth = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 10,
-             "episodes": args.synthetic_children // 10}
+    synth = {
+        "evaluator": "synthetic",
+        "space": "zoph",
+        "layers": 4,
+        "children": 10,
+        "episodes": args.synthetic_children // 10,
+    }
     local_s, n = timed_search({**synth, "run_dir": f"{tmp}/synth-local"})
     ray_s, _ = timed_search({**synth, "executor": "ray", "run_dir": f"{tmp}/synth-ray"})
-    print(f"synthetic, {n} children: local {n / local_s:.1f} children/s, ray {n / ray_s:.1f} children/s, "
-          f"ray adds {(ray_s - local_s) / n * 1000:.1f} ms per child")
+    print(
+        f"synthetic, {n} children: local {n / local_s:.1f} children/s, ray {n / ray_s:.1f} children/s, "
+        f"ray adds {(ray_s - local_s) / n * 1000:.1f} ms per child"
+    )
 
-    quick = {**load_config_file("quick"), "episodes": args.episodes, "children": args.children, "data": args.data,
-             "data_dir": args.data_dir}
+    quick = {
+        **load_config_file("quick"),
+        "episodes": args.episodes,
+        "children": args.children,
+        "data": args.data,
+        "data_dir": args.data_dir,
+    }
     torch.set_num_threads(cpus)
     timed_search({**quick, "episodes": 1, "children": 1, "run_dir": f"{tmp}/warm"})  # data cache, imports
     local_s, n = timed_search({**quick, "run_dir": f"{tmp}/quick-local"})
     ray_s, _ = timed_search({**quick, "executor": "ray", "cpus_per_child": 1, "run_dir": f"{tmp}/quick-ray"})
-    print(f"quick search, {n} children on {args.data}: local ({cpus} threads) {local_s:.1f} s, "
-          f"ray ({cpus} workers x 1 thread) {ray_s:.1f} s, ratio local/ray {local_s / ray_s:.2f}")
+    print(
+        f"quick search, {n} children on {args.data}: local ({cpus} threads) {local_s:.1f} s, "
+        f"ray ({cpus} workers x 1 thread) {ray_s:.1f} s, ratio local/ray {local_s / ray_s:.2f}"
+    )
     ray.shutdown()
 
 
