@@ -57,6 +57,31 @@ def test_search_writes_every_artifact_and_one_row_per_child(tmp_path):
     assert state["next_episode"] == 4
 
 
+def test_train_evaluator_search_logs_every_epoch_and_stores_history(tmp_path):
+    summary = search(
+        tmp_path,
+        "train",
+        evaluator="train",
+        data="synthetic",
+        data_dir=str(tmp_path / "data"),
+        layers=2,
+        episodes=1,
+        children=2,
+        child_epochs=2,
+        child_max_steps=4,
+        train_subset=200,
+        val_subset=100,
+    )
+    store = RunStore(summary.run_dir)
+    children = store.children()
+    assert [c.status for c in children] == ["ok", "ok"]
+    assert all(c.params > 0 and c.flops > 0 and c.val_acc == c.reward for c in children)
+    assert all(len(json.loads(c.history_json)) == 2 for c in children)
+    log = (summary.run_dir / "search.log").read_text()
+    assert log.count("TRAINING") == 4 and "child 2, epoch 2" in log
+    assert "Data: synthetic" in log
+
+
 def test_same_seed_same_children_different_seed_different(tmp_path):
     a, b, c = (search(tmp_path, n, episodes=3, seed=s) for n, s in (("a", 1), ("b", 1), ("c", 2)))
     assert rows(a.run_dir) == rows(b.run_dir)

@@ -392,6 +392,16 @@ def _store_result(
         history_json=json.dumps(result.history) if result.history is not None else None,
     )
     store.record_child(rec)
+    for h in result.history or []:
+        val = f"{h['val_acc']:.4f}" if h.get("val_acc") is not None else "-"
+        log.training(
+            f"  child {index + 1}, epoch {h['epoch']}: train loss {h['train_loss']:.4f}, "
+            f"train acc {h['train_acc']:.4f}, val acc {val}, lr {h['lr']:.3g}, {h['seconds']:.1f}s",
+            event="child_epoch",
+            episode=episode,
+            child=index,
+            **{k: h.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")},
+        )
     if result.status == "ok":
         extra = f", {result.params:,} parameters" if result.params else ""
         log.reward(
