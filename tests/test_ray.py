@@ -86,9 +86,9 @@ class KillerEvaluator(SyntheticEvaluator):
 def test_killed_worker_is_retried_then_recorded_as_failed(tmp_path, monkeypatch):
     marks = tmp_path / "attempts.txt"
 
-    def killer(cfg, log, progress):
-        evaluator = build_evaluator(cfg, log, progress)
-        return KillerEvaluator(evaluator.space, evaluator.target_seed, str(marks))
+    def killer(cfg, progress):
+        evaluator, note = build_evaluator(cfg, progress)
+        return KillerEvaluator(evaluator.space, evaluator.target_seed, str(marks)), note
 
     monkeypatch.setattr("nasrl.search.build_evaluator", killer)
     summary = search(tmp_path, "killed", executor="ray", episodes=2, max_child_retries=1)

@@ -229,6 +229,15 @@ def test_bad_config_is_one_sentence_and_exit_2(argv, message, capsys, tmp_path):
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_missing_data_stops_before_the_run_folder_is_written(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["search", "--evaluator", "train", "--data", f"folder:{tmp_path / 'nowhere'}", "--run-dir", str(run)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and len(err.strip().splitlines()) == 2  # "Loading data" + the one error sentence
+    assert not (run / "results.sqlite").exists()
+
+
 def test_existing_run_dir_is_not_overwritten(tmp_path, capsys):
     summary = search(tmp_path, "run", episodes=1)
     before = rows(summary.run_dir)

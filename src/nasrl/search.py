@@ -111,11 +111,12 @@ def build_strategy(cfg: SearchConfig) -> Strategy:
     return make_strategy(cfg.strategy, space, cfg.seed, **options)
 
 
-def build_evaluator(cfg: SearchConfig, log: RunLog, progress: Progress | None) -> Evaluator:
+def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evaluator, str]:
+    """The evaluator and a sentence for the log saying what it evaluates on (the data set is loaded here)."""
     space = spaces.preset(cfg.space, cfg.max_layers)
     if cfg.evaluator == "synthetic":
-        log.info(f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)")
-        return SyntheticEvaluator(space, cfg.synthetic_seed)
+        note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)"
+        return SyntheticEvaluator(space, cfg.synthetic_seed), note
     from nasrl.data import load_dataset, split_train_val
     from nasrl.train import resolve_device
 
@@ -123,18 +124,14 @@ def build_evaluator(cfg: SearchConfig, log: RunLog, progress: Progress | None) -
     start = time.perf_counter()
     dataset = load_dataset(cfg.data, cfg.data_dir)
     train, val = split_train_val(dataset, cfg.val_size, cfg.seed, cfg.train_subset, cfg.val_subset)
-    log.info(
+    note = (
         f"Data: {dataset.name}: {len(train.y)} training / {len(val.y)} validation images, "
         f"{len(dataset.classes)} classes (loaded in {format_seconds(time.perf_counter() - start)}); "
-        f"children train on {device}",
-        event="data",
-        dataset=dataset.name,
-        train=len(train.y),
-        val=len(val.y),
-        device=str(device),
+        f"children train on {device}"
     )
     reporter = ChildProgress(progress) if progress is not None else False
-    return TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), progress=reporter)
+    evaluator = TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), progress=reporter)
+    return evaluator, note
 
 
 class ChildProgress:
@@ -212,8 +209,13 @@ def run_search(
         from nasrl.report_tensorboard import TensorBoardScalars
 
         board = TensorBoardScalars(Path(cfg.run_dir) / "tensorboard", cfg.children)
-    store = RunStore(cfg.run_dir)
     console = console or Console(stderr=True)
+    progress = None if quiet else _progress(console)
+    if progress is not None and cfg.evaluator == "train":
+        console.print(f"Loading data: {cfg.data} ...", soft_wrap=True, markup=False)
+    # Data problems (missing files, bad subset sizes) stop the run here, before its folder holds anything.
+    evaluator, evaluator_note = build_evaluator(cfg, progress)
+    store = RunStore(cfg.run_dir)
     log = RunLog(store.run_dir, console=console, quiet=quiet)
     started = time.perf_counter()
     strategy = build_strategy(cfg)
@@ -239,9 +241,9 @@ def run_search(
             config=cfg.model_dump(),
         )
         save_checkpoint(store, 0, strategy.state_dict(), cfg)
+    log.info(evaluator_note, event="evaluator", evaluator=cfg.evaluator, data=cfg.data)
     store.set_meta(status="running", pid=os.getpid(), episodes=cfg.episodes, updated=time.time())
 
-    progress = None if quiet else _progress(console)
     episode_start_state = copy.deepcopy(strategy.state_dict())
     episode = first_episode
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -251,7 +253,6 @@ def run_search(
         if progress is not None:
             progress.start()
             episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode, stats="")
-        evaluator = build_evaluator(cfg, log, progress)
         executor = make_executor(cfg, evaluator)
         log.info(executor.description, event="executor", executor=cfg.executor)
         session_start = time.perf_counter()
@@ -317,6 +318,13 @@ def run_search(
             event="interrupted",
             episode=episode,
         )
+    except BaseException as e:
+        # Anything else is a bug or a user error raised mid-run: the store says so, the log keeps why.
+        store.set_meta(status="failed", updated=time.time())
+        log.error(f"The search stopped: {type(e).__name__}: {e}", event="failed", episode=episode)
+        log.close()
+        store.close()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         if progress is not None:
