@@ -12,6 +12,7 @@ uninterrupted run child for child.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import time
@@ -379,12 +380,10 @@ def _evaluate_episode(
     return [records[i] for i in range(len(architectures))]
 
 
-def _store_result(
-    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult
+def _child_record(
+    episode: int, index: int, arch: Architecture, result: ChildResult, cached: bool = False
 ) -> ChildRecord:
-    import json
-
-    rec = ChildRecord(
+    return ChildRecord(
         episode=episode,
         child=index,
         arch_json=arch.to_json(),
@@ -397,8 +396,15 @@ def _store_result(
         train_seconds=result.train_seconds,
         status=result.status,
         error=result.error,
+        cached=cached,
         history_json=json.dumps(result.history) if result.history is not None else None,
     )
+
+
+def _store_result(
+    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult
+) -> ChildRecord:
+    rec = _child_record(episode, index, arch, result)
     store.record_child(rec)
     for h in result.history or []:
         val = f"{h['val_acc']:.4f}" if h.get("val_acc") is not None else "-"
@@ -435,21 +441,8 @@ def _store_result(
 def _store_cached(
     store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord
 ) -> ChildRecord:
-    rec = ChildRecord(
-        episode=episode,
-        child=index,
-        arch_json=arch.to_json(),
-        arch_hash=arch.hash(),
-        num_layers=arch.num_layers,
-        reward=known.reward,
-        val_acc=known.val_acc,
-        params=known.params,
-        flops=known.flops,
-        train_seconds=0.0,
-        status=known.status,
-        error=known.error,
-        cached=True,
-    )
+    answer = ChildResult(known.reward, known.val_acc, known.params, known.flops, 0.0, known.status, known.error)
+    rec = _child_record(episode, index, arch, answer, cached=True)
     store.record_child(rec)
     log.reward(
         f"  child {index + 1}: cached (seen in episode {known.episode + 1}), reward {known.reward:.4f}",
