@@ -47,25 +47,23 @@ def test_ray_and_local_store_identical_results(tmp_path):
     assert len(rows(remote.run_dir)) == 12
 
 
-def test_tiny_train_search_on_ray_stores_every_child(tmp_path):
+def test_tiny_train_search_on_ray_stores_every_child_and_ships_data_once(tmp_path, monkeypatch):
+    puts = []
+    real_put = ray.put
+
+    def counting_put(value, *args, **kwargs):
+        puts.append(type(value).__name__)
+        return real_put(value, *args, **kwargs)
+
+    monkeypatch.setattr(ray, "put", counting_put)
     summary = search(
-        tmp_path,
-        "train",
-        executor="ray",
-        evaluator="train",
-        data="synthetic",
-        data_dir=str(tmp_path / "data"),
-        layers=2,
-        episodes=1,
-        children=2,
-        child_epochs=1,
-        child_max_steps=2,
-        train_subset=200,
-        val_subset=100,
-    )
+        tmp_path, "train", executor="ray", evaluator="train", data="synthetic", data_dir=str(tmp_path / "data"),
+        layers=2, episodes=2, children=2, child_epochs=1, child_max_steps=2, train_subset=200, val_subset=100,
+    )  # fmt: skip
     stored = rows(summary.run_dir)
-    assert summary.status == "finished" and len(stored) == 2
+    assert summary.status == "finished" and len(stored) == 4
     assert all(r[4] == "ok" and 0.0 <= r[3] <= 1.0 for r in stored)
+    assert puts == ["TrainEvaluator"]  # the evaluator and its data: once per run, not once per child
 
 
 class KillerEvaluator(SyntheticEvaluator):
