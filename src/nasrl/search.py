@@ -11,7 +11,6 @@ uninterrupted run child for child.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -245,7 +244,7 @@ def run_search(
     log.info(evaluator_note, event="evaluator", evaluator=cfg.evaluator, data=cfg.data)
     store.set_meta(status="running", pid=os.getpid(), episodes=cfg.episodes, updated=time.time())
 
-    episode_start_state = copy.deepcopy(strategy.state_dict())
+    episode_start_state = strategy.state_dict()  # a snapshot: Strategy.state_dict copies
     episode = first_episode
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     status = "interrupted"
@@ -259,7 +258,7 @@ def run_search(
         session_start = time.perf_counter()
         best = store.best()
         for episode in range(first_episode, cfg.episodes):
-            episode_start_state = copy.deepcopy(strategy.state_dict())
+            episode_start_state = strategy.state_dict()  # a snapshot: Strategy.state_dict copies
             num_layers = cfg.layers_at(episode * cfg.children)
             strategy.set_num_layers(num_layers)
             architectures = strategy.propose(cfg.children)

@@ -51,7 +51,8 @@ class Strategy(Protocol):
         ...
 
     def state_dict(self) -> dict:
-        """Everything needed to resume exactly; loads with torch.load(weights_only=True)."""
+        """Everything needed to resume exactly, as a snapshot (a copy, unchanged by later steps); loads with
+        torch.load(weights_only=True)."""
         ...
 
     def load_state_dict(self, state: dict) -> None: ...
