@@ -255,6 +255,13 @@ def test_config_file_and_seed_mode_form(tmp_path):
     assert "space: dna" in (run / "config.yaml").read_text()
 
 
+def test_none_unsets_an_optional_field(tmp_path):
+    run = tmp_path / "run"
+    argv = ["search", "--evaluator", "synthetic", "--episodes", "1", "--tanh-constant", "none", "--layers", "3"]
+    assert main([*argv, "--run-dir", str(run), "--quiet"]) == 0
+    assert "tanh_constant: null" in (run / "config.yaml").read_text()
+
+
 def test_layer_schedule_grows_the_children(tmp_path):
     summary = search(tmp_path, "run", episodes=4, layers=6, layer_schedule="2:2:10")
     depths = [json.loads(r.arch_json)["layers"] for r in RunStore(summary.run_dir).children()]

@@ -81,10 +81,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _config_overrides(args: argparse.Namespace) -> dict:
-    """The config fields given on the command line (a flag left out is not an override)."""
+    """The config fields given on the command line (a flag left out is not an override; `none` unsets one)."""
     from nasrl.config import SearchConfig
 
-    return {name: getattr(args, name) for name in SearchConfig.model_fields if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in SearchConfig.model_fields if getattr(args, name, None) is not None}
+    return {k: None if isinstance(v, str) and v.lower() in ("none", "null") else v for k, v in given.items()}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -172,11 +173,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field (`child_epochs` -> `--child-epochs`); pydantic validates the values."""
     from nasrl.config import SearchConfig
 
-    group = parser.add_argument_group("config fields (override the preset)")
+    group = parser.add_argument_group(
+        "config fields",
+        "override the preset's value; [x] is the value when neither preset nor flag sets it; "
+        "`none` unsets an optional field",
+    )
     for name, field in SearchConfig.model_fields.items():
         help_text = field.description or ""
         default = field.default
-        help_text = f"{help_text} (default {default})" if help_text else f"default {default}"
+        help_text = f"{help_text} [{default}]" if help_text else f"[{default}]"
         flag = "--" + name.replace("_", "-")
         if field.annotation is bool and default is False:  # an off-by-default switch: `--tensorboard`, no value
             group.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
