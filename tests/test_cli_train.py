@@ -49,3 +49,19 @@ def test_data_mistakes_exit_2_with_one_sentence(tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # no half-made run folder
     assert main(["train", "--arch", "nascnn15", *SMOKE, "--val-size", "7000", "--run-dir", str(tmp_path / "s")]) == 2
     assert "validation set" in capsys.readouterr().err
+
+
+def test_impossible_optimizer_settings_and_damaged_runs_exit_2(tmp_path, capsys):
+    for flags, message in [
+        (["--momentum", "1.5"], "Momentum must be in [0, 1)"),
+        (["--weight-decay", "-1"], "Weight decay must be at least 0"),
+        (["--warmup-epochs", "-3"], "Warm-up epochs must be at least 0"),
+    ]:
+        assert main(["train", "--arch", "nascnn15", *SMOKE, "--run-dir", str(tmp_path / "r"), *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "run.json").write_text('{"arch_label": "x"')
+    assert main(["train", "--resume", str(damaged), "--quiet"]) == 2
+    assert "run.json is damaged" in capsys.readouterr().err

@@ -266,3 +266,63 @@ def test_layer_schedule_grows_the_children(tmp_path):
     summary = search(tmp_path, "run", episodes=4, layers=6, layer_schedule="2:2:10")
     depths = [json.loads(r.arch_json)["layers"] for r in RunStore(summary.run_dir).children()]
     assert [len(d) for d in depths[::5]] == [2, 2, 4, 4]
+
+
+def test_sigterm_inside_a_child_interrupts_the_search_not_the_child(tmp_path, monkeypatch):
+    from nasrl.search import _Interrupt
+
+    original = SyntheticEvaluator.evaluate
+
+    def term_in_child(self, arch, episode, child):
+        if (episode, child) == (1, 2):
+            raise _Interrupt("SIGTERM")
+        return original(self, arch, episode, child)
+
+    monkeypatch.setattr(SyntheticEvaluator, "evaluate", term_in_child)
+    summary = search(tmp_path, "run", episodes=3)
+    assert summary.status == "interrupted"
+    assert all(r[4] == "ok" for r in rows(summary.run_dir))
+    assert len(rows(summary.run_dir)) == 7
+
+
+def test_resume_rewrites_a_stale_best_architecture_file(tmp_path):
+    summary = search(tmp_path, "run", episodes=3)
+    best = RunStore(summary.run_dir).best()
+    stale = json.loads((summary.run_dir / "best_architecture.json").read_text())
+    stale["reward"], stale["episode"] = -1.0, 99  # as if a kill came before the file caught up
+    (summary.run_dir / "best_architecture.json").write_text(json.dumps(stale))
+    assert main(["search", "--resume", str(summary.run_dir), "--quiet"]) == 0
+    again = json.loads((summary.run_dir / "best_architecture.json").read_text())
+    assert (again["reward"], again["episode"], again["child"]) == (best.reward, best.episode, best.child)
+
+
+def test_a_run_folder_has_one_writer(tmp_path, capsys):
+    summary = search(tmp_path, "run", episodes=1)
+    holder = RunStore(summary.run_dir)
+    holder.lock()
+    try:
+        assert main(["search", "--resume", str(summary.run_dir), "--episodes", "2", "--quiet"]) == 2
+        assert "Another nasrl process is writing to" in capsys.readouterr().err
+    finally:
+        holder.close()
+    assert main(["search", "--resume", str(summary.run_dir), "--episodes", "2", "--quiet"]) == 0
+
+
+def test_resume_accepts_the_runs_own_values(tmp_path):
+    summary = search(tmp_path, "run", episodes=1, seed=0)
+    argv = ["search", "--resume", str(summary.run_dir), "--seed", "0", "--layers", "4", "--episodes", "2"]
+    assert main([*argv, "--quiet"]) == 0
+
+
+def test_one_layer_space_without_gradient_clipping(tmp_path):
+    summary = search(tmp_path, "run", episodes=2, layers=1, controller_grad_clip=None)
+    assert summary.status == "finished"
+
+
+@pytest.mark.parametrize("schedule", ["2:x:4", "3::4", "3:-2:4", "0:2:4", "3:2:0"])
+def test_bad_layer_schedules_are_refused_before_the_run(schedule, tmp_path, capsys):
+    run = tmp_path / "r"
+    argv = ["search", "--evaluator", "synthetic", "--layer-schedule", schedule, "--run-dir", str(run)]
+    assert main(argv) == 2
+    assert "START:STEP:EVERY" in capsys.readouterr().err
+    assert not run.exists()

@@ -16,26 +16,34 @@ from nasrl.errors import UserError
 
 
 def load_architecture(name_or_path: str):
-    """A zoo name (`nascnn15`) or a path to an architecture JSON file, validated against its space."""
+    """A zoo name (`nascnn15`), an architecture JSON file (a search's best_architecture.json too), or a run folder
+    (a search's best architecture, a `nasrl train` run's architecture), validated against its space."""
     from nasrl import space, zoo
     from nasrl.space import Architecture
 
-    path = Path(name_or_path)
-    if path.suffix == ".json" or path.is_file():
-        if not path.is_file():
-            raise UserError(f"No architecture file at {path}: check the path, or use a name such as nascnn15.")
-        try:
-            arch = Architecture.from_json(path.read_text())
-        except UserError as e:
-            raise UserError(f"{path}: {e}") from None
-    elif path.is_dir() and (path / "best_architecture.json").is_file():
-        data = json.loads((path / "best_architecture.json").read_text())
-        arch = Architecture.from_dict(data.get("architecture", data))
-    else:
-        arch = zoo.get(name_or_path)
-    if arch.space not in space.PRESET_TOKENS:
-        raise UserError(f"{name_or_path}: unknown space '{arch.space}'; use one of {', '.join(space.PRESET_TOKENS)}.")
-    return arch.validate(space.preset(arch.space, arch.num_layers))
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        found = [path / name for name in ("best_architecture.json", "architecture.json") if (path / name).is_file()]
+        if not found:
+            raise UserError(f"{path} holds no best_architecture.json or architecture.json: give a run folder.")
+        path = found[0]
+    elif path.suffix != ".json" and not path.is_file():
+        named = zoo.get(name_or_path)
+        return named.validate(space.preset(named.space, named.num_layers))
+    if not path.is_file():
+        raise UserError(f"No architecture file at {path}: check the path, or use a name such as nascnn15.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
+            data = data["architecture"]  # best_architecture.json wraps it with its reward
+        arch = Architecture.from_dict(data)
+        if arch.space not in space.PRESET_TOKENS:
+            raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(space.PRESET_TOKENS)}.")
+        return arch.validate(space.preset(arch.space, arch.num_layers))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path} is not a readable JSON file ({type(e).__name__}): check or recreate it.") from None
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:

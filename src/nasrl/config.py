@@ -111,8 +111,8 @@ class SearchConfig(BaseModel):
     def _schedule_form(cls, v: str | None) -> str | None:
         if v is not None:
             parts = v.split(":")
-            if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts[:1] + parts[2:]):
-                raise ValueError("must be START:STEP:EVERY with positive integers, e.g. 6:2:1600")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[0]) < 1 or int(parts[2]) < 1:
+                raise ValueError("must be START:STEP:EVERY, START and EVERY positive, STEP >= 0, e.g. 6:2:1600")
         return v
 
     @model_validator(mode="after")

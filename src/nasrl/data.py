@@ -506,6 +506,8 @@ class Loader:
         self.augment = augment and train
         self.seed = seed
         self.channels_last = channels_last
+        if channels_last and not train:  # evaluation batches are slices of one NHWC copy, made once
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.generator = torch.Generator(device=self.device)
         self.set_epoch(0)
 
@@ -527,9 +529,8 @@ class Loader:
         still prepares only the chunks it uses."""
         size = min(self.batch_size, len(self.y))
         if not self.train:
-            x = self.x.contiguous(memory_format=torch.channels_last) if self.channels_last else self.x
             for b in range(len(self)):
-                yield self.preprocess(x[b * size : (b + 1) * size]), self.y[b * size : (b + 1) * size]
+                yield self.preprocess(self.x[b * size : (b + 1) * size]), self.y[b * size : (b + 1) * size]
             return
         order = torch.randperm(len(self.y), device=self.device, generator=self.generator)[: len(self) * size]
         per_chunk = max(1, 4096 // size) * size

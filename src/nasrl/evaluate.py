@@ -120,11 +120,20 @@ class TrainEvaluator:
             seed=cfg.seed,
         )
 
+    def _move_data_to(self, device: torch.device) -> None:
+        """Copy the splits to the training device once per process, not once per child (a GPU's case)."""
+        from nasrl.data import Split
+
+        if self.train_split.x.device != device:
+            self.train_split = Split(self.train_split.x.to(device), self.train_split.y.to(device))
+            self.val_split = Split(self.val_split.x.to(device), self.val_split.y.to(device))
+
     def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
         from dataclasses import replace
 
         from nasrl.train import fit
 
+        self._move_data_to(self.device)
         start = time.perf_counter()
         params = flops = None
         try:

@@ -24,7 +24,8 @@ import torch
 from nasrl import child, data, plots
 from nasrl.errors import UserError
 from nasrl.space import Architecture
-from nasrl.train import TrainConfig, fit, load_checkpoint, predict, resolve_device, write_history
+from nasrl.store import write_text_atomic
+from nasrl.train import TrainConfig, fit, load_checkpoint, predict, resolve_device, save_atomic, write_history
 
 
 @dataclass
@@ -69,11 +70,16 @@ def train_final(
         run_dir = Path(resume)
         if not (run_dir / "run.json").is_file():
             raise UserError(f"{run_dir} is not a `nasrl train` run folder (no run.json): give the folder to resume.")
-        saved = json.loads((run_dir / "run.json").read_text())
-        arch = Architecture.from_dict(saved["architecture"])
-        arch_label = saved["arch_label"]
-        cfg = TrainConfig.from_dict(saved["train"])
-        opts = DataOptions(**saved["data"])
+        try:
+            saved = json.loads((run_dir / "run.json").read_text())
+            arch = Architecture.from_dict(saved["architecture"])
+            arch_label = saved["arch_label"]
+            cfg = TrainConfig.from_dict(saved["train"])
+            opts = DataOptions(**saved["data"])
+        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
+            raise UserError(
+                f"{run_dir / 'run.json'} is damaged ({type(e).__name__}: {e}): start a new run with --arch."
+            ) from None
     else:
         if arch_name is None:
             raise UserError("Give the network to train with --arch (nascnn15 or an architecture JSON file).")
@@ -92,8 +98,8 @@ def train_final(
     if resume is None:  # the folder is made only once the data is known to be good
         run_dir.mkdir(parents=True, exist_ok=True)
         saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": asdict(cfg), "data": asdict(opts)}
-        (run_dir / "run.json").write_text(json.dumps(saved, indent=2) + "\n")
-        (run_dir / "architecture.json").write_text(arch.to_json(indent=2) + "\n")
+        write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
+        write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
     say = print if progress else (lambda *a, **k: None)
     say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
@@ -119,7 +125,7 @@ def train_final(
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(weights, run_dir / "model.pt")
+    save_atomic(weights, run_dir / "model.pt")
     plots.training_curves(result.history, run_dir / "training_curves.png", title=f"{arch_label} on {ds.name}")
 
     metrics: dict = {
@@ -153,7 +159,7 @@ def train_final(
         metrics["confusion_matrix"] = confusion.tolist()
         plots.confusion_matrix(confusion, ds.classes, run_dir / "confusion_matrix.png", title=f"{arch_label}: test")
         plots.prediction_grid(ds.test_x, ds.test_y, preds, ds.classes, run_dir / "predictions.png")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
     best = result.best_val_acc
     test_text = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.2%}"

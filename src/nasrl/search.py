@@ -81,7 +81,8 @@ def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dic
     if not (run_dir / "checkpoints" / "latest.pt").is_file():
         raise UserError(f"{run_dir} has no checkpoints/latest.pt: give the folder of a search started by nasrl.")
     saved = read_config(run_dir / "config.yaml")
-    changed = {k for k, v in overrides.items() if getattr(saved, k) != v} - RESUMABLE_OVERRIDES
+    asked = make_config(saved.model_dump(), overrides)  # typed: `--seed 0` equals a saved seed of 0
+    changed = {k for k in overrides if getattr(asked, k) != getattr(saved, k)} - RESUMABLE_OVERRIDES
     if changed:
         name = sorted(changed)[0]
         raise UserError(
@@ -188,8 +189,10 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-class _Interrupt(Exception):
-    """SIGTERM, turned into an exception so the loop can checkpoint on the way out."""
+class _Interrupt(BaseException):
+    """SIGTERM, turned into an exception so the loop can checkpoint on the way out. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way (a child's evaluation, a log handler) takes it
+    for a failed child."""
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -216,6 +219,7 @@ def run_search(
     # Data problems (missing files, bad subset sizes) stop the run here, before its folder holds anything.
     evaluator, evaluator_note = build_evaluator(cfg, progress)
     store = RunStore(cfg.run_dir)
+    store.lock()  # the driver is the only writer: a second `--resume` of a live run stops here
     log = RunLog(store.run_dir, console=console, quiet=quiet)
     started = time.perf_counter()
     strategy = build_strategy(cfg)
@@ -257,6 +261,8 @@ def run_search(
         log.info(executor.description, event="executor", executor=cfg.executor)
         session_start = time.perf_counter()
         best = store.best()
+        if best is not None:  # a kill may have come after a new best was stored but before its file was written
+            _write_best(store, best)
         for episode in range(first_episode, cfg.episodes):
             episode_start_state = strategy.state_dict()  # a snapshot: Strategy.state_dict copies
             num_layers = cfg.layers_at(episode * cfg.children)

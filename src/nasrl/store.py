@@ -116,6 +116,22 @@ class RunStore:
             raise UserError(f"{path} holds no results.sqlite: give the folder of a nasrl search run.")
         return cls(path)
 
+    def lock(self) -> None:
+        """Hold an exclusive lock on the run folder until `close`: one driver writes a run, never two."""
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: no lock, as before
+            return
+        self._lock_file = (self.run_dir / ".lock").open("a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise UserError(
+                f"Another nasrl process is writing to {self.run_dir}: wait for it to finish or stop it first."
+            ) from None
+
     # ----- paths ---------------------------------------------------------------------------------
     @property
     def config_path(self) -> Path:
@@ -195,6 +211,9 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+        if getattr(self, "_lock_file", None) is not None:
+            self._lock_file.close()  # closing the file releases the lock
+            self._lock_file = None
 
 
 def _record(row: sqlite3.Row | None) -> ChildRecord | None:

@@ -220,7 +220,8 @@ class Reinforce:
         if self.grad_clip is not None:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
         else:
-            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+            # Parameters without a gradient (the anchor attention of a 1-layer space) do not count.
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
