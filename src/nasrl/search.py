@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nasrl import space as spaces
+from nasrl import train
 from nasrl.config import SearchConfig, make_config, read_config, save_config
 from nasrl.describe import dna_string, layer_table
 from nasrl.errors import UserError
@@ -177,16 +177,8 @@ def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cf
 
 
 def load_checkpoint(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(
-            f"{path} cannot be read ({type(e).__name__}): it is damaged; the results in results.sqlite are "
-            "intact, start a new run to continue searching."
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path} is not a nasrl search checkpoint of this version (format {CHECKPOINT_FORMAT}).")
-    return state
+    advice = "results.sqlite is intact; start a new run to continue searching"
+    return train.load_checkpoint(path, kind="search", fmt=CHECKPOINT_FORMAT, advice=advice)
 
 
 class _Interrupt(BaseException):

@@ -250,16 +250,19 @@ def save_atomic(obj: object, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by `fit`, loaded without unpickling code; anything else is one clear error."""
+def load_checkpoint(
+    path: Path, kind: str = "training", fmt: int = CHECKPOINT_FORMAT, advice: str = "delete it to start over"
+) -> dict:
+    """A nasrl checkpoint (`fit`'s, or the search's with its own `kind` and `fmt`), loaded without unpickling
+    code; anything else is one clear error that ends with `advice`."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(
-            f"The checkpoint {path} is damaged or not a nasrl checkpoint ({type(e).__name__}): delete it to start over."
+            f"The checkpoint {path} is damaged or not a nasrl checkpoint ({type(e).__name__}): {advice}."
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"The checkpoint {path} is not a nasrl training checkpoint: delete it to start over.")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise UserError(f"The checkpoint {path} is not a nasrl {kind} checkpoint of this version: {advice}.")
     return ckpt
 
 
