@@ -22,9 +22,9 @@ import time
 
 import torch
 
+from nasrl.search.strategies import make_strategy
+from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset
-from nasrl.strategy import make_strategy
-from nasrl.synthetic import synthetic_reward, synthetic_target
 
 
 def learning_run(args: tuple[str, int, int, int, int, dict]) -> tuple[float, float, float]:

@@ -28,9 +28,10 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from nasrl import child, data
+from nasrl import data
+from nasrl.nets import builder
 from nasrl.space import Architecture
-from nasrl.train import TrainConfig, amp_dtype, fit, make_optimizer, resolve_device
+from nasrl.train.loop import TrainConfig, amp_dtype, fit, make_optimizer, resolve_device
 
 # "A small child (3 layers of 32-64 filters)": the zoph space's nearest choices.
 SMALL = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": f} for f in (36, 48, 64)])
@@ -44,7 +45,7 @@ def _sync(device: torch.device) -> None:
 def _model(arch: Architecture, device: torch.device, channels_last: bool) -> nn.Module:
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.preserve_format
-    return child.build(arch).to(device, memory_format=fmt)
+    return builder.build(arch).to(device, memory_format=fmt)
 
 
 def full_loop(arch, train, val, cfg, device, steps, pre, cpu_clock) -> tuple[float, float]:
@@ -188,7 +189,7 @@ def main() -> None:
     cpu_clock = args.clock == "cpu"
     clock = time.process_time if cpu_clock else time.perf_counter
 
-    from nasrl.cli import load_architecture
+    from nasrl.space.files import load_architecture
 
     arch = SMALL if args.arch == "small" else load_architecture(args.arch)
     device = resolve_device(args.device)

@@ -33,7 +33,7 @@ def test_unknown_name_and_bad_json_exit_2_with_one_sentence(capsys, tmp_path):
 
 
 def test_show_reads_a_searchs_best_architecture_file_and_folder(capsys, tmp_path):
-    from nasrl.zoo import NASCNN15
+    from nasrl.space.zoo import NASCNN15
 
     best = {"architecture": NASCNN15.to_dict(), "reward": 0.5, "episode": 0, "child": 0}
     (tmp_path / "best_architecture.json").write_text(json.dumps(best))

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from nasrl.controller import Controller, architectures_to_decisions, decisions_to_architectures
+from nasrl.search.controller import Controller, architectures_to_decisions, decisions_to_architectures
 from nasrl.space import Architecture, SearchSpace, Token, preset
 
 TINY = SearchSpace("tiny", 2, (Token("a", (1, 2)), Token("b", (10, 20, 30))), skips=True)

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from nasrl import data
-from nasrl.data import Dataset, Loader, Preprocess, Split, split_train_val
+from nasrl.data import Dataset, Loader, Preprocess, Split, sources, split_train_val
 from nasrl.errors import UserError
 
 
@@ -74,7 +74,7 @@ def test_folder_is_decoded_once_then_served_from_the_cache_until_a_file_changes(
     def no_decoding(*args):
         raise AssertionError("decoded again although nothing changed")
 
-    monkeypatch.setattr(data, "_decode_chunk", no_decoding)
+    monkeypatch.setattr(sources, "_decode_chunk", no_decoding)
     second = data.load_dataset(f"folder:{tmp_path / 'imgs'}", cache, resolution=8)
     assert torch.equal(first.train_x, second.train_x)
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import architectures
 
-from nasrl import child, export, zoo
 from nasrl.cli import main
-from nasrl.space import Architecture
+from nasrl.nets import builder, export
+from nasrl.space import Architecture, zoo
 
 # A strided layer and an unstrided one both read the image, so C3 concatenates maps of different sizes
 # (zero padding); C3's stride 1x3 and the pooled DNA below shrink maps unevenly on the two axes.
@@ -28,10 +28,10 @@ _UNEVEN = Architecture.from_layers(
 _POOLED = Architecture.from_dna([[7, 32, 2, 3], [3, 64, 1, 2], [5, 32, 2, 1], [1, 32, 1, 3]])
 
 
-def _trained_like(arch: Architecture, seed: int = 0) -> child.ChildNetwork:
+def _trained_like(arch: Architecture, seed: int = 0) -> builder.ChildNetwork:
     """A builder network whose BatchNorm statistics and affine weights are not the identity, as after training."""
     torch.manual_seed(seed)
-    model = child.build(arch)
+    model = builder.build(arch)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if name.endswith("running_mean") or name.endswith("bn.bias"):
@@ -60,7 +60,7 @@ def test_exported_nascnn15_equals_the_builder_on_the_same_weights(tmp_path):
     model.load_state_dict(reference.state_dict())  # nasrl's key names load directly
     # NASCNN15 has no strides or pooling, so a 16x16 input exercises every layer at a quarter of the cost.
     _assert_same(reference, model, (2, 3, 16, 16))
-    assert child.count_parameters(model) == 4_201_630
+    assert builder.count_parameters(model) == 4_201_630
     # Its own state_dict (conv1.weight, ...) loads back too.
     again = _exported(zoo.NASCNN15, tmp_path, "NASCNN15")
     again.load_state_dict(model.state_dict())
@@ -177,7 +177,7 @@ def test_export_user_errors_exit_2_with_one_sentence(tmp_path, monkeypatch, caps
     assert "not a weights file" in _error(["export", "seed-baseline", "--weights", "junk.pt"], capsys)
     torch.save({"step": torch.tensor(1)}, tmp_path / "other.pt")
     assert "do not fit" in _error(["export", "seed-baseline", "--weights", "other.pt"], capsys)
-    torch.save(child.build(zoo.SEED_BASELINE).state_dict(), tmp_path / "seed.pt")
+    torch.save(builder.build(zoo.SEED_BASELINE).state_dict(), tmp_path / "seed.pt")
     assert "do not fit" in _error(["export", "nascnn15", "--weights", "seed.pt"], capsys)
     assert "class name" in _error(["export", "seed-baseline", "--class-name", "not valid"], capsys)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed

@@ -12,9 +12,9 @@ ray = pytest.importorskip("ray")
 
 from nasrl.config import make_config  # noqa: E402
 from nasrl.errors import UserError  # noqa: E402
-from nasrl.evaluate import SyntheticEvaluator  # noqa: E402
-from nasrl.executors import _import_ray  # noqa: E402
-from nasrl.search import build_evaluator, prepare_run, run_search  # noqa: E402
+from nasrl.search.evaluators import SyntheticEvaluator  # noqa: E402
+from nasrl.search.executors import _import_ray  # noqa: E402
+from nasrl.search.loop import build_evaluator, prepare_run, run_search  # noqa: E402
 
 # Workers cannot import this test module: ship its classes by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -88,7 +88,7 @@ def test_killed_worker_is_retried_then_recorded_as_failed(tmp_path, monkeypatch)
         evaluator, note = build_evaluator(cfg, progress)
         return KillerEvaluator(evaluator.space, evaluator.target_seed, str(marks)), note
 
-    monkeypatch.setattr("nasrl.search.build_evaluator", killer)
+    monkeypatch.setattr("nasrl.search.loop.build_evaluator", killer)
     summary = search(tmp_path, "killed", executor="ray", episodes=2, max_child_retries=1)
     assert summary.status == "finished"
     stored = rows(summary.run_dir)

@@ -16,11 +16,11 @@ from PIL import Image
 from nasrl.cli import main
 from nasrl.config import make_config
 from nasrl.errors import UserError
-from nasrl.report import write_report
-from nasrl.report_runs import list_runs, read_search
-from nasrl.search import prepare_run, run_search
+from nasrl.report.html import write_report
+from nasrl.report.runs import list_runs, read_search
+from nasrl.run.store import ChildRecord, RunStore
+from nasrl.search.loop import prepare_run, run_search
 from nasrl.space import Architecture
-from nasrl.store import ChildRecord, RunStore
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 3, "children": 3, "controller_lr": 0.01}
@@ -170,7 +170,7 @@ def test_tensorboard_writes_scalars(tmp_path):
 
 
 def test_tensorboard_missing_says_how_to_install(tmp_path, monkeypatch):
-    from nasrl.report_tensorboard import TensorBoardScalars
+    from nasrl.run.tensorboard import TensorBoardScalars
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as without the package
     with pytest.raises(UserError, match="pip install"):

@@ -14,9 +14,9 @@ import torch
 
 from nasrl.cli import main
 from nasrl.config import make_config
-from nasrl.evaluate import SyntheticEvaluator
-from nasrl.search import prepare_run, run_search
-from nasrl.store import RunStore
+from nasrl.run.store import RunStore
+from nasrl.search.evaluators import SyntheticEvaluator
+from nasrl.search.loop import prepare_run, run_search
 
 SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 5, "controller_lr": 0.01}
 
@@ -269,7 +269,7 @@ def test_layer_schedule_grows_the_children(tmp_path):
 
 
 def test_sigterm_inside_a_child_interrupts_the_search_not_the_child(tmp_path, monkeypatch):
-    from nasrl.search import _Interrupt
+    from nasrl.search.loop import _Interrupt
 
     original = SyntheticEvaluator.evaluate
 

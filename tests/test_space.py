@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from strategies import architectures
 
 from nasrl import space
+from nasrl.errors import UserError
 from nasrl.space import Architecture, ArchitectureError
 
 
@@ -25,9 +26,9 @@ def test_hash_separates_different_architectures(a, b):
 
 
 def test_hash_is_stable_across_processes():
-    from nasrl.zoo import NASCNN15
+    from nasrl.space.zoo import NASCNN15
 
-    code = "from nasrl.zoo import NASCNN15; print(NASCNN15.hash())"
+    code = "from nasrl.space.zoo import NASCNN15; print(NASCNN15.hash())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == NASCNN15.hash()
     # Fixed value: a change here silently orphans every stored run's cache.
@@ -116,7 +117,7 @@ def test_presets_are_the_papers_spaces():
 
 
 def test_unknown_space_is_a_clear_error():
-    with pytest.raises(space.UserError, match="Unknown search space 'nope'"):
+    with pytest.raises(UserError, match="Unknown search space 'nope'"):
         space.preset("nope")
 
 

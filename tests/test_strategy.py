@@ -8,16 +8,15 @@ import torch
 from test_controller import TINY, every_architecture
 
 from nasrl.errors import UserError
-from nasrl.space import preset
-from nasrl.strategy import (
+from nasrl.search.strategies import (
     RandomSearch,
     Reinforce,
     Strategy,
     collapse_warning,
     make_strategy,
-    uniform_entropy,
 )
-from nasrl.synthetic import synthetic_reward, synthetic_target
+from nasrl.search.synthetic import synthetic_reward, synthetic_target
+from nasrl.space import preset, uniform_entropy
 
 
 def probability_that(strategy: Reinforce, condition) -> float:

@@ -5,10 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from nasrl import child, data
+from nasrl import data
 from nasrl.errors import UserError
+from nasrl.nets import builder
+from nasrl.run.atomic import load_checkpoint
 from nasrl.space import Architecture
-from nasrl.train import TrainConfig, fit, load_checkpoint
+from nasrl.train.loop import TrainConfig, fit
 
 TINY = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": 24}] * 2)
 
@@ -21,7 +23,7 @@ def splits():
 
 def _model(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return child.build(TINY)
+    return builder.build(TINY)
 
 
 def test_tiny_training_on_synthetic_data_reduces_the_loss(splits):

@@ -7,63 +7,32 @@ Every mistake a user can make ends here as one sentence on stderr and exit code 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from nasrl.errors import UserError
-
-
-def load_architecture(name_or_path: str):
-    """A zoo name (`nascnn15`), an architecture JSON file (a search's best_architecture.json too), or a run folder
-    (a search's best architecture, a `nasrl train` run's architecture), validated against its space."""
-    from nasrl import space, zoo
-    from nasrl.space import Architecture
-
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        found = [path / name for name in ("best_architecture.json", "architecture.json") if (path / name).is_file()]
-        if not found:
-            raise UserError(f"{path} holds no best_architecture.json or architecture.json: give a run folder.")
-        path = found[0]
-    elif path.suffix != ".json" and not path.is_file():
-        named = zoo.get(name_or_path)
-        return named.validate(space.preset(named.space, named.num_layers))
-    if not path.is_file():
-        raise UserError(f"No architecture file at {path}: check the path, or use a name such as nascnn15.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
-            data = data["architecture"]  # best_architecture.json wraps it with its reward
-        arch = Architecture.from_dict(data)
-        if arch.space not in space.PRESET_TOKENS:
-            raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(space.PRESET_TOKENS)}.")
-        return arch.validate(space.preset(arch.space, arch.num_layers))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path} is not a readable JSON file ({type(e).__name__}): check or recreate it.") from None
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from None
+from nasrl.space.files import load_architecture
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nasrl import child
-    from nasrl.describe import layer_table
+    from nasrl.nets import builder
+    from nasrl.space.describe import layer_table
 
     arch = load_architecture(args.arch)
     if args.json:
         print(arch.to_json(indent=2))
         return 0
-    model = child.build(arch)
+    model = builder.build(arch)
     print(f"architecture: {args.arch}  (space {arch.space}, {arch.num_layers} layers, hash {arch.hash()})")
     print(layer_table(arch))
-    print(f"parameters: {child.count_parameters(model)}")
-    print(f"GFLOPs per 32x32 image: {child.count_flops(model) / 1e9:.3f}")
+    print(f"parameters: {builder.count_parameters(model)}")
+    print(f"GFLOPs per 32x32 image: {builder.count_flops(model) / 1e9:.3f}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nasrl import child, export
+    from nasrl.nets import builder, export
 
     arch = load_architecture(args.arch)
     weights = export.load_weights(args.weights) if args.weights else None
@@ -72,7 +41,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = Path(args.output or name + export.FORMATS[args.format])
     class_name = args.class_name or export.class_name_for(name)
     difference = export.export(arch, args.format, output, weights, class_name)
-    params = child.count_parameters(export.build_with_weights(arch, weights))
+    params = builder.count_parameters(export.build_with_weights(arch, weights))
     what = {"code": f"PyTorch code, class {class_name}", "onnx": "ONNX", "torchscript": "TorchScript"}[args.format]
     print(f"wrote {output} ({what}) for {args.arch}: {arch.num_layers} layers, {params:,} parameters")
     if weights is None:
@@ -97,8 +66,8 @@ def _config_overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nasrl.final import DataOptions, train_final
-    from nasrl.train import TrainConfig
+    from nasrl.train.command import DataOptions, train_final
+    from nasrl.train.loop import TrainConfig
 
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
@@ -120,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     """`nasrl train` (the seed's `--mode train`): defaults follow the paper's CIFAR-10 training."""
     from nasrl.data import SOURCES_HELP
-    from nasrl.train import OPTIMIZERS, SCHEDULES
+    from nasrl.train.loop import OPTIMIZERS, SCHEDULES
 
     p = sub.add_parser(
         "train",
@@ -161,7 +130,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nasrl.config import load_config_file, make_config
-    from nasrl.search import prepare_run, run_search
+    from nasrl.search.loop import prepare_run, run_search
 
     overrides = _config_overrides(args)
     if args.resume:
@@ -198,7 +167,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from nasrl.report import write_report
+    from nasrl.report.html import write_report
 
     path = write_report(args.run_dir)
     print(f"wrote {path} (open it in a browser; the PNG files are beside it)")
@@ -206,7 +175,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nasrl.report_runs import format_runs, list_runs
+    from nasrl.report.runs import format_runs, list_runs
 
     runs = list_runs(args.dir)
     if not runs:

@@ -176,7 +176,7 @@ def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -
 
 
 def save_config(cfg: SearchConfig, path: Path) -> None:
-    from nasrl.store import write_text_atomic
+    from nasrl.run.atomic import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 

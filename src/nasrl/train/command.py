@@ -21,11 +21,14 @@ from pathlib import Path
 
 import torch
 
-from nasrl import child, data, plots
+from nasrl import data
 from nasrl.errors import UserError
+from nasrl.nets import builder
+from nasrl.run.atomic import load_checkpoint, save_atomic, write_text_atomic
 from nasrl.space import Architecture
-from nasrl.store import write_text_atomic
-from nasrl.train import TrainConfig, fit, load_checkpoint, predict, resolve_device, save_atomic, write_history
+from nasrl.space.files import load_architecture
+from nasrl.train import plots
+from nasrl.train.loop import TrainConfig, fit, predict, resolve_device, write_history
 
 
 @dataclass
@@ -64,7 +67,7 @@ def train_final(
 
     With `resume`, the run folder's run.json decides the architecture, data and config (the command line's
     are ignored), and training continues from its checkpoint."""
-    from nasrl.cli import load_architecture
+
 
     if resume is not None:
         run_dir = Path(resume)
@@ -103,8 +106,8 @@ def train_final(
     say = print if progress else (lambda *a, **k: None)
     say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
-    model = child.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]))
-    params = child.count_parameters(model)
+    model = builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]))
+    params = builder.count_parameters(model)
     say(f"network: {arch_label} ({arch.num_layers} layers, {params:,} parameters, hash {arch.hash()}) on {dev}")
     say(f"run folder: {run_dir}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -111,6 +112,14 @@ def preset(name: str, num_layers: int | None = None) -> SearchSpace:
         raise UserError(f"Unknown search space '{name}': choose one of {', '.join(PRESET_TOKENS)}.")
     tokens, skips = PRESET_TOKENS[name]
     return SearchSpace(name, num_layers or DEFAULT_LAYERS[name], tokens, skips)
+
+
+def uniform_entropy(space: SearchSpace, num_layers: int | None = None) -> float:
+    """The entropy (nats) of the uniform policy over the space: the most a policy can have, random search's."""
+    num_layers = space.num_layers if num_layers is None else num_layers
+    per_layer = sum(math.log(len(t.choices)) for t in space.tokens)
+    bits = num_layers * (num_layers - 1) // 2 if space.skips else 0
+    return num_layers * per_layer + bits * math.log(2)
 
 
 @dataclass(frozen=True)

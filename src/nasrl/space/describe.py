@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nasrl.space import Architecture
+from nasrl.space.search_space import Architecture
 
 
 def layer_rows(arch: Architecture) -> list[tuple[str, str, str, str, str, str]]:

@@ -25,17 +25,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nasrl import space as spaces
-from nasrl import train
 from nasrl.config import SearchConfig, make_config, read_config, save_config
-from nasrl.describe import dna_string, layer_table
 from nasrl.errors import UserError
-from nasrl.evaluate import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator
-from nasrl.executors import make_executor
-from nasrl.runlog import RunLog, format_seconds
+from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
+from nasrl.run.log import RunLog, format_seconds
+from nasrl.run.store import ChildRecord, RunStore
+from nasrl.search.evaluators import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator
+from nasrl.search.executors import make_executor
+from nasrl.search.strategies import Strategy, make_strategy
 from nasrl.space import Architecture
-from nasrl.store import ChildRecord, RunStore, write_json_atomic
-from nasrl.strategy import Strategy, make_strategy
-from nasrl.train import save_atomic
+from nasrl.space.describe import dna_string, layer_table
 
 CHECKPOINT_FORMAT = 1
 # Fields a resumed run may change: they decide where and how long it runs, not which children it samples.
@@ -119,7 +118,7 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
         note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)"
         return SyntheticEvaluator(space, cfg.synthetic_seed), note
     from nasrl.data import load_dataset, split_train_val
-    from nasrl.train import resolve_device
+    from nasrl.train.loop import resolve_device
 
     device = resolve_device(cfg.device)
     start = time.perf_counter()
@@ -176,9 +175,9 @@ def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cf
     save_atomic(state, store.checkpoint_path)
 
 
-def load_checkpoint(path: Path) -> dict:
+def load_search_checkpoint(path: Path) -> dict:
     advice = "results.sqlite is intact; start a new run to continue searching"
-    return train.load_checkpoint(path, kind="search", fmt=CHECKPOINT_FORMAT, advice=advice)
+    return load_checkpoint(path, kind="search", fmt=CHECKPOINT_FORMAT, advice=advice)
 
 
 class _Interrupt(BaseException):
@@ -201,7 +200,7 @@ def run_search(
     assert cfg.run_dir is not None, "prepare_run sets the run folder"
     board = None
     if cfg.tensorboard:  # before the store, so a missing tensorboard package stops us before anything is written
-        from nasrl.report_tensorboard import TensorBoardScalars
+        from nasrl.run.tensorboard import TensorBoardScalars
 
         board = TensorBoardScalars(Path(cfg.run_dir) / "tensorboard", cfg.children)
     console = console or Console(stderr=True)
@@ -216,7 +215,7 @@ def run_search(
     started = time.perf_counter()
     strategy = build_strategy(cfg)
     if resume:
-        state = load_checkpoint(store.checkpoint_path)
+        state = load_search_checkpoint(store.checkpoint_path)
         strategy.load_state_dict(state["strategy"])
         first_episode = int(state["next_episode"])
         log.step(
@@ -470,7 +469,8 @@ def _write_best(store: RunStore, rec: ChildRecord) -> None:
 
 def _collapse_check(store: RunStore, log: RunLog, cfg: SearchConfig, num_layers: int) -> None:
     """Warn once per run when the policy stopped exploring while rewards stopped rising."""
-    from nasrl.strategy import collapse_warning, uniform_entropy
+    from nasrl.search.strategies import collapse_warning
+    from nasrl.space import uniform_entropy
 
     if cfg.strategy != "reinforce" or store.meta().get("collapse_warned"):
         return

@@ -23,7 +23,7 @@ from torch import nn
 
 from nasrl.data import Loader, Preprocess, Split
 from nasrl.errors import UserError
-from nasrl.store import write_bytes_atomic, write_text_atomic
+from nasrl.run.atomic import load_checkpoint, save_atomic, write_text_atomic
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "onecycle", "plateau", "none")
@@ -243,29 +243,6 @@ def predict(
 # ----- checkpoints -----------------------------------------------------------------------------------------
 
 
-def save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def load_checkpoint(
-    path: Path, kind: str = "training", fmt: int = CHECKPOINT_FORMAT, advice: str = "delete it to start over"
-) -> dict:
-    """A nasrl checkpoint (`fit`'s, or the search's with its own `kind` and `fmt`), loaded without unpickling
-    code; anything else is one clear error that ends with `advice`."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(
-            f"The checkpoint {path} is damaged or not a nasrl checkpoint ({type(e).__name__}): {advice}."
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
-        raise UserError(f"The checkpoint {path} is not a nasrl {kind} checkpoint of this version: {advice}.")
-    return ckpt
-
-
 def _rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -313,7 +290,7 @@ def fit(
 
     ckpt = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        ckpt = load_checkpoint(Path(checkpoint_path))
+        ckpt = load_checkpoint(Path(checkpoint_path), fmt=CHECKPOINT_FORMAT)
         saved = TrainConfig.from_dict(ckpt["config"])
         if saved != cfg:
             diff = next(f.name for f in fields(cfg) if getattr(saved, f.name) != getattr(cfg, f.name))

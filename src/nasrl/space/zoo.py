@@ -1,9 +1,9 @@
-"""Named architectures, as data: `child.build` makes every one of them (timm's registry idea)."""
+"""Named architectures, as data: `builder.build` makes every one of them (timm's registry idea)."""
 
 from __future__ import annotations
 
 from nasrl.errors import UserError
-from nasrl.space import Architecture
+from nasrl.space.search_space import Architecture
 
 # Zoph & Le (2017), appendix: the 15-layer CIFAR-10 network found without strides or pooling.
 # Rows are (filter height, filter width, filters, inputs as 1-based layer numbers; empty = the image).

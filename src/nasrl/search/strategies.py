@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
 
-from nasrl.controller import Controller, Decisions, decisions_to_architectures
 from nasrl.errors import UserError
-from nasrl.space import Architecture, SearchSpace
+from nasrl.search.controller import Controller, Decisions, decisions_to_architectures
+from nasrl.space import Architecture, SearchSpace, uniform_entropy
 
 REWARD_TRANSFORMS = ("none", "cube")
 
@@ -56,14 +55,6 @@ class Strategy(Protocol):
         ...
 
     def load_state_dict(self, state: dict) -> None: ...
-
-
-def uniform_entropy(space: SearchSpace, num_layers: int | None = None) -> float:
-    """The entropy (nats) of the uniform policy over the space: the most a policy can have, random search's."""
-    num_layers = space.num_layers if num_layers is None else num_layers
-    per_layer = sum(math.log(len(t.choices)) for t in space.tokens)
-    bits = num_layers * (num_layers - 1) // 2 if space.skips else 0
-    return num_layers * per_layer + bits * math.log(2)
 
 
 def collapse_warning(

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from nasrl.errors import UserError
-from nasrl.report_runs import SearchRun, read_json, read_search, when
-from nasrl.store import ChildRecord, write_text_atomic
+from nasrl.report.runs import SearchRun, read_json, read_search, when
+from nasrl.run.atomic import write_text_atomic
+from nasrl.run.store import ChildRecord
 
 TOP_CHILDREN = 10
 #: Every picture a report may write; one not made this time is removed so report/ never shows a stale one.
@@ -45,10 +46,10 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 def _search_report(run: SearchRun) -> Path:
-    from nasrl import report_plots as rp
     from nasrl import space as spaces
-    from nasrl.describe import dna_string, layer_rows
+    from nasrl.report import figures as rp
     from nasrl.space import Architecture
+    from nasrl.space.describe import dna_string, layer_rows
 
     out = run.run_dir / "report"
     out.mkdir(exist_ok=True)
@@ -64,7 +65,7 @@ def _search_report(run: SearchRun) -> Path:
 
     uniform = None
     if space is not None:
-        from nasrl.strategy import uniform_entropy
+        from nasrl.space import uniform_entropy
 
         uniform = [uniform_entropy(space, s.get("num_layers") or space.num_layers) for s in run.steps]
     collapse_episode = run.meta.get("collapse_warned")
@@ -216,7 +217,7 @@ def _top_children(run: SearchRun, dna_string: Any) -> str:
 
 def _train_report(run_dir: Path) -> Path:
     """The report of a `nasrl train` run: its summary and the pictures the train command made."""
-    from nasrl import plots
+    from nasrl.train import plots
 
     out = run_dir / "report"
     out.mkdir(exist_ok=True)

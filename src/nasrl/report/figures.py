@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
+from nasrl.run.atomic import write_bytes_atomic
+from nasrl.run.store import ChildRecord  # noqa: E402
 from nasrl.space import Architecture, SearchSpace  # noqa: E402
-from nasrl.store import ChildRecord, write_bytes_atomic  # noqa: E402
 
 #: Most columns of the policy heatmap: episodes are grouped into at most this many blocks.
 MAX_BLOCKS = 20
@@ -211,7 +212,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 def architecture_graph(arch: Architecture, path: Path, title: str = "Best architecture") -> Path:
     """The architecture as a drawing: one box per layer (kernel, filters, stride, pool), the chain and skip
     connections as arrows, the loose ends feeding the classifier. Drawn with matplotlib, no graphviz needed."""
-    from nasrl.child import loose_ends
+    from nasrl.nets.builder import loose_ends
 
     n = arch.num_layers
     pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # inches per layer; box size in inches (x) and layers (y)

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import torch
 
-from nasrl import child
 from nasrl.config import SearchConfig
+from nasrl.nets import builder
+from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import Architecture, SearchSpace
-from nasrl.synthetic import synthetic_reward, synthetic_target
 
 FAILED_REWARD = 0.0
 
@@ -97,7 +97,7 @@ class TrainEvaluator:
         progress: Any = False,
     ) -> None:
         from nasrl.data import Preprocess
-        from nasrl.train import TrainConfig
+        from nasrl.train.loop import TrainConfig
 
         self.cfg = cfg
         self.train_split = train_split
@@ -131,16 +131,16 @@ class TrainEvaluator:
     def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
         from dataclasses import replace
 
-        from nasrl.train import fit
+        from nasrl.train.loop import fit
 
         self._move_data_to(self.device)
         start = time.perf_counter()
         params = flops = None
         try:
             torch.manual_seed(child_seed(self.cfg.seed, episode, child_index))
-            model = child.build(arch, num_classes=self.num_classes, in_channels=int(self.train_split.x.shape[1]))
-            params = child.count_parameters(model)
-            flops = child.count_flops(model, resolution=int(self.train_split.x.shape[-1]))
+            model = builder.build(arch, num_classes=self.num_classes, in_channels=int(self.train_split.x.shape[1]))
+            params = builder.count_parameters(model)
+            flops = builder.count_flops(model, resolution=int(self.train_split.x.shape[-1]))
             train_cfg = replace(self.base_train_config, seed=child_seed(self.cfg.seed, episode, child_index))
             result = fit(
                 model,

@@ -1,6 +1,6 @@
 """Export: an architecture, with or without its trained weights, as files that run without nasrl.
 
-Three forms, each checked against the network `child.build` makes before it is reported as written:
+Three forms, each checked against the network `builder.build` makes before it is reported as written:
 
 - `export_code`: a readable PyTorch file (only `torch` imported) with named layers and a `forward` written out
   line by line, so a reader sees the found network the way the paper draws it; nasrl's saved weights load into it.
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nasrl import child
-from nasrl.describe import layer_table
 from nasrl.errors import UserError
+from nasrl.nets import builder
 from nasrl.space import Architecture
+from nasrl.space.describe import layer_table
 
 #: Inputs each check runs through both networks (a small random batch at CIFAR-10's size).
 CHECK_BATCH = 2
@@ -113,10 +113,10 @@ def generate_code(arch: Architecture, class_name: str = "Network", num_classes: 
     """The source of a standalone module for `arch`: what `export_code` writes (tests compile it directly)."""
     if not class_name.isidentifier():
         raise UserError(f"'{class_name}' is not a valid Python class name: use letters, digits and _.")
-    params = child.count_parameters(child.build(arch, num_classes, in_channels))
+    params = builder.count_parameters(builder.build(arch, num_classes, in_channels))
     scales = _scales(arch)
     widths = [layer.filters for layer in arch.layers]
-    outputs = child.loose_ends(arch)
+    outputs = builder.loose_ends(arch)
 
     header = [
         f"{class_name}: a network found by neural architecture search (nasrl), as plain PyTorch.",
@@ -127,7 +127,7 @@ def generate_code(arch: Architecture, class_name: str = "Network", num_classes: 
         "on channels, zero-padding smaller maps to the largest; layers that no later layer reads are concatenated",
         "into the features, which global average pooling and a linear classifier turn into logits.",
         "",
-        "Weights saved from nasrl (`child.build(arch).state_dict()`, `nasrl train`) load directly: this class's",
+        "Weights saved from nasrl (`builder.build(arch).state_dict()`, `nasrl train`) load directly: this class's",
         "`load_state_dict` accepts nasrl's names (layers.0.conv.weight) as well as its own (conv1.weight).",
         "",
         *layer_table(arch).splitlines(),
@@ -229,16 +229,16 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] | None = None) -> child.ChildNetwork:
-    """`child.build(arch)` in eval mode, with `weights` loaded when given (classes and input channels read from them).
+def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] | None = None) -> builder.ChildNetwork:
+    """`builder.build(arch)` in eval mode, with `weights` loaded when given (classes and input channels read from them).
 
     Mismatching weights are a user error naming the first difference, not a stack of RuntimeError lines."""
     if weights is None:
-        return child.build(arch).eval()
+        return builder.build(arch).eval()
     num_classes = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else 10
     first = weights.get("layers.0.conv.weight")
     in_channels = first.shape[1] if first is not None and first.dim() == 4 else 3
-    model = child.build(arch, num_classes, in_channels)
+    model = builder.build(arch, num_classes, in_channels)
     expected = model.state_dict()
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
@@ -300,7 +300,7 @@ def export_code(
     class_name: str = "Network",
     weights: Mapping[str, torch.Tensor] | None = None,
 ) -> float:
-    """Write `arch` as a readable PyTorch file; return the largest output difference from `child.build(arch)`.
+    """Write `arch` as a readable PyTorch file; return the largest output difference from `builder.build(arch)`.
 
     The check loads the builder network's weights (`weights`, or a random init) into the written class, so the
     file is known to compute the same function as the network nasrl trains, and those weights to load into it.
@@ -355,7 +355,7 @@ def export_onnx(
 
 
 def export_torchscript(
-    arch_or_model: Architecture | child.ChildNetwork,
+    arch_or_model: Architecture | builder.ChildNetwork,
     path: str | Path,
     weights: Mapping[str, torch.Tensor] | None = None,
 ) -> float:
@@ -365,8 +365,8 @@ def export_torchscript(
     Scripting the generated code (rather than tracing the builder) keeps the shape logic of pooling and padding,
     so the saved module runs at any input size."""
     model = _as_model(arch_or_model, weights)
-    if not isinstance(model, child.ChildNetwork):
-        raise UserError("TorchScript export takes an architecture or a network made by nasrl's child.build.")
+    if not isinstance(model, builder.ChildNetwork):
+        raise UserError("TorchScript export takes an architecture or a network made by nasrl's builder.build.")
     in_channels, num_classes = model.layers[0].conv.in_channels, model.classifier.out_features
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

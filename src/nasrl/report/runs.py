@@ -21,7 +21,7 @@ from urllib.parse import quote
 import yaml
 
 from nasrl.errors import UserError
-from nasrl.store import ChildRecord
+from nasrl.run.store import ChildRecord
 
 # ----- reading a run -----------------------------------------------------------------------------------
 

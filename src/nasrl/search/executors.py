@@ -15,7 +15,7 @@ from typing import Any
 
 from nasrl.config import SearchConfig
 from nasrl.errors import UserError
-from nasrl.evaluate import ChildResult, Evaluator
+from nasrl.search.evaluators import ChildResult, Evaluator
 from nasrl.space import Architecture
 
 

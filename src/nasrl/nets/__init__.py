@@ -1,0 +1,1 @@
+"""Networks from architectures: the one builder (`builder`) and export to code, ONNX and TorchScript (`export`)."""

@@ -1,0 +1,1 @@
+"""Read-only views of run folders: HTML reports (`html`, `figures`), run listings (`runs`), TensorBoard scalars."""

@@ -1,0 +1,1 @@
+"""Training one network: the loop (`loop.fit`), the `nasrl train` command (`command`) and its figures (`plots`)."""
