@@ -21,7 +21,9 @@ def test_train_nascnn15_on_synthetic_data_writes_every_artifact(tmp_path, capsys
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"] == "synthetic" and metrics["parameters"] == 4_201_630
     assert metrics["training"]["steps"] == 2 and 0.0 <= metrics["test_acc"] <= 1.0
-    assert len(metrics["per_class_acc"]) == 10 and sum(map(sum, metrics["confusion_matrix"])) == 200
+    # A --max-steps smoke run tests on as many images as it trained on (2 steps x 8), not the 200 test images.
+    assert metrics["test_images"] == 16 and sum(map(sum, metrics["confusion_matrix"])) == 16
+    assert len(metrics["per_class_acc"]) == 10
     weights = torch.load(run / "model.pt", weights_only=True)
     assert "classifier.weight" in weights
     assert "test acc" in capsys.readouterr().out
@@ -32,6 +34,15 @@ def test_train_nascnn15_on_synthetic_data_writes_every_artifact(tmp_path, capsys
     # The run folder is not overwritten by a fresh run.
     assert main(["train", "--arch", "nascnn15", *SMOKE, "--run-dir", str(run)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_smoke_run_validates_on_a_subset_as_large_as_its_training(tmp_path, capsys):
+    run = tmp_path / "run"
+    smoke = [a for a in SMOKE if a not in ("--val-subset", "20", "--quiet")]
+    assert main(["train", "--arch", "seed-baseline", *smoke, "--run-dir", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val_images"] == 16 and metrics["test_images"] == 16
+    assert "validating on 16 of the validation images" in capsys.readouterr().out
 
 
 def test_the_seeds_mode_form_trains_too(tmp_path, capsys):
@@ -53,9 +64,10 @@ def test_data_mistakes_exit_2_with_one_sentence(tmp_path, capsys):
 
 def test_impossible_optimizer_settings_and_damaged_runs_exit_2(tmp_path, capsys):
     for flags, message in [
-        (["--momentum", "1.5"], "Momentum must be in [0, 1)"),
-        (["--weight-decay", "-1"], "Weight decay must be at least 0"),
-        (["--warmup-epochs", "-3"], "Warm-up epochs must be at least 0"),
+        (["--momentum", "1.5"], "Bad value '1.5' for --momentum: Input should be less than 1."),
+        (["--weight-decay", "-1"], "Bad value '-1' for --weight-decay: Input should be greater than or equal to 0."),
+        (["--warmup-epochs", "-3"], "Bad value '-3' for --warmup-epochs"),
+        (["--optimizer", "lion"], "Bad value 'lion' for --optimizer: Input should be 'sgd', 'adam', 'adamw' or"),
     ]:
         assert main(["train", "--arch", "nascnn15", *SMOKE, "--run-dir", str(tmp_path / "r"), *flags]) == 2
         assert message in capsys.readouterr().err

@@ -1,11 +1,13 @@
 import logging
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from nasrl import data
-from nasrl.data import Dataset, Loader, Preprocess, Split, sources, split_train_val
+from nasrl.data import Dataset, Loader, Preprocess, Split, resolve_val_size, sources, split_train_val
 from nasrl.errors import UserError
 
 
@@ -58,7 +60,55 @@ def test_synthetic_data_is_named_so_and_has_every_class():
     assert ds.name == "synthetic" and "synthetic" in ds.summary()
     assert ds.train_x.shape[1:] == (3, 16, 16) and ds.train_x.dtype == torch.uint8
     assert ds.train_y.bincount().tolist() == [600] * 10
-    split_train_val(ds)  # the default 5,000-image validation set fits
+    train, val = split_train_val(ds)  # the default: 10% of 6,000 images, under the 5,000 cap
+    assert (len(train), len(val)) == (5400, 600)
+
+
+def test_val_size_fraction_takes_that_share_and_splits_like_the_same_count():
+    ds = _dataset()  # 60 training images
+    train, val = split_train_val(ds, val_size=0.2, seed=3)
+    assert (len(train), len(val)) == (48, 12)
+    _, val_count = split_train_val(ds, val_size=12, seed=3)
+    assert torch.equal(val.x, val_count.x)
+    assert resolve_val_size(0.001, 300) == 1 and resolve_val_size(0.999, 300) == 299  # one image each side
+
+
+def test_default_val_size_is_5000_images_but_never_more_than_a_tenth():
+    assert resolve_val_size(None, 300) == 30
+    assert resolve_val_size(None, 6000) == 600
+    assert resolve_val_size(None, 100_000) == 5000
+    assert resolve_val_size(None, 5) == 1  # a tiny set still validates on one image and trains on the rest
+    train, val = split_train_val(_dataset((150, 100, 50)))
+    assert (len(train), len(val)) == (270, 30)  # a 300-image folder needs no --val-size
+
+
+def test_cifar_sized_default_is_still_5000_and_the_split_is_unchanged():
+    y = torch.arange(50_000) % 10
+    ds = Dataset("cifar-sized", [str(i) for i in range(10)], torch.arange(50_000).view(-1, 1, 1, 1), y, y, y)
+    assert resolve_val_size(None, 50_000) == 5000
+    train, val = split_train_val(ds, seed=0)
+    old_train, old_val = split_train_val(ds, val_size=5000, seed=0)  # what every existing run asked for
+    assert len(val) == 5000 and torch.equal(val.x, old_val.x) and torch.equal(train.x, old_train.x)
+
+
+@pytest.mark.parametrize(
+    "val_size, message",
+    [
+        (0, "between 1 and 59 images"),
+        (60, "between 1 and 59 images"),
+        (0.0, "strictly between 0 and 1"),
+        (1.0, "strictly between 0 and 1"),
+        (1.5, "strictly between 0 and 1"),
+        (-0.1, "strictly between 0 and 1"),
+        (True, "a number of images or a fraction"),
+        ("ten", "a number of images or a fraction"),
+    ],
+)
+def test_impossible_val_sizes_are_one_sentence_user_errors_that_say_what_to_do(val_size, message):
+    with pytest.raises(UserError, match=message) as info:
+        split_train_val(_dataset(), val_size=val_size)
+    text = str(info.value)
+    assert "--val-size" in text and text.count(". ") == 0 and text.endswith(".")
 
 
 # ----- image folders and the cache -------------------------------------------------------------------------
@@ -141,6 +191,117 @@ def test_cifar10_without_files_or_network_says_what_to_do(tmp_path, monkeypatch)
         data.load_dataset("imagenet", tmp_path)
 
 
+# ----- torchvision sets, with fake offline classes --------------------------------------------------------
+
+
+def _fake_torchvision_class(source: str, n_train: int = 20, n_test: int = 10, classes=None):
+    """A stand-in for a torchvision class: `download=True` writes the set's files, and every image is one flat
+    value per channel (40 * channel + index), so a layout mix-up or a lost channel shows in the pixels."""
+    spec = sources.TORCHVISION_SOURCES[source]
+
+    class Fake:
+        opened = 0
+
+        def __init__(self, root, train=None, split=None, download=False):
+            assert (split is None) == (spec.split_arg == "train")  # the set's own constructor signature
+            folder = Path(root) / spec.folder
+            if download:
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in spec.files:
+                    (folder / name).write_bytes(b"fake " + name.encode())
+            assert all((folder / name).is_file() for name in spec.files)
+            Fake.opened += 1
+            n = n_train if (train if split is None else split == "train") else n_test
+            channels, size = (1, 28) if spec.layout == "NHW" else (3, 32)
+            values = 40 * np.arange(channels).reshape(1, channels, 1, 1) + np.arange(n).reshape(n, 1, 1, 1)
+            nchw = np.broadcast_to(values, (n, channels, size, size)).astype(np.uint8)
+            labels = np.arange(n) % 10
+            if spec.layout == "NHWC":
+                self.data, self.targets = np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)), labels.tolist()
+            elif spec.layout == "NCHW":
+                self.data, self.labels = nchw.copy(), labels  # SVHN: numpy labels, already 0-9
+            else:
+                self.data, self.targets = torch.from_numpy(nchw[:, 0].copy()), torch.from_numpy(labels)
+            if classes is not None:
+                self.classes = classes
+
+    return Fake
+
+
+@pytest.mark.parametrize(
+    "source, channels, classes",
+    [
+        ("cifar100", 3, [f"fine{i}" for i in range(100)]),
+        ("svhn", 3, None),  # torchvision's SVHN has no class names: digits, counted from the labels
+        ("mnist", 1, ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"] + [f"{i}" for i in range(5, 10)]),
+        ("fashion-mnist", 1, ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"] + ["x"] * 5),
+    ],
+)
+def test_torchvision_source_downloads_once_then_serves_uint8_images_with_its_channels_and_classes(
+    tmp_path, monkeypatch, source, channels, classes
+):
+    import torchvision.datasets
+
+    fake = _fake_torchvision_class(source, classes=classes)
+    monkeypatch.setattr(torchvision.datasets, sources.TORCHVISION_SOURCES[source].cls, fake)
+    ds = data.load_dataset(source, tmp_path)
+    assert ds.name == source and ds.channels == channels
+    assert ds.train_x.shape == (20, channels, 32, 32) and ds.test_x.shape == (10, channels, 32, 32)
+    assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64
+    assert ds.classes == (classes if classes is not None else [str(i) for i in range(10)])
+    assert ds.train_y.tolist() == [i % 10 for i in range(20)]
+    expected = 40 * torch.arange(channels).view(1, -1) + torch.arange(20).view(-1, 1)
+    assert torch.equal(ds.train_x[:, :, 16, 16], expected.to(torch.uint8))  # resizing kept the flat values
+    assert ("grayscale" in ds.summary()) == (channels == 1)
+
+    opened = fake.opened
+    again = data.load_dataset(source, tmp_path)  # served from the decode cache: torchvision is not asked
+    assert fake.opened == opened and torch.equal(again.train_x, ds.train_x)
+    small = data.load_dataset(source, tmp_path, resolution=16)
+    assert small.train_x.shape == (20, channels, 16, 16)
+
+
+def test_cifar10_keeps_its_cache_key_so_existing_caches_still_serve(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    fake = _fake_torchvision_class("cifar10", classes=list(sources.CIFAR10_CLASSES))
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake)
+    ds = data.load_dataset("cifar10", tmp_path)
+    assert ds.classes == sources.CIFAR10_CLASSES and ds.train_x.shape == (20, 3, 32, 32)
+    folder = tmp_path / "cifar-10-batches-py"  # the key as the code before the torchvision table made it
+    files = sorted(folder.glob("*_batch*"))
+    old_key = sources._cache_key("cifar10", folder, [(f.name, *sources._stat(f)) for f in files], 32)
+    assert [p.name for p in tmp_path.glob("*.pt")] == [f"cifar10-r32-{old_key}.pt"]
+
+
+@pytest.mark.parametrize("source", ["cifar100", "svhn", "mnist", "fashion-mnist"])
+def test_torchvision_source_without_files_or_network_says_what_to_do(tmp_path, monkeypatch, source):
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *args, **kwargs):
+            raise OSError("network is unreachable")
+
+    spec = sources.TORCHVISION_SOURCES[source]
+    monkeypatch.setattr(torchvision.datasets, spec.cls, Offline)
+    with pytest.raises(UserError, match="could not be downloaded") as info:
+        data.load_dataset(source, tmp_path)
+    text = str(info.value)
+    assert spec.title in text and "--data-dir" in text and "folder:PATH" in text and text.count(". ") == 0
+
+
+def test_svhn_without_scipy_says_which_package_to_install(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class NeedsScipy:
+        def __init__(self, *args, **kwargs):
+            raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    monkeypatch.setattr(torchvision.datasets, "SVHN", NeedsScipy)
+    with pytest.raises(UserError, match=r"pip install scipy"):
+        data.load_dataset("svhn", tmp_path)
+
+
 # ----- loader and augmentation -----------------------------------------------------------------------------
 
 
@@ -193,3 +354,21 @@ def test_zca_whitening_decorrelates_the_training_pixels():
     assert off_diagonal.abs().max() < 0.2
     restored = Preprocess.from_state_dict(pre.state_dict())
     assert torch.allclose(restored.resident(x[:5]), pre.resident(x[:5]))
+
+
+@pytest.mark.parametrize("zca", [False, True])
+def test_one_channel_split_goes_through_preprocess_and_loader(zca):
+    y = torch.arange(64) % 4
+    x = (torch.rand(64, 1, 8, 8) * 60 + y.view(-1, 1, 1, 1) * 50).to(torch.uint8)  # grayscale, like MNIST
+    pre = Preprocess.fit(x, zca=zca)
+    assert pre.mean.shape == (1,) and pre.std.shape == (1,)
+    train = Loader(Split(x, y), 16, pre, train=True, seed=0)
+    batches = list(train)
+    assert len(batches) == 4 and all(xb.shape == (16, 1, 8, 8) and xb.dtype == torch.float32 for xb, _ in batches)
+    evaluation = list(Loader(Split(x, y), 16, pre))
+    whole = torch.cat([xb for xb, _ in evaluation])
+    assert whole.shape == (64, 1, 8, 8) and torch.equal(torch.cat([yb for _, yb in evaluation]), y)
+    if not zca:  # standardised with the split's own statistics
+        assert abs(whole.mean().item()) < 1e-4 and abs(whole.std().item() - 1) < 1e-2
+    restored = Preprocess.from_state_dict(pre.state_dict())
+    assert torch.allclose(restored(restored.resident(x[:4])), pre(pre.resident(x[:4])))

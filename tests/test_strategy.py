@@ -1,7 +1,6 @@
 """REINFORCE learns what the reward favours, random search is uniform, and both resume exactly."""
 
 import io
-import time
 
 import pytest
 import torch
@@ -79,12 +78,11 @@ def _mean_reward_of_last(strategy: Strategy, target, children: int, per_episode:
 def test_controller_learns_the_synthetic_target_clearly_better_than_random():
     space = preset("zoph", 3)  # 9 tokens and 3 skip bits: chance is (9 / 4 + 3 / 2) / 12 = 0.3125
     target = synthetic_target(space, seed=0)
-    start = time.perf_counter()
+    # How long this takes is a benchmark, not a test: `python bench/timings.py`.
     learned = _mean_reward_of_last(Reinforce(space, seed=0), target, children=1000, per_episode=10, last=100)
     random = _mean_reward_of_last(RandomSearch(space, seed=0), target, children=1000, per_episode=10, last=100)
     assert random == pytest.approx(0.3125, abs=0.06)
     assert learned > 0.7 and learned > random + 0.35, (learned, random)  # measured: 0.82 vs 0.31
-    assert time.perf_counter() - start < 30
 
 
 @pytest.mark.parametrize("name", ["reinforce", "random"])

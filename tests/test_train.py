@@ -1,16 +1,18 @@
 import csv
 import json
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from nasrl import data
+from nasrl.config import TrainConfig, validated
 from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.run.atomic import load_checkpoint
 from nasrl.space import Architecture
-from nasrl.train.loop import TrainConfig, fit
+from nasrl.train.loop import fit
 
 TINY = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": 24}] * 2)
 
@@ -101,8 +103,13 @@ def test_every_optimizer_and_schedule_trains(splits, optimizer, schedule, tmp_pa
         epochs=2, batch_size=64, optimizer=optimizer, schedule=schedule, lr=1e-3, label_smoothing=0.1,
         grad_clip=1.0, zca=optimizer == "adam", step_epochs=1,
     )  # fmt: skip
-    result = fit(_model(), train, val, cfg, progress=False, checkpoint_path=tmp_path / "c.pt")
+    model = _model()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    result = fit(model, train, val, cfg, progress=False, checkpoint_path=tmp_path / "c.pt")
     assert len(result.history) == 2 and all(h["val_acc"] is not None for h in result.history)
+    assert not result.diverged and all(math.isfinite(h["train_loss"]) for h in result.history)
+    assert result.steps == 2 * (300 // 64)
+    assert not torch.equal(model.state_dict()["classifier.weight"], initial["classifier.weight"])  # it stepped
     if schedule == "step":
         assert result.history[1]["lr"] == pytest.approx(1e-4)
     result.write_history(tmp_path)
@@ -117,4 +124,4 @@ def test_max_steps_stops_mid_epoch_and_bad_settings_are_user_errors(splits):
     assert result.steps == 3 and len(result.history) == 1
     for bad in ({"optimizer": "lion"}, {"epochs": 0}, {"schedule": "linear"}, {"lr": -1.0}):
         with pytest.raises(UserError):
-            TrainConfig(**bad).validate()
+            validated(TrainConfig, bad)

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from nasrl.errors import UserError
 from nasrl.space.files import load_architecture
 
@@ -57,29 +59,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_overrides(args: argparse.Namespace) -> dict:
+def _config_overrides(args: argparse.Namespace, model: type[BaseModel]) -> dict:
     """The config fields given on the command line (a flag left out is not an override; `none` unsets one)."""
-    from nasrl.config import SearchConfig
-
-    given = {name: getattr(args, name) for name in SearchConfig.model_fields if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in model.model_fields if getattr(args, name, None) is not None}
     return {k: None if isinstance(v, str) and v.lower() in ("none", "null") else v for k, v in given.items()}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nasrl.train.command import DataOptions, train_final
-    from nasrl.train.loop import TrainConfig
+    from nasrl.config import DataConfig, TrainConfig, validated
+    from nasrl.train.command import train_final
 
-    cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, nesterov=not args.no_nesterov, weight_decay=args.weight_decay,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        patience=args.patience, amp=not args.no_amp, grad_clip=args.grad_clip, max_steps=args.max_steps,
-        seed=args.seed, augment=not args.no_augment, zca=args.zca,
-    )  # fmt: skip
-    opts = DataOptions(
-        source=args.data, data_dir=args.data_dir, resolution=args.resolution, val_size=args.val_size,
-        split_seed=args.split_seed, train_subset=args.train_subset, val_subset=args.val_subset,
-    )  # fmt: skip
+    cfg = validated(TrainConfig, _config_overrides(args, TrainConfig), "nasrl train --help")
+    opts = validated(DataConfig, _config_overrides(args, DataConfig), "nasrl train --help")
     resume = Path(args.resume) if args.resume else None
     run_dir = Path(args.run_dir) if args.run_dir else None
     train_final(args.arch, cfg, opts, run_dir, resume, args.device, progress=not args.quiet)
@@ -87,52 +78,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
-    """`nasrl train` (the seed's `--mode train`): defaults follow the paper's CIFAR-10 training."""
+    """`nasrl train` (the seed's `--mode train`): one flag per field of `TrainConfig` and `DataConfig`."""
+    from nasrl.config import DataConfig, TrainConfig
     from nasrl.data import SOURCES_HELP
-    from nasrl.train.loop import OPTIMIZERS, SCHEDULES
 
     p = sub.add_parser(
         "train",
         help="train one network (nascnn15 or a found architecture) and test it",
-        description="Train a network on the train split, validate every epoch, test the best weights once.",
+        description=f"Train a network on the train split, validate every epoch, test the best weights once. "
+        f"Data sources: {SOURCES_HELP}.",
     )
     p.add_argument("--arch", help="a zoo name (nascnn15, seed-baseline), an architecture JSON file or a run folder")
-    p.add_argument("--epochs", type=int, default=20, help="passes over the training split (default 20)")
-    p.add_argument("--data", default="cifar10", help=f"data source: {SOURCES_HELP} (default cifar10)")
-    p.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default ~/.cache/nasrl)")
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default runs/train-<arch>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own settings")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the final line still prints)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps (smoke runs)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="default sgd (Nesterov momentum)")
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
-    p.add_argument("--momentum", type=float, default=0.9, help="default 0.9")
-    p.add_argument("--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="default 1e-4")
-    p.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default cosine)")
-    p.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up, cosine only (default 0)")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="default 0")
-    p.add_argument("--patience", type=int, help="stop after this many epochs without a better val accuracy")
-    p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: no clipping)")
-    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA (default: bf16 autocast)")
-    p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
-    p.add_argument("--zca", action="store_true", help="ZCA-whiten the inputs (the paper whitened its images)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights, shuffles and augmentation (default 0)")
-    p.add_argument("--resolution", type=int, default=32, help="image size in pixels (default 32)")
-    p.add_argument("--val-size", type=int, default=5000, help="validation images held out (default 5000)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split (default 0)")
-    p.add_argument("--train-subset", type=int, metavar="N", help="train on a stratified subset of N images")
-    p.add_argument("--val-subset", type=int, metavar="N", help="validate on a stratified subset of N images")
+    _add_model_flags(p.add_argument_group("training", "[x] is the default"), TrainConfig, switches=True)
+    _add_model_flags(p.add_argument_group("data", "[x] is the default"), DataConfig, switches=True)
     p.set_defaults(func=cmd_train)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nasrl.config import load_config_file, make_config
+    from nasrl.config import SearchConfig, load_config_file, make_config
     from nasrl.search.loop import prepare_run, run_search
 
-    overrides = _config_overrides(args)
+    overrides = _config_overrides(args, SearchConfig)
     if args.resume:
         cfg = prepare_run(make_config({}), args.resume, overrides)
     else:
@@ -146,24 +116,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field (`child_epochs` -> `--child-epochs`); pydantic validates the values."""
-    from nasrl.config import SearchConfig
+def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], switches: bool = False) -> None:
+    """One flag per field of a config model (`child_epochs` -> `--child-epochs`); pydantic validates the values.
 
-    group = parser.add_argument_group(
-        "config fields",
-        "override the preset's value; [x] is the value when neither preset nor flag sets it; "
-        "`none` unsets an optional field",
-    )
-    for name, field in SearchConfig.model_fields.items():
-        help_text = field.description or ""
+    A boolean that is off by default is a switch (`--zca`); one that is on is `--no-NAME` when `switches`, else a
+    flag that takes a value (`--augment false`, as `nasrl search` always had)."""
+    from nasrl.config import flag_name
+
+    for name, field in model.model_fields.items():
         default = field.default
-        help_text = f"{help_text} [{default}]" if help_text else f"[{default}]"
-        flag = "--" + name.replace("_", "-")
-        if field.annotation is bool and default is False:  # an off-by-default switch: `--tensorboard`, no value
+        help_text = f"{field.description or ''} [{default}]".strip().replace("%", "%%")
+        flag = flag_name(model, name)
+        if field.annotation is bool and default is False:
             group.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
-            continue
-        group.add_argument(flag, dest=name, metavar="V", default=None, help=help_text)
+        elif field.annotation is bool and switches:
+            flag = "--no-" + flag.removeprefix("--")
+            help_text = f"turn off: {help_text}"
+            group.add_argument(flag, dest=name, action="store_const", const=False, default=None, help=help_text)
+        else:
+            group.add_argument(flag, dest=name, metavar="V", default=None, help=help_text)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -186,6 +157,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nasrl.config import SearchConfig
+
     parser = argparse.ArgumentParser(
         prog="nasrl",
         description="Neural Architecture Search with Reinforcement Learning (Zoph & Le 2017) for CIFAR-10.",
@@ -219,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search in RUN_DIR")
     search.add_argument("--quiet", action="store_true", help="no console output (the logs are still written)")
-    _add_config_flags(search)
+    _add_model_flags(
+        search.add_argument_group(
+            "config fields",
+            "override the preset's value; [x] is the value when neither preset nor flag sets it; "
+            "`none` unsets an optional field",
+        ),
+        SearchConfig,
+    )
     search.set_defaults(func=cmd_search)
     _add_train_parser(sub)
 

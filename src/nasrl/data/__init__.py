@@ -3,12 +3,20 @@
 """
 
 from nasrl.data.loader import Loader, Preprocess, batch_crop, batch_flip
-from nasrl.data.sources import DEFAULT_DATA_DIR, SOURCES_HELP, Dataset, load_dataset, synthetic_dataset
-from nasrl.data.split import Split, split_train_val
+from nasrl.data.sources import (
+    DEFAULT_DATA_DIR,
+    SOURCES_HELP,
+    TORCHVISION_SOURCES,
+    Dataset,
+    load_dataset,
+    synthetic_dataset,
+)
+from nasrl.data.split import Split, resolve_val_size, split_train_val
 
 __all__ = [
     "DEFAULT_DATA_DIR",
     "SOURCES_HELP",
+    "TORCHVISION_SOURCES",
     "Dataset",
     "Loader",
     "Preprocess",
@@ -16,6 +24,7 @@ __all__ = [
     "batch_crop",
     "batch_flip",
     "load_dataset",
+    "resolve_val_size",
     "split_train_val",
     "synthetic_dataset",
 ]

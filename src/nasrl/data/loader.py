@@ -24,9 +24,9 @@ class Preprocess:
     """uint8 images -> network input: per-channel standardisation, or ZCA whitening (Zoph & Le whitened their
     inputs). Statistics come from the training split alone and travel in checkpoints."""
 
-    mean: torch.Tensor  # [3], in 0-255 pixel units
-    std: torch.Tensor  # [3], in 0-255 pixel units
-    zca: torch.Tensor | None = None  # [D, D] whitening matrix over flattened 0-1 images, D = 3*H*W
+    mean: torch.Tensor  # [C] (3, or 1 for grayscale), in 0-255 pixel units
+    std: torch.Tensor  # [C], in 0-255 pixel units
+    zca: torch.Tensor | None = None  # [D, D] whitening matrix over flattened 0-1 images, D = C*H*W
     zca_mean: torch.Tensor | None = None  # [D], mean of the flattened 0-1 training images
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """Data sets as resident uint8 tensors, the stratified train/validation split, and the batched on-device loader.
 
-Read top to bottom: sources (CIFAR-10's official files, an image folder, a synthetic set), the decode cache,
+Read top to bottom: sources (torchvision's public sets, an image folder, a synthetic set), the decode cache,
 the split, then the loader. The loader follows airbench: the whole split lives on the training device as
 uint8, a batch is an index into it, and augmentation (random crop with 4 pixels of zero padding, horizontal
 flip) is a handful of tensor operations over the whole batch. No per-image Python runs in the training loop,
@@ -27,15 +27,20 @@ log = logging.getLogger("nasrl.data")
 
 #: Bump when the cache's layout or decoding changes, so old caches are rebuilt, never misread.
 CACHE_VERSION = 1
-#: Where `cifar10` downloads to and where decoded folders are cached when `--data-dir` is not given.
+#: Where torchvision sets download to and where decoded data is cached when `--data-dir` is not given.
 DEFAULT_DATA_DIR = Path(os.environ.get("NASRL_DATA_DIR", Path.home() / ".cache" / "nasrl"))
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-SOURCES_HELP = "cifar10 (official files), folder:PATH (PATH/train/<class>/*, PATH/test/<class>/*), synthetic"
+SOURCES_HELP = (
+    "cifar10, cifar100, svhn, mnist, fashion-mnist (downloaded once into --data-dir; the MNISTs are 1-channel), "
+    "folder:PATH (PATH/train/<class>/*, PATH/test/<class>/*), synthetic"
+)
 
 
 @dataclass
 class Dataset:
-    """A whole data set in memory: uint8 images [N, 3, H, W] and int64 labels [N], train and test apart."""
+    """A whole data set in memory: uint8 images [N, C, H, W] and int64 labels [N], train and test apart.
+
+    C is 3, or 1 for grayscale sets (mnist, fashion-mnist), which stay 1-channel so children read one plane."""
 
     name: str
     classes: list[str]
@@ -48,11 +53,17 @@ class Dataset:
     def resolution(self) -> int:
         return int(self.train_x.shape[-1])
 
+    @property
+    def channels(self) -> int:
+        """Input channels a child network needs: 3 (colour) or 1 (grayscale)."""
+        return int(self.train_x.shape[1])
+
     def summary(self) -> str:
         """One line for logs, so a run says which data it trained on (synthetic data says so)."""
+        gray = ", grayscale" if self.channels == 1 else ""
         return (
             f"{self.name}: {len(self.train_y)} train / {len(self.test_y)} test images, "
-            f"{len(self.classes)} classes, {self.resolution}x{self.resolution}"
+            f"{len(self.classes)} classes, {self.resolution}x{self.resolution}{gray}"
         )
 
 
@@ -66,8 +77,8 @@ def load_dataset(source: str = "cifar10", data_dir: str | Path | None = None, re
     cache_dir = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
     if source == "synthetic":
         return synthetic_dataset(resolution=resolution)
-    if source == "cifar10":
-        return _load_cifar10(cache_dir, resolution)
+    if source in TORCHVISION_SOURCES:
+        return _load_torchvision(source, cache_dir, resolution)
     if source.startswith("folder:"):
         return _load_folder(Path(source[len("folder:") :]).expanduser(), cache_dir, resolution)
     raise UserError(f"Unknown data source '{source}': use one of {SOURCES_HELP}.")
@@ -78,8 +89,9 @@ def synthetic_dataset(
 ) -> Dataset:
     """A small generated set with learnable structure, for tests and smoke runs (named "synthetic" everywhere).
 
-    6,000 training images by default, so the usual 5,000-image validation split still works, and a small test
-    set, so a smoke run's final test evaluation is quick even for NASCNN15 on a CPU.
+    6,000 training images by default, so even an explicit 5,000-image validation split works (the default
+    takes 10%, 600), and a small test set, so a smoke run's final test evaluation is quick even for NASCNN15
+    on a CPU.
 
     Each class is a smooth random colour pattern; an image is its class's pattern, randomly shifted, with a
     random contrast and per-pixel noise. A convolutional network learns it in a few hundred steps; a
@@ -107,31 +119,87 @@ def synthetic_dataset(
     return Dataset("synthetic", classes, train_x, train_y, test_x, test_y)
 
 
-def _load_cifar10(cache_dir: Path, resolution: int) -> Dataset:
-    from torchvision.datasets import CIFAR10
+@dataclass(frozen=True)
+class _TorchvisionSet:
+    """Where one torchvision set's files lie in the data dir, and how its `.data` array is laid out."""
 
-    folder = cache_dir / "cifar-10-batches-py"
-    files = sorted(folder.glob("*_batch*")) if folder.is_dir() else []
-    if len(files) < 6:
+    title: str  # for messages: "CIFAR-100"
+    cls: str  # the class in torchvision.datasets, looked up at call time (tests swap it for a fake)
+    folder: str  # relative to the data dir: torchvision's own layout, so an existing download is found
+    files: tuple[str, ...]  # every one present = downloaded; their sizes and times key the decode cache
+    split_arg: str  # "train" (train=True/False) or "split" (split="train"/"test")
+    layout: str  # `.data`: "NHWC" (numpy, CIFAR), "NCHW" (numpy, SVHN) or "NHW" (a grayscale tensor, MNIST)
+    labels: str = "targets"  # the attribute holding the labels (SVHN: "labels", its 10 already mapped to 0)
+
+
+_MNIST_FILES = (
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+)
+#: The `--data` names served by torchvision's downloaders.
+TORCHVISION_SOURCES = {
+    "cifar10": _TorchvisionSet(
+        "CIFAR-10",
+        "CIFAR10",
+        "cifar-10-batches-py",
+        ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"),
+        "train",
+        "NHWC",
+    ),
+    "cifar100": _TorchvisionSet(
+        "CIFAR-100", "CIFAR100", "cifar-100-python", ("meta", "test", "train"), "train", "NHWC"
+    ),
+    "svhn": _TorchvisionSet("SVHN", "SVHN", ".", ("test_32x32.mat", "train_32x32.mat"), "split", "NCHW", "labels"),
+    "mnist": _TorchvisionSet("MNIST", "MNIST", "MNIST/raw", _MNIST_FILES, "train", "NHW"),
+    "fashion-mnist": _TorchvisionSet("Fashion-MNIST", "FashionMNIST", "FashionMNIST/raw", _MNIST_FILES, "train", "NHW"),
+}
+
+
+def _open_torchvision(spec: _TorchvisionSet, cache_dir: Path, split: str, download: bool):
+    """One split of a torchvision set; a missing package (scipy reads SVHN's .mat files) is a UserError."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, spec.cls)
+    kwargs = {"train": split == "train"} if spec.split_arg == "train" else {"split": split}
+    try:
+        return cls(str(cache_dir), download=download, **kwargs)
+    except ModuleNotFoundError as e:
+        raise UserError(
+            f"{spec.title} needs the Python package {e.name} to read its files: install it (pip install {e.name})."
+        ) from None
+
+
+def _load_torchvision(source: str, cache_dir: Path, resolution: int) -> Dataset:
+    """A public set downloaded once by torchvision into `cache_dir`, decoded once to uint8 [N, C, H, W]."""
+    spec = TORCHVISION_SOURCES[source]
+    folder = cache_dir / spec.folder
+    if not all((folder / f).is_file() for f in spec.files):
         try:
-            CIFAR10(str(cache_dir), train=True, download=True)
+            for split in ("train", "test"):
+                _open_torchvision(spec, cache_dir, split, download=True)
+        except UserError:
+            raise
         except Exception as e:  # no network, a proxy, a full disk: all mean the same to the user
+            holding = f"{spec.folder}/" if spec.folder != "." else " and ".join(spec.files)
+            example = ", such as folder:../shared/datasets/cifar10-jpeg.tar.gz" if source == "cifar10" else ""
             raise UserError(
-                f"CIFAR-10 is not in {cache_dir} and could not be downloaded ({type(e).__name__}): point --data-dir "
-                "at a folder holding cifar-10-batches-py, or use --data folder:PATH with an image folder or its "
-                "archive, such as folder:../shared/datasets/cifar10-jpeg.tar.gz."
+                f"{spec.title} is not in {cache_dir} and could not be downloaded ({type(e).__name__}): point "
+                f"--data-dir at a folder holding {holding}, or use --data folder:PATH with an image folder or its "
+                f"archive{example}."
             ) from None
-        files = sorted(folder.glob("*_batch*"))
-    key = _cache_key("cifar10", folder, [(f.name, *_stat(f)) for f in files], resolution)
+    # The same key as before this table existed (kind, folder, sorted files), so cifar10's old caches serve.
+    key = _cache_key(source, folder, [(f, *_stat(folder / f)) for f in sorted(spec.files)], resolution)
 
     def decode() -> dict:
         parts = {}
-        for train in (True, False):
-            ds = CIFAR10(str(cache_dir), train=train, download=False)
-            x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-            parts["train" if train else "test"] = (_resize(x, resolution), torch.tensor(ds.targets))
+        for split in ("train", "test"):
+            ds = _open_torchvision(spec, cache_dir, split, download=False)
+            x = _to_nchw(torch.as_tensor(ds.data), spec.layout)
+            parts[split] = (_resize(x, resolution), torch.as_tensor(getattr(ds, spec.labels), dtype=torch.int64))
         return {
-            "classes": list(CIFAR10_CLASSES),
+            "classes": _class_names(getattr(ds, "classes", None), parts),
             "train_x": parts["train"][0],
             "train_y": parts["train"][1],
             "test_x": parts["test"][0],
@@ -139,8 +207,24 @@ def _load_cifar10(cache_dir: Path, resolution: int) -> Dataset:
             "skipped": 0,
         }
 
-    data = _cached(cache_dir / f"cifar10-r{resolution}", key, decode)
-    return Dataset("cifar10", data["classes"], data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+    data = _cached(cache_dir / f"{source}-r{resolution}", key, decode)
+    return Dataset(source, data["classes"], data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+
+
+def _to_nchw(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """torchvision's `.data` as contiguous uint8 [N, C, H, W]: grayscale gains a channel axis of 1."""
+    if layout == "NHWC":
+        x = x.permute(0, 3, 1, 2)
+    elif layout == "NHW":
+        x = x.unsqueeze(1)
+    return x.to(torch.uint8).contiguous()
+
+
+def _class_names(names: list[str] | None, parts: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> list[str]:
+    """The set's own class names, or "0".."K-1" where it has none (SVHN); K is counted from the labels."""
+    count = max(int(y.max()) + 1 for _, y in parts.values() if len(y))
+    names = list(names or [])
+    return names if len(names) >= count else [str(i) for i in range(count)]
 
 
 def _load_folder(root: Path, cache_dir: Path, resolution: int) -> Dataset:
@@ -313,5 +397,3 @@ def _cached(stem: Path, key: str, decode) -> dict:
     except OSError as e:
         log.warning("Could not write the data cache in %s (%s); the next run decodes again.", path.parent, e)
     return data
-
-

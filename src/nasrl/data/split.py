@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +14,7 @@ from nasrl.errors import UserError
 
 @dataclass
 class Split:
-    """Part of a training set: uint8 images [N, 3, H, W] and int64 labels [N]."""
+    """Part of a training set: uint8 images [N, C, H, W] (C = 3, or 1 for grayscale) and int64 labels [N]."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -21,6 +22,40 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+
+# ----- how many images validate ----------------------------------------------------------------------------
+
+#: The paper's 45k/5k split of CIFAR-10's 50k training images, so existing runs split (and resume) as before.
+DEFAULT_VAL_IMAGES = 5000
+#: ...but a small set keeps 90% for training: a folder of 300 images validates on 30 without a flag.
+DEFAULT_VAL_FRACTION = 0.1
+
+
+def resolve_val_size(val_size: int | float | None, n: int) -> int:
+    """The number of validation images out of `n` training images, so the config and logs can report it.
+
+    `val_size` is a count of images (int), a fraction of the training images (float in (0, 1), rounded to
+    the nearest image), or None: 5,000 images but never more than 10% of them. A fraction or the default
+    always leaves at least one image on each side; an explicit count that does not is a UserError."""
+    if n < 2:
+        raise UserError(f"A validation split needs at least 2 training images, got {n}: add training images.")
+    if val_size is None:
+        return max(1, min(DEFAULT_VAL_IMAGES, int(n * DEFAULT_VAL_FRACTION)))
+    if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real):
+        raise UserError(f"--val-size must be a number of images or a fraction such as 0.1, got {val_size!r}.")
+    if isinstance(val_size, numbers.Integral):
+        if not 0 < val_size < n:
+            raise UserError(
+                f"The validation set must hold between 1 and {n - 1} images (of {n}), got {val_size}: "
+                "give --val-size fewer images or a fraction such as 0.1."
+            )
+        return int(val_size)
+    if not 0 < val_size < 1:
+        raise UserError(
+            f"A validation fraction must lie strictly between 0 and 1, got {val_size}: give --val-size a fraction "
+            "such as 0.1 or a whole number of images."
+        )
+    return max(1, min(n - 1, int(val_size * n + 0.5)))
 
 
 # ----- the stratified split --------------------------------------------------------------------------------
@@ -43,13 +78,17 @@ def _largest_remainder(sizes: list[int], n: int) -> list[int]:
 
 
 def split_train_val(
-    ds: Dataset, val_size: int = 5000, seed: int = 0, train_subset: int | None = None, val_subset: int | None = None
+    ds: Dataset,
+    val_size: int | float | None = None,
+    seed: int = 0,
+    train_subset: int | None = None,
+    val_subset: int | None = None,
 ) -> tuple[Split, Split]:
     """A stratified train/validation split of the training set, the same for the same seed (the test set is
-    never touched); `train_subset`/`val_subset` take stratified subsets of each part for proxy searches."""
+    never touched); `val_size` as in `resolve_val_size`; `train_subset`/`val_subset` take stratified subsets
+    of each part for proxy searches."""
     n = len(ds.train_y)
-    if not 0 < val_size < n:
-        raise UserError(f"The validation set must hold between 1 and {n - 1} images (of {n}), got {val_size}.")
+    val_size = resolve_val_size(val_size, n)
     if train_subset is not None and not 0 < train_subset <= n - val_size:
         raise UserError(f"--train-subset must be between 1 and {n - val_size} (images left after validation).")
     if val_subset is not None and not 0 < val_subset <= val_size:
@@ -73,5 +112,3 @@ def split_train_val(
     train_idx = torch.cat(train_parts).sort().values
     val_idx = torch.cat(val_parts).sort().values
     return Split(ds.train_x[train_idx], ds.train_y[train_idx]), Split(ds.train_x[val_idx], ds.train_y[val_idx])
-
-

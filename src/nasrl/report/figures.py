@@ -22,7 +22,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from nasrl.run.atomic import write_bytes_atomic
-from nasrl.run.store import ChildRecord  # noqa: E402
+from nasrl.run.records import ChildRecord  # noqa: E402
 from nasrl.space import Architecture, SearchSpace  # noqa: E402
 
 #: Most columns of the policy heatmap: episodes are grouped into at most this many blocks.
@@ -51,13 +51,13 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
         return None
     fig, ax = plt.subplots(figsize=(10, 4.2))
     groups = (
-        ("trained", [c for c in children if c.status == "ok" and not c.cached], dict(c="tab:blue", marker="o")),
+        ("trained", [c for c in children if c.ok and not c.cached], dict(c="tab:blue", marker="o")),
         (
             "cached (seen before)",
-            [c for c in children if c.status == "ok" and c.cached],
+            [c for c in children if c.ok and c.cached],
             dict(c="tab:gray", marker="."),
         ),
-        ("failed", [c for c in children if c.status != "ok"], dict(c="tab:red", marker="x")),
+        ("failed", [c for c in children if not c.ok], dict(c="tab:red", marker="x")),
     )
     for label, recs, style in groups:
         if recs:
@@ -66,7 +66,7 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
     ordered = sorted(children, key=lambda c: (c.episode, c.child))
     best, best_x, best_y = -math.inf, [], []
     for c in ordered:
-        if c.status == "ok" and c.reward > best:
+        if c.ok and c.reward > best:
             best = c.reward
         if best > -math.inf:
             best_x.append(child_position(c, per_episode))
@@ -179,7 +179,7 @@ def policy_heatmap(
 def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
     """Accuracy against parameters and FLOPs, the Pareto front (no smaller child is as accurate) marked:
     what a smaller network costs. None when no child has a parameter count (synthetic runs)."""
-    points = [c for c in children if c.status == "ok" and not c.cached and c.params]
+    points = [c for c in children if c.ok and not c.cached and c.params]
     if not points:
         return None
     has_flops = any(c.flops for c in points)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from nasrl.errors import UserError
 from nasrl.report.runs import SearchRun, read_json, read_search, when
 from nasrl.run.atomic import write_text_atomic
-from nasrl.run.store import ChildRecord
+from nasrl.run.records import ChildRecord
 
 TOP_CHILDREN = 10
 #: Every picture a report may write; one not made this time is removed so report/ never shows a stale one.
@@ -110,7 +110,7 @@ def _search_report(run: SearchRun) -> Path:
         text = run.collapse_messages[-1] if run.collapse_messages else "The policy's entropy collapsed."
         where = f" (episode {collapse_episode + 1})" if isinstance(collapse_episode, int) else ""
         body.append(f'<div class="warn"><b>Collapse warning{where}:</b> {html.escape(text)}</div>')
-    failed = [c for c in run.children if c.status != "ok"]
+    failed = [c for c in run.children if not c.ok]
     if failed:
         first = html.escape(str(failed[0].error or "no message"))
         body.append(f'<div class="warn">{len(failed)} children failed; the first error: <code>{first}</code></div>')
@@ -146,7 +146,7 @@ def _search_report(run: SearchRun) -> Path:
 
 def _search_summary(run: SearchRun) -> str:
     cfg, meta = run.config, run.meta
-    ok = [c for c in run.children if c.status == "ok"]
+    ok = [c for c in run.children if c.ok]
     cached = sum(c.cached for c in run.children)
     failed = len(run.children) - len(ok)
     best = run.best
@@ -194,7 +194,7 @@ def _top_children(run: SearchRun, dna_string: Any) -> str:
 
     seen: set[str] = set()
     top: list[ChildRecord] = []
-    for c in sorted((c for c in run.children if c.status == "ok"), key=lambda c: (-c.reward, c.episode, c.child)):
+    for c in sorted((c for c in run.children if c.ok), key=lambda c: (-c.reward, c.episode, c.child)):
         if c.arch_hash not in seen:  # a cached repeat is the same architecture: list it once
             seen.add(c.arch_hash)
             top.append(c)

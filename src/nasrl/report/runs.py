@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import yaml
 
 from nasrl.errors import UserError
-from nasrl.run.store import ChildRecord
+from nasrl.run.records import ChildRecord, ChildStatus
+from nasrl.run.store import connect_readonly
 
 # ----- reading a run -----------------------------------------------------------------------------------
 
@@ -46,30 +46,12 @@ class SearchRun:
 
     @property
     def best(self) -> ChildRecord | None:
-        ok = [c for c in self.children if c.status == "ok"]
+        ok = [c for c in self.children if c.ok]
         return max(ok, key=lambda c: (c.reward, -c.episode, -c.child)) if ok else None
 
     @property
     def status(self) -> str:
         return run_status(self.meta)
-
-
-def connect_readonly(db_path: Path) -> sqlite3.Connection:
-    """A connection that can neither write nor block the driver.
-
-    With a `-wal` file present (a running or killed driver) it reads through the WAL in `mode=ro`;
-    without one (the driver closed cleanly) it opens `immutable`, which creates no `-wal`/`-shm` files
-    beside the database (a read-only WAL reader would otherwise leave them behind)."""
-    wal = db_path.with_name(db_path.name + "-wal")
-    flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
-    try:
-        db = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?{flags}", uri=True, timeout=10)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA query_only=1")
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise UserError(f"{db_path} is not a readable results database ({e}).") from None
-    return db
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> list[sqlite3.Row]:
@@ -166,7 +148,8 @@ def _run_info(path: Path) -> RunInfo:
             return RunInfo(path.name, "search", "unreadable database", "?", "?", None)
         try:
             meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
-            count = _rows(db, "SELECT COUNT(*), MAX(CASE WHEN status='ok' THEN reward END) FROM children")
+            ok = ChildStatus.OK.value
+            count = _rows(db, f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children")
         finally:
             db.close()
         total, best = tuple(count[0]) if count else (0, None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +115,3 @@ def format_seconds(seconds: float) -> str:
     if seconds >= 60:
         return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
     return f"{seconds:.1f}s"
-
-
-def now() -> float:
-    return time.time()

@@ -12,11 +12,13 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nasrl.errors import UserError
+from nasrl.run.records import ChildRecord, ChildStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS children (
@@ -47,27 +49,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass
-class ChildRecord:
-    """One evaluated child, as stored."""
-
-    episode: int
-    child: int
-    arch_json: str
-    arch_hash: str
-    num_layers: int
-    reward: float
-    val_acc: float | None = None
-    params: int | None = None
-    flops: int | None = None
-    train_seconds: float = 0.0
-    status: str = "ok"
-    error: str | None = None
-    cached: bool = False
-    history_json: str | None = None
-    finished_at: float = field(default_factory=time.time)
-
-
 class RunStore:
     """A run folder: `results.sqlite`, `config.yaml`, `checkpoints/`, logs and reports."""
 
@@ -86,10 +67,14 @@ class RunStore:
 
     @classmethod
     def open_existing(cls, run_dir: str | Path) -> RunStore:
+        """A read-only view of a run's store: it takes no lock, never blocks the driver, and cannot write."""
         path = Path(run_dir)
         if not (path / "results.sqlite").is_file():
             raise UserError(f"{path} holds no results.sqlite: give the folder of a nasrl search run.")
-        return cls(path)
+        store = cls.__new__(cls)
+        store.run_dir, store.db_path = path, path / "results.sqlite"
+        store.db = connect_readonly(store.db_path)
+        return store
 
     def lock(self) -> None:
         """Hold an exclusive lock on the run folder until `close`: one driver writes a run, never two."""
@@ -130,6 +115,7 @@ class RunStore:
         """Store one child at once (durable on return); the same (episode, child) replaces, never duplicates."""
         row = asdict(rec)
         row["cached"] = int(rec.cached)
+        row["status"] = rec.status.value
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with self._tx() as db:
@@ -142,8 +128,8 @@ class RunStore:
     def evaluated(self, arch_hash: str) -> ChildRecord | None:
         """The first successful, really trained child with this architecture (the run's cache)."""
         cur = self.db.execute(
-            "SELECT * FROM children WHERE arch_hash=? AND cached=0 AND status='ok' ORDER BY episode, child LIMIT 1",
-            (arch_hash,),
+            "SELECT * FROM children WHERE arch_hash=? AND cached=0 AND status=? ORDER BY episode, child LIMIT 1",
+            (arch_hash, ChildStatus.OK.value),
         )
         return _record(cur.fetchone())
 
@@ -152,12 +138,16 @@ class RunStore:
         return [_record(r) for r in cur.fetchall()]
 
     def best(self) -> ChildRecord | None:
-        cur = self.db.execute("SELECT * FROM children WHERE status='ok' ORDER BY reward DESC, episode, child LIMIT 1")
+        cur = self.db.execute(
+            "SELECT * FROM children WHERE status=? ORDER BY reward DESC, episode, child LIMIT 1",
+            (ChildStatus.OK.value,),
+        )
         return _record(cur.fetchone())
 
     def counts(self) -> dict[str, int]:
         cur = self.db.execute(
-            "SELECT COUNT(*), SUM(cached), SUM(status='failed'), SUM(cached=0 AND status='ok') FROM children"
+            "SELECT COUNT(*), SUM(cached), SUM(status=?), SUM(cached=0 AND status=?) FROM children",
+            (ChildStatus.FAILED.value, ChildStatus.OK.value),
         )
         total, cached, failed, trained = cur.fetchone()
         return {"children": total, "cached": cached or 0, "failed": failed or 0, "evaluated": trained or 0}
@@ -197,3 +187,21 @@ def _record(row: sqlite3.Row | None) -> ChildRecord | None:
     data = dict(row)
     data["cached"] = bool(data["cached"])
     return ChildRecord(**data)
+
+
+def connect_readonly(db_path: Path) -> sqlite3.Connection:
+    """A connection that can neither write nor block the driver.
+
+    With a `-wal` file present (a running or killed driver) it reads through the WAL in `mode=ro`;
+    without one (the driver closed cleanly) it opens `immutable`, which creates no `-wal`/`-shm` files
+    beside the database (a read-only WAL reader would otherwise leave them behind)."""
+    wal = db_path.with_name(db_path.name + "-wal")
+    flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    try:
+        db = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?{flags}", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA query_only=1")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{db_path} is not a readable results database ({e}): restore or remove it.") from None
+    return db

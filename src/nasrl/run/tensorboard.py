@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nasrl.errors import UserError
-from nasrl.run.store import ChildRecord
+from nasrl.run.records import ChildRecord
 
 INSTALL_HINT = (
     "--tensorboard needs the tensorboard package: pip install 'nasrl[tensorboard]' (or pip install tensorboard)."

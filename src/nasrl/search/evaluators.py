@@ -1,8 +1,8 @@
 """Rewards of architectures: train-and-validate (the real thing) or synthetic (a known answer).
 
-An evaluator never raises for a bad child: a child that fails (bad shapes, NaN
-loss, out of memory, any exception) comes back as a failed `ChildResult` with
-reward 0 and its error, and the search goes on.
+A child that fails (bad shapes, out of memory, any exception) raises; `evaluate_safely`, the one place that
+turns an exception into a failed `ChildResult` (reward 0 and its error), is what every executor calls, so
+one bad child never stops a search. A diverged training is not an exception: it is a failed result too.
 """
 
 from __future__ import annotations
@@ -10,42 +10,34 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import traceback
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
 from nasrl.config import SearchConfig
 from nasrl.nets import builder
+from nasrl.run.records import FAILED_REWARD, ChildResult
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import Architecture, SearchSpace
 
-FAILED_REWARD = 0.0
-
-
-@dataclass
-class ChildResult:
-    """What one evaluation produced; `reward` is what the strategy learns from (before its transform)."""
-
-    reward: float
-    val_acc: float | None = None
-    params: int | None = None
-    flops: int | None = None
-    train_seconds: float = 0.0
-    status: str = "ok"
-    error: str | None = None
-    history: list[dict[str, Any]] | None = None
-
-    @classmethod
-    def failure(cls, error: str, seconds: float = 0.0, **known: Any) -> ChildResult:
-        return cls(reward=FAILED_REWARD, status="failed", error=error, train_seconds=seconds, **known)
-
 
 class Evaluator(Protocol):
+    """Turns an architecture into a reward; `episode` and `child_index` seed its training reproducibly."""
+
     name: str
 
     def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult: ...
+
+
+def evaluate_safely(evaluator: Evaluator, arch: Architecture, episode: int, index: int) -> ChildResult:
+    """Any exception of an evaluator becomes a failed child: one bad child never stops a search."""
+    start = time.perf_counter()
+    try:
+        return evaluator.evaluate(arch, episode, index)
+    except Exception as e:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # an out-of-memory child must not starve the next one
+        return ChildResult.from_exception(e, time.perf_counter() - start)
 
 
 def child_seed(run_seed: int, episode: int, child_index: int) -> int:
@@ -97,7 +89,6 @@ class TrainEvaluator:
         progress: Any = False,
     ) -> None:
         from nasrl.data import Preprocess
-        from nasrl.train.loop import TrainConfig
 
         self.cfg = cfg
         self.train_split = train_split
@@ -107,18 +98,6 @@ class TrainEvaluator:
         self.progress = progress  # False, or a train.ProgressReporter the driver displays
         # Input statistics depend on the training split only: computed once, not once per child.
         self.preprocess = Preprocess.fit(train_split.x)
-        self.base_train_config = TrainConfig(
-            epochs=cfg.child_epochs,
-            batch_size=cfg.child_batch_size,
-            optimizer=cfg.child_optimizer,
-            lr=cfg.child_lr,
-            momentum=cfg.child_momentum,
-            weight_decay=cfg.child_weight_decay,
-            schedule=cfg.child_schedule,
-            max_steps=cfg.child_max_steps,
-            augment=cfg.augment,
-            seed=cfg.seed,
-        )
 
     def _move_data_to(self, device: torch.device) -> None:
         """Copy the splits to the training device once per process, not once per child (a GPU's case)."""
@@ -129,43 +108,32 @@ class TrainEvaluator:
             self.val_split = Split(self.val_split.x.to(device), self.val_split.y.to(device))
 
     def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
-        from dataclasses import replace
-
         from nasrl.train.loop import fit
 
         self._move_data_to(self.device)
         start = time.perf_counter()
-        params = flops = None
-        try:
-            torch.manual_seed(child_seed(self.cfg.seed, episode, child_index))
-            model = builder.build(arch, num_classes=self.num_classes, in_channels=int(self.train_split.x.shape[1]))
-            params = builder.count_parameters(model)
-            flops = builder.count_flops(model, resolution=int(self.train_split.x.shape[-1]))
-            train_cfg = replace(self.base_train_config, seed=child_seed(self.cfg.seed, episode, child_index))
-            result = fit(
-                model,
-                self.train_split,
-                self.val_split,
-                train_cfg,
-                device=self.device,
-                progress=self.progress,
-                preprocess=self.preprocess,
-            )
-        except Exception as e:  # any child failure is recorded, never fatal to the search
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            detail = traceback.format_exception_only(type(e), e)[-1].strip()
-            return ChildResult.failure(detail, time.perf_counter() - start, params=params, flops=flops)
+        seed = child_seed(self.cfg.seed, episode, child_index)
+        torch.manual_seed(seed)
+        in_channels, resolution = int(self.train_split.x.shape[1]), int(self.train_split.x.shape[-1])
+        model = builder.build(arch, num_classes=self.num_classes, in_channels=in_channels)
+        params = builder.count_parameters(model)
+        flops = builder.count_flops(model, resolution=resolution, in_channels=in_channels)
+        result = fit(
+            model,
+            self.train_split,
+            self.val_split,
+            self.cfg.child_training(seed=seed),
+            device=self.device,
+            progress=self.progress,
+            preprocess=self.preprocess,
+        )
         seconds = time.perf_counter() - start
         history = json.loads(json.dumps(result.history, default=float))
         if result.diverged:
             return ChildResult.failure(
-                "diverged: the training loss became NaN or infinite",
-                seconds,
-                params=params,
-                flops=flops,
+                "diverged: the training loss became NaN or infinite", seconds, params=params, flops=flops,
                 history=history,
-            )
+            )  # fmt: skip
         val_acc = reward_from_history(history, self.cfg.reward_metric)
         return ChildResult(
             reward=val_acc, val_acc=val_acc, params=params, flops=flops, train_seconds=seconds, history=history

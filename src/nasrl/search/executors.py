@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import copy
 import time
-import traceback
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from nasrl.config import SearchConfig
 from nasrl.errors import UserError
-from nasrl.search.evaluators import ChildResult, Evaluator
+from nasrl.run.records import ChildResult
+from nasrl.search.evaluators import Evaluator, evaluate_safely
 from nasrl.space import Architecture
 
 
-def evaluate_safely(evaluator: Evaluator, arch: Architecture, episode: int, index: int) -> ChildResult:
-    """Any exception of an evaluator becomes a failed child: one bad child never stops a search."""
-    start = time.perf_counter()
-    try:
-        return evaluator.evaluate(arch, episode, index)
-    except Exception as e:
-        detail = traceback.format_exception_only(type(e), e)[-1].strip()
-        return ChildResult.failure(detail, time.perf_counter() - start)
+class Executor(Protocol):
+    """Where an episode's children are evaluated. `run` yields each result as soon as it is known (in any
+    order), so the driver stores every child the moment it finishes; `close` releases what the executor
+    started (the loop calls it however the search ends)."""
+
+    description: str
+
+    def run(
+        self, episode: int, children: Sequence[tuple[int, Architecture]]
+    ) -> Iterator[tuple[int, Architecture, ChildResult]]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalExecutor:
@@ -57,7 +61,8 @@ class RayExecutor:
     def __init__(self, cfg: SearchConfig, evaluator: Evaluator) -> None:
         ray = _import_ray()
         started = time.perf_counter()
-        if not ray.is_initialized():
+        started_here = not ray.is_initialized()
+        if started_here:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if cfg.ray_address:
                 ray.init(address=cfg.ray_address, **options)
@@ -65,6 +70,7 @@ class RayExecutor:
                 ray.init(**options)
         self.startup_seconds = time.perf_counter() - started
         self.ray = ray
+        self.owns_ray = started_here
         gpus = cfg.gpus_per_child
         if gpus is None:  # a GPU per child where the cluster has GPUs, else CPU training
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
@@ -101,7 +107,7 @@ class RayExecutor:
             try:
                 result = self.ray.get(ready)
             except Exception as e:  # the worker died on every try
-                result = ChildResult.failure(
+                result = ChildResult.failure(  # the worker's own exceptions were turned into results there
                     f"worker lost after {1 + self.retries} tries: {type(e).__name__}: "
                     + str(e).strip().splitlines()[0][:300],
                     time.perf_counter() - started,
@@ -109,7 +115,9 @@ class RayExecutor:
             yield index, arch, result
 
     def close(self) -> None:
-        pass
+        """Shut down the local Ray this executor started (a cluster joined, or a Ray the caller runs, stays)."""
+        if self.owns_ray and self.ray.is_initialized():
+            self.ray.shutdown()
 
 
 def _evaluate_on_worker(
@@ -135,7 +143,7 @@ def _import_ray() -> Any:
     return ray
 
 
-def make_executor(cfg: SearchConfig, evaluator: Evaluator) -> LocalExecutor | RayExecutor:
+def make_executor(cfg: SearchConfig, evaluator: Evaluator) -> Executor:
     """The executor the config names."""
     if cfg.executor == "ray":
         return RayExecutor(cfg, evaluator)

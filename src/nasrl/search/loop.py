@@ -11,11 +11,9 @@ uninterrupted run child for child.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +27,10 @@ from nasrl.config import SearchConfig, make_config, read_config, save_config
 from nasrl.errors import UserError
 from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
 from nasrl.run.log import RunLog, format_seconds
-from nasrl.run.store import ChildRecord, RunStore
-from nasrl.search.evaluators import ChildResult, Evaluator, SyntheticEvaluator, TrainEvaluator
-from nasrl.search.executors import make_executor
+from nasrl.run.records import ChildRecord, ChildResult
+from nasrl.run.store import RunStore
+from nasrl.search.evaluators import Evaluator, SyntheticEvaluator, TrainEvaluator
+from nasrl.search.executors import Executor, make_executor
 from nasrl.search.strategies import Strategy, make_strategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string, layer_table
@@ -213,121 +212,19 @@ def run_search(
     store.lock()  # the driver is the only writer: a second `--resume` of a live run stops here
     log = RunLog(store.run_dir, console=console, quiet=quiet)
     started = time.perf_counter()
-    strategy = build_strategy(cfg)
-    if resume:
-        state = load_search_checkpoint(store.checkpoint_path)
-        strategy.load_state_dict(state["strategy"])
-        first_episode = int(state["next_episode"])
-        log.step(
-            f"Resuming {store.run_dir} at episode {first_episode + 1} of {cfg.episodes} "
-            f"({store.counts()['children']} children already stored)",
-            event="resume",
-            episode=first_episode,
-        )
-    else:
-        save_config(cfg, store.config_path)
-        first_episode = 0
-        space = spaces.preset(cfg.space, cfg.max_layers)
-        log.info(
-            f"New search in {store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
-            f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
-            f"{cfg.episodes} episodes x {cfg.children} children, evaluator {cfg.evaluator}, seed {cfg.seed}",
-            event="start",
-            config=cfg.model_dump(),
-        )
-        save_checkpoint(store, 0, strategy.state_dict(), cfg)
+    session = _Session(cfg, store, log, build_strategy(cfg), board, progress)
+    first_episode = session.open(resume)
     log.info(evaluator_note, event="evaluator", evaluator=cfg.evaluator, data=cfg.data)
     store.set_meta(status="running", pid=os.getpid(), episodes=cfg.episodes, updated=time.time())
-
-    episode_start_state = strategy.state_dict()  # a snapshot: Strategy.state_dict copies
-    episode = first_episode
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    status = "interrupted"
     try:
-        episodes_task = None
-        if progress is not None:
-            progress.start()
-            episodes_task = progress.add_task("episodes", total=cfg.episodes, completed=first_episode, stats="")
-        executor = make_executor(cfg, evaluator)
-        log.info(executor.description, event="executor", executor=cfg.executor)
-        session_start = time.perf_counter()
-        best = store.best()
-        if best is not None:  # a kill may have come after a new best was stored but before its file was written
-            _write_best(store, best)
-        for episode in range(first_episode, cfg.episodes):
-            episode_start_state = strategy.state_dict()  # a snapshot: Strategy.state_dict copies
-            num_layers = cfg.layers_at(episode * cfg.children)
-            strategy.set_num_layers(num_layers)
-            architectures = strategy.propose(cfg.children)
-            log.step(
-                f"Episode {episode + 1}/{cfg.episodes}: {cfg.children} children of {num_layers} layers",
-                event="episode_start",
-                episode=episode,
-                num_layers=num_layers,
-            )
-            records = _evaluate_episode(store, executor, log, episode, architectures)
-            for rec in records:
-                if rec.status == "ok" and (best is None or rec.reward > best.reward):
-                    best = rec
-                    _write_best(store, rec)
-                    log.success(
-                        f"New best: reward {rec.reward:.4f} (episode {episode + 1}, child {rec.child + 1})",
-                        event="best",
-                        reward=rec.reward,
-                        episode=episode,
-                        child=rec.child,
-                    )
-            rewards = [r.reward for r in records]
-            stats = strategy.update(architectures, rewards)
-            store.record_step(episode, stats, num_layers)
-            if board is not None:
-                board.episode(episode, records, stats, best.reward if best is not None else None)
-            log.metric(
-                f"Controller: mean reward {stats['mean_reward']:.4f}, baseline {stats['baseline']:.4f}, "
-                f"loss {stats['loss']:.4f}, entropy {stats['entropy']:.3f}, lr {stats['lr']:.2e}",
-                event="controller_step",
-                episode=episode,
-                **{k: float(v) for k, v in stats.items()},
-            )
-            _collapse_check(store, log, cfg, num_layers)
-            if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
-                save_checkpoint(store, episode + 1, strategy.state_dict(), cfg)
-            store.set_meta(episodes_done=episode + 1, updated=time.time())
-            done = episode + 1 - first_episode
-            elapsed = time.perf_counter() - session_start
-            remaining = elapsed / done * (cfg.episodes - episode - 1)
-            log.info(
-                f"Episode {episode + 1} done in {format_seconds(elapsed / done)} on average; "
-                f"about {format_seconds(remaining)} left",
-                event="eta",
-                seconds_left=remaining,
-            )
-            if progress is not None and episodes_task is not None:
-                progress.update(episodes_task, completed=episode + 1)
-        episode = cfg.episodes
-        status = "finished"
-    except (KeyboardInterrupt, _Interrupt) as e:
-        reason = str(e) or "SIGINT"
-        save_checkpoint(store, episode, episode_start_state, cfg)
-        log.error(
-            f"Interrupted ({reason}) during episode {episode + 1}: checkpoint saved; continue with "
-            f"`nasrl search --resume {store.run_dir}`",
-            event="interrupted",
-            episode=episode,
-        )
+        episode, status = session.run(evaluator, first_episode)
     except BaseException as e:
         # Anything else is a bug or a user error raised mid-run: the store says so, the log keeps why.
         store.set_meta(status="failed", updated=time.time())
-        log.error(f"The search stopped: {type(e).__name__}: {e}", event="failed", episode=episode)
+        log.error(f"The search stopped: {type(e).__name__}: {e}", event="failed", episode=session.episode)
         log.close()
         store.close()
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        if progress is not None:
-            progress.stop()
-        if board is not None:
-            board.close()
     store.set_meta(status=status, updated=time.time())
     summary = SearchSummary(store.run_dir, status, episode, store.best(), store.counts(), time.perf_counter() - started)
     if status == "finished":
@@ -337,8 +234,146 @@ def run_search(
     return summary
 
 
+@dataclass
+class _Session:
+    """One driver session of a search: the strategy, the store and the displays, episode after episode."""
+
+    cfg: SearchConfig
+    store: RunStore
+    log: RunLog
+    strategy: Strategy
+    board: Any  # TensorBoardScalars or None
+    progress: Progress | None
+    best: ChildRecord | None = None
+    episode: int = 0
+
+    def open(self, resume: bool) -> int:
+        """Restore the strategy from the checkpoint (resume), or write a new run's config; the first episode."""
+        cfg, store, log = self.cfg, self.store, self.log
+        if resume:
+            state = load_search_checkpoint(store.checkpoint_path)
+            self.strategy.load_state_dict(state["strategy"])
+            first = int(state["next_episode"])
+            log.step(
+                f"Resuming {store.run_dir} at episode {first + 1} of {cfg.episodes} "
+                f"({store.counts()['children']} children already stored)",
+                event="resume",
+                episode=first,
+            )
+            return first
+        save_config(cfg, store.config_path)
+        space = spaces.preset(cfg.space, cfg.max_layers)
+        log.info(
+            f"New search in {store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
+            f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
+            f"{cfg.episodes} episodes x {cfg.children} children, evaluator {cfg.evaluator}, seed {cfg.seed}",
+            event="start",
+            config=cfg.model_dump(),
+        )
+        save_checkpoint(store, 0, self.strategy.state_dict(), cfg)
+        return 0
+
+    def run(self, evaluator: Evaluator, first_episode: int) -> tuple[int, str]:
+        """Episodes until the last or an interruption (Ctrl-C, SIGTERM: checkpointed at the episode's start);
+        returns the next episode and the status. The executor is closed however this ends."""
+        cfg = self.cfg
+        self.episode = first_episode
+        episode_start_state = self.strategy.state_dict()  # a snapshot: Strategy.state_dict copies
+        previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        executor = None
+        try:
+            task = None
+            if self.progress is not None:
+                self.progress.start()
+                task = self.progress.add_task("episodes", total=cfg.episodes, completed=first_episode, stats="")
+            executor = make_executor(cfg, evaluator)
+            self.log.info(executor.description, event="executor", executor=cfg.executor)
+            session_start = time.perf_counter()
+            self.best = self.store.best()
+            if self.best is not None:  # a kill may have come after a new best was stored, before its file
+                _write_best(self.store, self.best)
+            for self.episode in range(first_episode, cfg.episodes):
+                episode_start_state = self.strategy.state_dict()
+                self.run_episode(executor, self.episode)
+                self.log_eta(self.episode - first_episode + 1, time.perf_counter() - session_start)
+                if self.progress is not None and task is not None:
+                    self.progress.update(task, completed=self.episode + 1)
+            self.episode = cfg.episodes
+            return self.episode, "finished"
+        except (KeyboardInterrupt, _Interrupt) as e:
+            save_checkpoint(self.store, self.episode, episode_start_state, cfg)
+            self.log.error(
+                f"Interrupted ({str(e) or 'SIGINT'}) during episode {self.episode + 1}: checkpoint saved; "
+                f"continue with `nasrl search --resume {self.store.run_dir}`",
+                event="interrupted",
+                episode=self.episode,
+            )
+            return self.episode, "interrupted"
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
+            if executor is not None:
+                executor.close()
+            if self.progress is not None:
+                self.progress.stop()
+            if self.board is not None:
+                self.board.close()
+
+    def run_episode(self, executor: Executor, episode: int) -> None:
+        """Propose, evaluate and store the children, update the strategy, record the step, checkpoint."""
+        cfg, store, log = self.cfg, self.store, self.log
+        num_layers = cfg.layers_at(episode * cfg.children)
+        self.strategy.set_num_layers(num_layers)
+        architectures = self.strategy.propose(cfg.children)
+        log.step(
+            f"Episode {episode + 1}/{cfg.episodes}: {cfg.children} children of {num_layers} layers",
+            event="episode_start",
+            episode=episode,
+            num_layers=num_layers,
+        )
+        records = _evaluate_episode(store, executor, log, episode, architectures)
+        self.note_best(records)
+        stats = self.strategy.update(architectures, [r.reward for r in records])
+        store.record_step(episode, stats, num_layers)
+        if self.board is not None:
+            self.board.episode(episode, records, stats, self.best.reward if self.best is not None else None)
+        log.metric(
+            f"Controller: mean reward {stats['mean_reward']:.4f}, baseline {stats['baseline']:.4f}, "
+            f"loss {stats['loss']:.4f}, entropy {stats['entropy']:.3f}, lr {stats['lr']:.2e}",
+            event="controller_step",
+            episode=episode,
+            **{k: float(v) for k, v in stats.items()},
+        )
+        _collapse_check(store, log, cfg, num_layers)
+        if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
+            save_checkpoint(store, episode + 1, self.strategy.state_dict(), cfg)
+        store.set_meta(episodes_done=episode + 1, updated=time.time())
+
+    def note_best(self, records: list[ChildRecord]) -> None:
+        """A child better than every earlier one becomes best_architecture.json at once."""
+        for rec in records:
+            if rec.ok and (self.best is None or rec.reward > self.best.reward):
+                self.best = rec
+                _write_best(self.store, rec)
+                self.log.success(
+                    f"New best: reward {rec.reward:.4f} (episode {rec.episode + 1}, child {rec.child + 1})",
+                    event="best",
+                    reward=rec.reward,
+                    episode=rec.episode,
+                    child=rec.child,
+                )
+
+    def log_eta(self, done: int, elapsed: float) -> None:
+        remaining = elapsed / done * (self.cfg.episodes - self.episode - 1)
+        self.log.info(
+            f"Episode {self.episode + 1} done in {format_seconds(elapsed / done)} on average; "
+            f"about {format_seconds(remaining)} left",
+            event="eta",
+            seconds_left=remaining,
+        )
+
+
 def _evaluate_episode(
-    store: RunStore, executor: Any, log: RunLog, episode: int, architectures: list[Architecture]
+    store: RunStore, executor: Executor, log: RunLog, episode: int, architectures: list[Architecture]
 ) -> list[ChildRecord]:
     """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated."""
     records: dict[int, ChildRecord] = {}
@@ -376,31 +411,10 @@ def _evaluate_episode(
     return [records[i] for i in range(len(architectures))]
 
 
-def _child_record(
-    episode: int, index: int, arch: Architecture, result: ChildResult, cached: bool = False
-) -> ChildRecord:
-    return ChildRecord(
-        episode=episode,
-        child=index,
-        arch_json=arch.to_json(),
-        arch_hash=arch.hash(),
-        num_layers=arch.num_layers,
-        reward=result.reward,
-        val_acc=result.val_acc,
-        params=result.params,
-        flops=result.flops,
-        train_seconds=result.train_seconds,
-        status=result.status,
-        error=result.error,
-        cached=cached,
-        history_json=json.dumps(result.history) if result.history is not None else None,
-    )
-
-
 def _store_result(
     store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult
 ) -> ChildRecord:
-    rec = _child_record(episode, index, arch, result)
+    rec = ChildRecord.of(episode, index, arch, result)
     store.record_child(rec)
     for h in result.history or []:
         val = f"{h['val_acc']:.4f}" if h.get("val_acc") is not None else "-"
@@ -412,7 +426,7 @@ def _store_result(
             child=index,
             **{k: h.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")},
         )
-    if result.status == "ok":
+    if result.ok:
         extra = f", {result.params:,} parameters" if result.params else ""
         log.reward(
             f"  child {index + 1}: reward {result.reward:.4f} in {format_seconds(result.train_seconds)}{extra}",
@@ -437,8 +451,9 @@ def _store_result(
 def _store_cached(
     store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord
 ) -> ChildRecord:
-    answer = ChildResult(known.reward, known.val_acc, known.params, known.flops, 0.0, known.status, known.error)
-    rec = _child_record(episode, index, arch, answer, cached=True)
+    answer = known.result()
+    answer.train_seconds, answer.history = 0.0, None  # nothing was trained for this child
+    rec = ChildRecord.of(episode, index, arch, answer, cached=True)
     store.record_child(rec)
     log.reward(
         f"  child {index + 1}: cached (seen in episode {known.episode + 1}), reward {known.reward:.4f}",
@@ -514,12 +529,3 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=True,
     )
-
-
-def iter_children(run_dir: str | Path) -> Iterator[ChildRecord]:
-    """Every stored child of a run, in order (for reports and tests)."""
-    store = RunStore.open_existing(run_dir)
-    try:
-        yield from store.children()
-    finally:
-        store.close()

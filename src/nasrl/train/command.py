@@ -16,32 +16,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from nasrl import data
+from nasrl.config import DataConfig, TrainConfig
+from nasrl.data import Split
 from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.run.atomic import load_checkpoint, save_atomic, write_text_atomic
 from nasrl.space import Architecture
 from nasrl.space.files import load_architecture
 from nasrl.train import plots
-from nasrl.train.loop import TrainConfig, fit, predict, resolve_device, write_history
-
-
-@dataclass
-class DataOptions:
-    """Which data, and how the training set is split (recorded in run.json so a resume uses the same)."""
-
-    source: str = "cifar10"  # cifar10 | folder:PATH | synthetic
-    data_dir: str | None = None  # download/cache folder; None = ~/.cache/nasrl
-    resolution: int = 32  # images are resized to this many pixels square
-    val_size: int = 5000  # validation images held out of the training set (the paper's 45k/5k)
-    split_seed: int = 0  # the split's seed; the same seed gives the same split
-    train_subset: int | None = None  # stratified subset of the training part (quick runs)
-    val_subset: int | None = None  # stratified subset of the validation part
+from nasrl.train.loop import TrainResult, fit, predict, resolve_device, write_history
 
 
 def default_run_dir(arch_label: str) -> Path:
@@ -57,7 +46,7 @@ def _arch_label(name_or_path: str) -> str:
 def train_final(
     arch_name: str | None,
     cfg: TrainConfig,
-    opts: DataOptions,
+    opts: DataConfig,
     run_dir: Path | None = None,
     resume: Path | None = None,
     device: str = "auto",
@@ -67,52 +56,91 @@ def train_final(
 
     With `resume`, the run folder's run.json decides the architecture, data and config (the command line's
     are ignored), and training continues from its checkpoint."""
-
-
+    say = print if progress else (lambda *a, **k: None)
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / "run.json").is_file():
-            raise UserError(f"{run_dir} is not a `nasrl train` run folder (no run.json): give the folder to resume.")
-        try:
-            saved = json.loads((run_dir / "run.json").read_text())
-            arch = Architecture.from_dict(saved["architecture"])
-            arch_label = saved["arch_label"]
-            cfg = TrainConfig.from_dict(saved["train"])
-            opts = DataOptions(**saved["data"])
-        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
-            raise UserError(
-                f"{run_dir / 'run.json'} is damaged ({type(e).__name__}: {e}): start a new run with --arch."
-            ) from None
+        arch, arch_label, cfg, opts = _read_run(run_dir)
     else:
         if arch_name is None:
             raise UserError("Give the network to train with --arch (nascnn15 or an architecture JSON file).")
-        arch = load_architecture(arch_name)
-        arch_label = _arch_label(arch_name)
-        cfg.validate()
+        arch, arch_label = load_architecture(arch_name), _arch_label(arch_name)
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(arch_label)
         if (run_dir / "checkpoint.pt").exists():
             raise UserError(f"{run_dir} already holds a training run: use --resume {run_dir}, or another --run-dir.")
-
     dev = resolve_device(device)
-    ds = data.load_dataset(opts.source, opts.data_dir, opts.resolution)
-    train_split, val_split = data.split_train_val(
-        ds, opts.val_size, opts.split_seed, opts.train_subset, opts.val_subset
-    )
+    ds, train_split, val_split = _load_data(opts, cfg, say)
     if resume is None:  # the folder is made only once the data is known to be good
         run_dir.mkdir(parents=True, exist_ok=True)
-        saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": asdict(cfg), "data": asdict(opts)}
+        saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": cfg.model_dump(),
+                 "data": opts.model_dump()}  # fmt: skip
         write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
         write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
-    say = print if progress else (lambda *a, **k: None)
-    say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
     model = builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]))
     params = builder.count_parameters(model)
     say(f"network: {arch_label} ({arch.num_layers} layers, {params:,} parameters, hash {arch.hash()}) on {dev}")
     say(f"run folder: {run_dir}")
+    result = _train(model, train_split, val_split, cfg, dev, run_dir, resume is not None, progress, say)
+    save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "model.pt")
+    plots.training_curves(result.history, run_dir / "training_curves.png", title=f"{arch_label} on {ds.name}")
+    metrics: dict = {
+        "architecture": arch_label, "architecture_hash": arch.hash(), "parameters": params, "data": ds.name,
+        "classes": ds.classes, "train_images": len(train_split), "val_images": len(val_split), "device": str(dev),
+        "config": cfg.model_dump(), "training": result.summary(), "test_images": len(ds.test_y), "test_acc": None,
+        "per_class_acc": None, "confusion_matrix": None,
+    }  # fmt: skip
+    if result.diverged:
+        say("training diverged (the loss became NaN or infinite); the weights kept are the best before that")
+    metrics.update(_test(model, ds, result.preprocess, dev, run_dir, arch_label, _smoke_images(cfg), say))
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    test_text = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.2%}"
+    print(
+        f"done in {result.seconds:.1f} s, {result.steps} steps: best val acc {result.best_val_acc:.2%} "
+        f"(epoch {result.best_epoch}), test acc {test_text}"
+    )
+    return metrics
 
+
+def _read_run(run_dir: Path) -> tuple[Architecture, str, TrainConfig, DataConfig]:
+    """What a `nasrl train` run folder was started with (run.json), for `--resume`."""
+    if not (run_dir / "run.json").is_file():
+        raise UserError(f"{run_dir} is not a `nasrl train` run folder (no run.json): give the folder to resume.")
+    try:
+        saved = json.loads((run_dir / "run.json").read_text())
+        arch = Architecture.from_dict(saved["architecture"])
+        return arch, saved["arch_label"], TrainConfig.from_dict(saved["train"]), DataConfig(**saved["data"])
+    except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and pydantic's ValidationError are ValueErrors
+        raise UserError(
+            f"{run_dir / 'run.json'} is damaged ({type(e).__name__}): start a new run with --arch."
+        ) from None
+
+
+def _smoke_images(cfg: TrainConfig) -> int | None:
+    """A `--max-steps` run validates and tests on as many images as it trains on, not on whole splits: two
+    steps of NASCNN15 then take seconds on a CPU instead of minutes (None: no cap)."""
+    return None if cfg.max_steps is None else cfg.max_steps * cfg.batch_size
+
+
+def _load_data(opts: DataConfig, cfg: TrainConfig, say: Callable[..., None]) -> tuple[data.Dataset, Split, Split]:
+    """The data set and its split; a smoke run (`--max-steps`) validates on a stratified subset."""
+    ds = data.load_dataset(opts.source, opts.data_dir, opts.resolution)
+    split = (opts.val_size, opts.split_seed, opts.train_subset, opts.val_subset)
+    train_split, val_split = data.split_train_val(ds, *split)
+    cap = _smoke_images(cfg)
+    if cap is not None and opts.val_subset is None and len(val_split) > cap:
+        train_split, val_split = data.split_train_val(ds, opts.val_size, opts.split_seed, opts.train_subset, cap)
+        say(f"--max-steps {cfg.max_steps}: validating on {cap} of the validation images (--val-subset to choose)")
+    say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
+    return ds, train_split, val_split
+
+
+def _train(
+    model: torch.nn.Module, train_split: Split, val_split: Split, cfg: TrainConfig, dev: torch.device,
+    run_dir: Path, resume: bool, progress: bool, say: Callable[..., None],
+) -> TrainResult:  # fmt: skip
+    """`fit` with a checkpoint and history files after every epoch; the model ends with its best weights."""
     checkpoint = run_dir / "checkpoint.pt"
-    if resume is not None and not checkpoint.is_file():
+    if resume and not checkpoint.is_file():
         say("no checkpoint yet: starting from the first epoch")
     history: list[dict] = list(load_checkpoint(checkpoint)["history"]) if resume and checkpoint.is_file() else []
 
@@ -121,53 +149,36 @@ def train_final(
         write_history(history, run_dir)
 
     result = fit(
-        model, train_split, val_split, cfg, dev, progress=progress, checkpoint_path=checkpoint,
-        resume=resume is not None, on_epoch=on_epoch,
+        model, train_split, val_split, cfg, dev, progress=progress, checkpoint_path=checkpoint, resume=resume,
+        on_epoch=on_epoch,
     )  # fmt: skip
     result.write_history(run_dir)
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    save_atomic(weights, run_dir / "model.pt")
-    plots.training_curves(result.history, run_dir / "training_curves.png", title=f"{arch_label} on {ds.name}")
+    return result
 
-    metrics: dict = {
-        "architecture": arch_label,
-        "architecture_hash": arch.hash(),
-        "parameters": params,
-        "data": ds.name,
-        "classes": ds.classes,
-        "train_images": len(train_split),
-        "val_images": len(val_split),
-        "device": str(dev),
-        "config": asdict(cfg),
-        "training": result.summary(),
-        "test_images": len(ds.test_y),
-        "test_acc": None,
-        "per_class_acc": None,
-        "confusion_matrix": None,
-    }
-    if result.diverged:
-        say("training diverged (the loss became NaN or infinite); the weights kept are the best before that")
+
+def _test(
+    model: torch.nn.Module, ds: data.Dataset, preprocess: data.Preprocess, dev: torch.device, run_dir: Path,
+    arch_label: str, cap: int | None, say: Callable[..., None],
+) -> dict:  # fmt: skip
+    """Test accuracy, per-class accuracy and the confusion matrix (with their figures), once, on the test set."""
     if len(ds.test_y) == 0:
         say("no test set: skipping the test evaluation")
-    else:
-        test = data.Split(ds.test_x, ds.test_y)
-        preds = predict(model, test, result.preprocess, dev).argmax(1)
-        k = len(ds.classes)
-        confusion = torch.bincount(ds.test_y * k + preds, minlength=k * k).view(k, k)
-        per_class = confusion.diag().double() / confusion.sum(1).clamp_min(1).double()
-        metrics["test_acc"] = float((preds == ds.test_y).double().mean())
-        metrics["per_class_acc"] = {c: float(a) for c, a in zip(ds.classes, per_class)}
-        metrics["confusion_matrix"] = confusion.tolist()
-        plots.confusion_matrix(confusion, ds.classes, run_dir / "confusion_matrix.png", title=f"{arch_label}: test")
-        plots.prediction_grid(ds.test_x, ds.test_y, preds, ds.classes, run_dir / "predictions.png")
-    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-
-    best = result.best_val_acc
-    test_text = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.2%}"
-    print(
-        f"done in {result.seconds:.1f} s, {result.steps} steps: best val acc {best:.2%} (epoch {result.best_epoch}), "
-        f"test acc {test_text}"
-    )
-    return metrics
+        return {}
+    test_x, test_y = ds.test_x, ds.test_y
+    if cap is not None and len(test_y) > cap:
+        test_x, test_y = test_x[:cap], test_y[:cap]
+        say(f"--max-steps: testing on the first {cap} of {len(ds.test_y)} test images")
+    preds = predict(model, Split(test_x, test_y), preprocess, dev).argmax(1)
+    k = len(ds.classes)
+    confusion = torch.bincount(test_y * k + preds, minlength=k * k).view(k, k)
+    per_class = confusion.diag().double() / confusion.sum(1).clamp_min(1).double()
+    plots.confusion_matrix(confusion, ds.classes, run_dir / "confusion_matrix.png", title=f"{arch_label}: test")
+    plots.prediction_grid(test_x, test_y, preds, ds.classes, run_dir / "predictions.png")
+    return {
+        "test_images": len(test_y),
+        "test_acc": float((preds == test_y).double().mean()),
+        "per_class_acc": {c: float(a) for c, a in zip(ds.classes, per_class)},
+        "confusion_matrix": confusion.tolist(),
+    }

@@ -14,81 +14,22 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import nn
 
+from nasrl.config import TrainConfig
 from nasrl.data import Loader, Preprocess, Split
 from nasrl.errors import UserError
 from nasrl.run.atomic import load_checkpoint, save_atomic, write_text_atomic
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("cosine", "step", "onecycle", "plateau", "none")
 CHECKPOINT_FORMAT = 1
 
 
-# ----- hyperparameters -------------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainConfig:
-    """Every training hyperparameter in one place, each with its unit. Defaults follow Zoph & Le's setup for
-    CIFAR-10 (SGD with Nesterov momentum, lr 0.1, weight decay 1e-4, cosine decay, flip + crop)."""
-
-    epochs: int = 20  # passes over the training split
-    batch_size: int = 128  # images per optimiser step
-    optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop
-    lr: float = 0.1  # peak learning rate (per step, not scaled with batch size)
-    momentum: float = 0.9  # SGD/RMSprop momentum; Adam's beta1
-    nesterov: bool = True  # Nesterov momentum (SGD only)
-    weight_decay: float = 1e-4  # L2 coefficient (decoupled for AdamW)
-    schedule: str = "cosine"  # cosine | step | onecycle | plateau | none
-    warmup_epochs: float = 0.0  # linear warm-up from 0 to lr (cosine only), in epochs
-    step_epochs: int = 30  # "step": multiply lr by step_gamma every this many epochs
-    step_gamma: float = 0.1  # "step" and "plateau": lr factor per decay
-    plateau_patience: int = 2  # "plateau": epochs without val-acc gain before decaying lr
-    label_smoothing: float = 0.0  # cross-entropy label smoothing, 0-1
-    patience: int | None = None  # early stopping: epochs without val-acc gain; None = never stop early
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + loss scaling); ignored on CPU
-    grad_clip: float | None = None  # clip the global gradient norm to this; None = no clipping
-    max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs, proxy budgets)
-    seed: int = 0  # shuffles, crops and flips; the caller seeds the model's initial weights
-    augment: bool = True  # random crop (4 px zero padding) + horizontal flip on training batches
-    zca: bool = False  # ZCA-whiten inputs (statistics from the training split) instead of standardising
-    channels_last: bool = True  # NHWC activations: tensor cores on CUDA; on the 2-core CPU ~7% faster steps too
-    eval_batch_size: int = 500  # images per validation batch
-    check_every: int = 50  # steps between host syncs (divergence check, progress bar refresh)
-
-    def validate(self) -> TrainConfig:
-        """Raise `UserError` naming the first impossible setting; return self when valid."""
-        checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"the batch size must be at least 1, got {self.batch_size}"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer '{self.optimizer}': use {', '.join(OPTIMIZERS)}"),
-            (self.schedule in SCHEDULES, f"unknown schedule '{self.schedule}': use {', '.join(SCHEDULES)}"),
-            (self.lr > 0, f"the learning rate must be positive, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight decay must be at least 0, got {self.weight_decay}"),
-            (self.warmup_epochs >= 0, f"warm-up epochs must be at least 0, got {self.warmup_epochs}"),
-            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}"),
-            (self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
-            (self.grad_clip is None or self.grad_clip > 0, f"grad clip must be positive, got {self.grad_clip}"),
-            (self.eval_batch_size >= 1, f"the eval batch size must be at least 1, got {self.eval_batch_size}"),
-            (self.check_every >= 1, f"check_every must be at least 1, got {self.check_every}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message[0].upper() + message[1:] + ".")
-        return self
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}).validate()
+# ----- results ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -259,6 +200,28 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 # ----- the loop --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Run:
+    """One training run's moving parts and progress: what a checkpoint saves and a resume restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    per_step: bool  # the scheduler steps per optimiser step (else per epoch)
+    scaler: torch.amp.GradScaler
+    preprocess: Preprocess
+    history: list[dict] = field(default_factory=list)
+    best_val_acc: float = 0.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    steps: int = 0
+    epoch: int = 0  # epochs finished
+    seconds_before: float = 0.0  # wall time of earlier (resumed) parts
+    diverged: bool = False
+    stopped_early: bool = False
+    finished: bool = False
+
+
 def fit(
     model: nn.Module,
     train: Split,
@@ -278,184 +241,208 @@ def fit(
 
     With `checkpoint_path`, a checkpoint is written atomically after every epoch (before `on_epoch` runs);
     with `resume` too, training continues from it and ends exactly as an uninterrupted run would."""
-    cfg.validate()
     if len(train) == 0 or len(val) == 0:
         raise UserError("Training needs at least one training and one validation image.")
     device = resolve_device(device)
     started = time.perf_counter()
-    channels_last = cfg.channels_last
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-
-    ckpt = None
-    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        ckpt = load_checkpoint(Path(checkpoint_path), fmt=CHECKPOINT_FORMAT)
-        saved = TrainConfig.from_dict(ckpt["config"])
-        if saved != cfg:
-            diff = next(f.name for f in fields(cfg) if getattr(saved, f.name) != getattr(cfg, f.name))
-            raise UserError(
-                f"The checkpoint {checkpoint_path} was made with {diff}={getattr(saved, diff)!r}, not "
-                f"{getattr(cfg, diff)!r}: resume with the settings it was started with."
-            )
+    ckpt = _resume_point(checkpoint_path, cfg) if resume else None
     if ckpt is not None:
         preprocess = Preprocess.from_state_dict(ckpt["preprocess"])
     elif preprocess is None:
         preprocess = Preprocess.fit(train.x, zca=cfg.zca)
-
     loader = Loader(train, cfg.batch_size, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed,
-                    channels_last=channels_last)  # fmt: skip
-    val_loader = Loader(val, cfg.eval_batch_size, preprocess, device, channels_last=channels_last)
-    steps_per_epoch = len(loader)
-    total_steps = (
-        cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    )
-    optimizer = make_optimizer(model, cfg)
-    scheduler, per_step = make_scheduler(optimizer, cfg, steps_per_epoch, total_steps)
-    dtype = amp_dtype(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-
-    history: list[dict] = []
-    best_val_acc, best_epoch, best_state = 0.0, 0, None
-    steps, start_epoch, seconds_before = 0, 0, 0.0
-    diverged = stopped_early = finished = False
-    if ckpt is None:
-        torch.manual_seed(cfg.seed)  # any module randomness (dropout) in the loop follows the seed too
-    else:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"], device)
-        history = list(ckpt["history"])
-        best_val_acc, best_epoch, best_state = ckpt["best_val_acc"], ckpt["best_epoch"], ckpt["best_model"]
-        if best_state is not None:
-            best_state = {k: v.to(device) for k, v in best_state.items()}
-        steps, start_epoch, seconds_before = ckpt["steps"], ckpt["epoch"], ckpt["seconds"]
-        diverged, stopped_early, finished = ckpt["diverged"], ckpt["stopped_early"], ckpt["finished"]
-
-    if isinstance(progress, bool):
-        bar = _ProgressBar(cfg.epochs, steps_per_epoch) if progress and not finished else None
-    else:  # the caller's own display (the search shows each child inside its episode bar)
-        bar = progress
-        bar.begin(cfg.epochs, steps_per_epoch)
+                    channels_last=cfg.channels_last)  # fmt: skip
+    val_loader = Loader(val, cfg.eval_batch_size, preprocess, device, channels_last=cfg.channels_last)
+    run = _start(model, cfg, preprocess, len(loader), device, ckpt)
+    bar = _progress_display(progress, cfg.epochs, len(loader), run.finished)
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            if finished:
-                break
-            epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
-            model.train()
-            loader.set_epoch(epoch)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-            seen = 0
-            lr = optimizer.param_groups[0]["lr"]
-            if bar:
-                bar.start_epoch(epoch + 1)
-            for i, (x, y) in enumerate(loader):
-                lr = optimizer.param_groups[0]["lr"]
-                with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                    logits = model(x)
-                    loss = criterion(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                if per_step:
-                    scheduler.step()
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
-                seen += len(y)
-                steps += 1
-                last = i + 1 == steps_per_epoch or (cfg.max_steps is not None and steps >= cfg.max_steps)
-                if (i + 1) % cfg.check_every == 0 or last:
-                    mean_loss = loss_sum.item() / seen  # the one host sync every check_every steps
-                    if not math.isfinite(mean_loss):
-                        diverged = True
-                        break
-                    if bar:
-                        bar.update(i + 1, mean_loss, correct.item() / seen)
-                if last:
-                    break
-            train_loss, train_acc = loss_sum.item() / max(1, seen), correct.item() / max(1, seen)
-            train_seconds = time.perf_counter() - epoch_start
-            train_cpu_seconds = time.process_time() - epoch_cpu
-            diverged = diverged or not math.isfinite(train_loss)
-            if diverged:
-                val_loss, val_acc = float("nan"), None
-            else:
-                val_loss, val_acc = evaluate(model, val_loader, cfg.label_smoothing, dtype)
-            if scheduler is not None and not per_step and not diverged:
-                if cfg.schedule == "plateau":
-                    scheduler.step(val_acc)
-                else:
-                    scheduler.step()
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "lr": lr,
-                "seconds": time.perf_counter() - epoch_start,
-                "train_seconds": train_seconds,
-                "train_cpu_seconds": train_cpu_seconds,
-                "steps": steps,
-            }
-            history.append(record)
-            if val_acc is not None and val_acc > best_val_acc:
-                best_val_acc, best_epoch = val_acc, epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            stopped_early = cfg.patience is not None and not diverged and epoch + 1 - best_epoch >= cfg.patience
-            out_of_steps = cfg.max_steps is not None and steps >= cfg.max_steps
-            finished = diverged or stopped_early or out_of_steps or epoch + 1 == cfg.epochs
+        while run.epoch < cfg.epochs and not run.finished:
+            record = _epoch(run, loader, val_loader, cfg, device, bar)
             if bar:
                 bar.end_epoch(record)
             if checkpoint_path is not None:
-                save_atomic(
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "config": asdict(cfg),
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                        "scaler": scaler.state_dict(),
-                        "rng": _rng_state(device),
-                        "preprocess": preprocess.state_dict(),
-                        "history": history,
-                        "best_val_acc": best_val_acc,
-                        "best_epoch": best_epoch,
-                        "best_model": best_state,
-                        "epoch": epoch + 1,
-                        "steps": steps,
-                        "seconds": seconds_before + time.perf_counter() - started,
-                        "diverged": diverged,
-                        "stopped_early": stopped_early,
-                        "finished": finished,
-                    },
-                    Path(checkpoint_path),
-                )
+                save_atomic(_checkpoint(run, cfg, device, started), Path(checkpoint_path))
             if on_epoch is not None:
                 on_epoch(record)
     finally:
         if bar:
             bar.close()
     return TrainResult(
-        history=history,
-        best_val_acc=best_val_acc,
-        best_epoch=best_epoch,
-        diverged=diverged,
-        stopped_early=stopped_early,
-        seconds=seconds_before + time.perf_counter() - started,
-        steps=steps,
+        history=run.history,
+        best_val_acc=run.best_val_acc,
+        best_epoch=run.best_epoch,
+        diverged=run.diverged,
+        stopped_early=run.stopped_early,
+        seconds=run.seconds_before + time.perf_counter() - started,
+        steps=run.steps,
         preprocess=preprocess,
-        best_state=best_state,
+        best_state=run.best_state,
     )
+
+
+def _resume_point(checkpoint_path: Path | None, cfg: TrainConfig) -> dict | None:
+    """The checkpoint to continue from, refused when it was made with other settings."""
+    if checkpoint_path is None or not Path(checkpoint_path).is_file():
+        return None
+    ckpt = load_checkpoint(Path(checkpoint_path), fmt=CHECKPOINT_FORMAT)
+    saved = TrainConfig.from_dict(ckpt["config"])
+    if saved != cfg:
+        diff = next(name for name in TrainConfig.model_fields if getattr(saved, name) != getattr(cfg, name))
+        raise UserError(
+            f"The checkpoint {checkpoint_path} was made with {diff}={getattr(saved, diff)!r}, not "
+            f"{getattr(cfg, diff)!r}: resume with the settings it was started with."
+        )
+    return ckpt
+
+
+def _start(
+    model: nn.Module, cfg: TrainConfig, preprocess: Preprocess, steps_per_epoch: int, device: torch.device,
+    ckpt: dict | None,
+) -> _Run:  # fmt: skip
+    """Optimiser, schedule and scaler for a fresh run, or all of them as the checkpoint left them."""
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total_steps = min(cfg.max_steps, total_steps)
+    optimizer = make_optimizer(model, cfg)
+    scheduler, per_step = make_scheduler(optimizer, cfg, steps_per_epoch, total_steps)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(cfg, device) == torch.float16)
+    run = _Run(model, optimizer, scheduler, per_step, scaler, preprocess)
+    if ckpt is None:
+        torch.manual_seed(cfg.seed)  # any module randomness (dropout) in the loop follows the seed too
+        return run
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"], device)
+    run.history = list(ckpt["history"])
+    run.best_val_acc, run.best_epoch = ckpt["best_val_acc"], ckpt["best_epoch"]
+    if ckpt["best_model"] is not None:
+        run.best_state = {k: v.to(device) for k, v in ckpt["best_model"].items()}
+    run.steps, run.epoch, run.seconds_before = ckpt["steps"], ckpt["epoch"], ckpt["seconds"]
+    run.diverged, run.stopped_early, run.finished = ckpt["diverged"], ckpt["stopped_early"], ckpt["finished"]
+    return run
+
+
+def _progress_display(
+    progress: bool | ProgressReporter, epochs: int, steps_per_epoch: int, finished: bool
+) -> ProgressReporter | None:
+    """A bar of our own, none, or the caller's display (the search shows each child inside its episode bar)."""
+    if isinstance(progress, bool):
+        return _ProgressBar(epochs, steps_per_epoch) if progress and not finished else None
+    progress.begin(epochs, steps_per_epoch)
+    return progress
+
+
+def _epoch(
+    run: _Run, loader: Loader, val_loader: Loader, cfg: TrainConfig, device: torch.device,
+    bar: ProgressReporter | None,
+) -> dict:  # fmt: skip
+    """Train one epoch, validate, step the schedule, keep the best weights; returns the epoch's history row."""
+    epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
+    dtype = amp_dtype(cfg, device)
+    lr = run.optimizer.param_groups[0]["lr"]
+    if bar:
+        bar.start_epoch(run.epoch + 1)
+    train_loss, train_acc, lr = _train_steps(run, loader, cfg, device, dtype, bar)
+    train_seconds = time.perf_counter() - epoch_start
+    train_cpu_seconds = time.process_time() - epoch_cpu
+    run.diverged = run.diverged or not math.isfinite(train_loss)
+    if run.diverged:
+        val_loss, val_acc = float("nan"), None
+    else:
+        val_loss, val_acc = evaluate(run.model, val_loader, cfg.label_smoothing, dtype)
+    if run.scheduler is not None and not run.per_step and not run.diverged:
+        if cfg.schedule == "plateau":
+            run.scheduler.step(val_acc)
+        else:
+            run.scheduler.step()
+    run.epoch += 1
+    record = {
+        "epoch": run.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+        "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - epoch_start, "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu_seconds, "steps": run.steps,
+    }  # fmt: skip
+    run.history.append(record)
+    if val_acc is not None and val_acc > run.best_val_acc:
+        run.best_val_acc, run.best_epoch = val_acc, run.epoch
+        run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    run.stopped_early = cfg.patience is not None and not run.diverged and run.epoch - run.best_epoch >= cfg.patience
+    out_of_steps = cfg.max_steps is not None and run.steps >= cfg.max_steps
+    run.finished = run.diverged or run.stopped_early or out_of_steps or run.epoch == cfg.epochs
+    return record
+
+
+def _train_steps(
+    run: _Run, loader: Loader, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None,
+    bar: ProgressReporter | None,
+) -> tuple[float, float, float]:  # fmt: skip
+    """The optimiser steps of one epoch: (mean loss, accuracy, the last step's lr). One host sync every
+    `check_every` steps (divergence check, progress); a non-finite loss ends the epoch there."""
+    model, optimizer, scaler = run.model, run.optimizer, run.scaler
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    model.train()
+    loader.set_epoch(run.epoch)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen, steps_per_epoch = 0, len(loader)
+    lr = optimizer.param_groups[0]["lr"]
+    for i, (x, y) in enumerate(loader):
+        lr = optimizer.param_groups[0]["lr"]
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if run.per_step:
+            run.scheduler.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        run.steps += 1
+        last = i + 1 == steps_per_epoch or (cfg.max_steps is not None and run.steps >= cfg.max_steps)
+        if (i + 1) % cfg.check_every == 0 or last:
+            mean_loss = loss_sum.item() / seen  # the one host sync every check_every steps
+            if not math.isfinite(mean_loss):
+                return mean_loss, correct.item() / seen, lr
+            if bar:
+                bar.update(i + 1, mean_loss, correct.item() / seen)
+        if last:
+            break
+    return loss_sum.item() / max(1, seen), correct.item() / max(1, seen), lr
+
+
+def _checkpoint(run: _Run, cfg: TrainConfig, device: torch.device, started: float) -> dict:
+    """Everything `_start` needs to continue exactly where this epoch ended."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": cfg.model_dump(),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else {},
+        "scaler": run.scaler.state_dict(),
+        "rng": _rng_state(device),
+        "preprocess": run.preprocess.state_dict(),
+        "history": run.history,
+        "best_val_acc": run.best_val_acc,
+        "best_epoch": run.best_epoch,
+        "best_model": run.best_state,
+        "epoch": run.epoch,
+        "steps": run.steps,
+        "seconds": run.seconds_before + time.perf_counter() - started,
+        "diverged": run.diverged,
+        "stopped_early": run.stopped_early,
+        "finished": run.finished,
+    }
 
 
 class ProgressReporter(Protocol):
