@@ -162,6 +162,19 @@ def test_export_command_writes_each_format_from_a_run_folder(tmp_path, monkeypat
     assert "class Best(nn.Module):" in (tmp_path / "net.txt").read_text()
 
 
+def test_export_of_a_train_run_folder_takes_its_trained_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "trained"
+    smoke = ["--data", "synthetic", "--max-steps", "2", "--batch-size", "8", "--resolution", "8", "--quiet"]
+    assert main(["train", "--arch", "seed-baseline", *smoke, "--device", "cpu", "--run-dir", str(run)]) == 0
+    assert main(["export", str(run), "--format", "torchscript", "-o", "net.pt"]) == 0
+    out = capsys.readouterr().out
+    assert "taking the run's trained weights" in out and "random initial weights" not in out
+    trained = torch.load(run / "model.pt", weights_only=True)
+    exported = torch.jit.load(str(tmp_path / "net.pt")).state_dict()
+    assert torch.equal(exported["classifier.weight"], trained["classifier.weight"])
+
+
 def _error(argv, capsys) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -37,8 +37,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from nasrl.nets import builder, export
 
     arch = load_architecture(args.arch)
-    weights = export.load_weights(args.weights) if args.weights else None
     source = Path(args.arch)
+    weights_path = args.weights
+    if weights_path is None and source.is_dir() and (source / "model.pt").is_file():
+        weights_path = str(source / "model.pt")  # a `nasrl train` run folder: its trained weights, not random ones
+        print(f"weights: taking the run's trained weights, {weights_path}")
+    weights = export.load_weights(weights_path) if weights_path else None
     name = source.resolve().name if source.is_dir() else source.stem
     output = Path(args.output or name + export.FORMATS[args.format])
     class_name = args.class_name or export.class_name_for(name)
@@ -49,9 +53,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if weights is None:
         print("weights: random initial weights (give --weights PATH to export trained ones)")
     elif args.format == "code":
-        print(f"weights: {args.weights} fit it; load with model.load_state_dict(torch.load(PATH, weights_only=True))")
+        print(f"weights: {weights_path} fit it; load with model.load_state_dict(torch.load(PATH, weights_only=True))")
     else:
-        print(f"weights: {args.weights} (inside the exported file)")
+        print(f"weights: {weights_path} (inside the exported file)")
     if difference > 1e-4:
         print(f"nasrl: error: the export differs from nasrl's network by {difference:.2e}; please report it.")
         return 1

@@ -76,7 +76,7 @@ class DataConfig(BaseModel):
 
     source: str = Field("cifar10", description="data source (see the list above)", json_schema_extra={"flag": "data"})
     data_dir: str | None = Field(None, description="download and cache folder (default ~/.cache/nasrl)")
-    resolution: int = Field(32, ge=4, description="images are resized to this many pixels square")
+    resolution: int = Field(32, ge=8, description="images are resized to this many pixels square")
     val_size: ValSize = Field(None, description=VAL_SIZE_HELP)
     split_seed: int = Field(0, description="seed of the stratified train/validation split")
     train_subset: int | None = Field(None, ge=1, description="train on a stratified subset of N images")
@@ -172,7 +172,9 @@ class SearchConfig(BaseModel):
     augment: bool = True
 
     # --- data ---
-    data: str = Field("cifar10", description="cifar10, folder:PATH or synthetic")
+    data: str = Field(
+        "cifar10", description="cifar10, cifar100, svhn, mnist, fashion-mnist, folder:PATH or synthetic"
+    )
     data_dir: str | None = Field(None, description="where data sets and their decoded caches live")
     val_size: ValSize = Field(None, description=VAL_SIZE_HELP)
     train_subset: int | None = Field(None, ge=1, description="train on this many images (proxy search)")

@@ -46,27 +46,33 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 def _search_report(run: SearchRun) -> Path:
-    from nasrl import space as spaces
-    from nasrl.report import figures as rp
-    from nasrl.space import Architecture
-    from nasrl.space.describe import dna_string, layer_rows
-
+    """The search's pictures (or a sentence for each that cannot be drawn yet), then the page around them."""
     out = run.run_dir / "report"
     out.mkdir(exist_ok=True)
+    made, notes, heat_block = _search_pictures(run, out)
+    for name in PICTURES:
+        if made.get(name) is None:
+            (out / name).unlink(missing_ok=True)
+    body = _search_body(run, out, made, notes, heat_block)
+    return _write_html(out, f"nasrl search report: {run.run_dir.resolve().name}", body)
+
+
+def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None], dict[str, str], int]:
+    """Every PNG of a search report: what was drawn, a note for what was not, the policy heatmap's block size."""
+    from nasrl import space as spaces
+    from nasrl.report import figures as rp
+    from nasrl.space import Architecture, uniform_entropy
+
     space_name = run.config.get("space")
     num_layers = max((c.num_layers for c in run.children), default=run.config.get("layers"))
     space = spaces.preset(space_name, num_layers) if space_name in spaces.PRESET_TOKENS else None
     made: dict[str, Path | None] = {}
     notes: dict[str, str] = {}
-
     made["rewards.png"] = rp.rewards_plot(run.children, run.steps, run.per_episode, out / "rewards.png")
     if made["rewards.png"] is None:
         notes["rewards.png"] = "No children yet: the search has not finished evaluating its first child."
-
     uniform = None
     if space is not None:
-        from nasrl.space import uniform_entropy
-
         uniform = [uniform_entropy(space, s.get("num_layers") or space.num_layers) for s in run.steps]
     collapse_episode = run.meta.get("collapse_warned")
     made["controller.png"] = rp.controller_plot(
@@ -75,37 +81,40 @@ def _search_report(run: SearchRun) -> Path:
     )  # fmt: skip
     if made["controller.png"] is None:
         notes["controller.png"] = "No controller steps yet: the first update comes after the first episode's children."
-
     sampled = [(c.episode, Architecture.from_json(c.arch_json)) for c in run.children]
     heat = rp.policy_heatmap(sampled, space, out / "policy.png")
     made["policy.png"] = heat[0] if heat else None
     if heat is None:
         notes["policy.png"] = "No architectures sampled yet."
-
     made["pareto.png"] = rp.pareto_plot(run.children, out / "pareto.png")
     if made["pareto.png"] is None:
-        if run.config.get("evaluator") == "synthetic":
-            notes["pareto.png"] = (
-                "This run used the synthetic evaluator, which trains no network and so records no parameter "
-                "or FLOP counts: there is no accuracy-against-cost plot."
-            )
-        else:
-            notes["pareto.png"] = "No successfully trained child with a parameter count yet."
-
+        notes["pareto.png"] = (
+            "This run used the synthetic evaluator, which trains no network and so records no parameter or FLOP "
+            "counts: there is no accuracy-against-cost plot."
+            if run.config.get("evaluator") == "synthetic"
+            else "No successfully trained child with a parameter count yet."
+        )
     best = run.best
-    best_arch = Architecture.from_json(best.arch_json) if best else None
-    made["best_architecture.png"] = (
-        rp.architecture_graph(best_arch, out / "best_architecture.png", f"Best architecture: reward {best.reward:.4f}")
-        if best and best_arch
-        else None
-    )
+    made["best_architecture.png"] = None
     if best is None:
         notes["best_architecture.png"] = "No successful child yet, so no best architecture to draw."
-    for name in PICTURES:
-        if made.get(name) is None:
-            (out / name).unlink(missing_ok=True)
+    else:
+        made["best_architecture.png"] = rp.architecture_graph(
+            Architecture.from_json(best.arch_json), out / "best_architecture.png",
+            f"Best architecture: reward {best.reward:.4f}",
+        )  # fmt: skip
+    return made, notes, heat[1] if heat else 1
+
+
+def _search_body(
+    run: SearchRun, out: Path, made: dict[str, Path | None], notes: dict[str, str], heat_block: int
+) -> list[str]:
+    """The report page's sections: summary, warnings, the figures with their captions, the best children."""
+    from nasrl.space import Architecture
+    from nasrl.space.describe import dna_string, layer_rows
 
     body = [_search_summary(run)]
+    collapse_episode = run.meta.get("collapse_warned")
     if run.collapse_messages or collapse_episode is not None:
         text = run.collapse_messages[-1] if run.collapse_messages else "The policy's entropy collapsed."
         where = f" (episode {collapse_episode + 1})" if isinstance(collapse_episode, int) else ""
@@ -121,8 +130,7 @@ def _search_report(run: SearchRun) -> Path:
         ("Controller", "controller.png",
          "The policy's entropy (exploration left) and the REINFORCE loss per episode."),
         ("How the policy's choices evolve", "policy.png",
-         f"For each token, the share of each value among all layers sampled in a block of "
-         f"{heat[1] if heat else 1} episode(s)."),
+         f"For each token, the share of each value among all layers sampled in a block of {heat_block} episode(s)."),
         ("Accuracy against cost", "pareto.png",
          "Every trained child (cached repeats counted once); red: the Pareto front, where no smaller child "
          "is as accurate."),
@@ -130,7 +138,9 @@ def _search_report(run: SearchRun) -> Path:
     for title, name, caption in sections:
         body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
     beside = ""
-    if best is not None and best_arch is not None:
+    best = run.best
+    if best is not None:
+        best_arch = Architecture.from_json(best.arch_json)
         header = ("layer", "kernel", "filters", "stride", "pool", "inputs")
         beside = (
             f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
@@ -140,8 +150,7 @@ def _search_report(run: SearchRun) -> Path:
     body.append(_figure("Best architecture", out, "best_architecture.png", made["best_architecture.png"], "",
                         notes.get("best_architecture.png"), beside))  # fmt: skip
     body.append(_top_children(run, dna_string))
-    title = f"nasrl search report: {run.run_dir.resolve().name}"
-    return _write_html(out, title, body)
+    return body
 
 
 def _search_summary(run: SearchRun) -> str:

@@ -125,7 +125,8 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
     train, val = split_train_val(dataset, cfg.val_size, cfg.seed, cfg.train_subset, cfg.val_subset)
     note = (
         f"Data: {dataset.name}: {len(train.y)} training / {len(val.y)} validation images, "
-        f"{len(dataset.classes)} classes (loaded in {format_seconds(time.perf_counter() - start)}); "
+        f"{len(dataset.classes)} classes, {dataset.channels} channel(s) "
+        f"(loaded in {format_seconds(time.perf_counter() - start)}); "
         f"children train on {device}"
     )
     reporter = ChildProgress(progress) if progress is not None else False

@@ -68,7 +68,7 @@ def prediction_grid(
     path: Path,
     per_row: int = 8,
 ) -> Path:
-    """One row of correctly and one of wrongly classified test images (uint8 [N, 3, H, W]), titled
+    """One row of correctly and one of wrongly classified test images (uint8 [N, C, H, W], C = 1 or 3), titled
     "predicted (true)"."""
     # A fixed shuffle spreads the picks over the classes (test sets are often sorted by class).
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
@@ -83,7 +83,10 @@ def prediction_grid(
             if col >= len(picks):
                 continue
             i = picks[col]
-            ax.imshow(images[i].permute(1, 2, 0).numpy())
+            if images.shape[1] == 1:  # grayscale (MNIST, Fashion-MNIST)
+                ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0, vmax=255)
+            else:
+                ax.imshow(images[i].permute(1, 2, 0).numpy())
             pred, true = classes[int(predictions[i])], classes[int(labels[i])]
             text = pred if name == "correct" else f"{pred}\n({true})"
             ax.set_title(text, fontsize=7, color="green" if name == "correct" else "red")
