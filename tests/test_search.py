@@ -116,8 +116,10 @@ def test_failing_child_is_recorded_and_search_goes_on(tmp_path, monkeypatch):
     assert "out of memory (simulated)" in store.child(0, 1).error
 
 
-def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch):
-    full = search(tmp_path, "full", episodes=6)
+@pytest.mark.parametrize("strategy", ["reinforce", "evolution"])
+def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch, strategy):
+    fields = {"strategy": strategy, "population_size": 8, "tournament_size": 3}
+    full = search(tmp_path, "full", episodes=6, **fields)
     calls = {"n": 0}
     original = SyntheticEvaluator.evaluate
 
@@ -128,7 +130,7 @@ def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch):
         return original(self, arch, episode, child)
 
     monkeypatch.setattr(SyntheticEvaluator, "evaluate", interrupt_midway)
-    part = search(tmp_path, "part", episodes=6)
+    part = search(tmp_path, "part", episodes=6, **fields)
     assert part.status == "interrupted"
     assert len(rows(part.run_dir)) == 12
     monkeypatch.setattr(SyntheticEvaluator, "evaluate", original)
@@ -217,7 +219,7 @@ def test_resume_refuses_changed_config_but_allows_more_episodes(tmp_path, capsys
     [
         (["--episodes", "0"], "Bad value '0' for --episodes"),
         (["--space", "resnet"], "Bad value 'resnet' for --space"),
-        (["--strategy", "evolution"], "--strategy"),
+        (["--strategy", "annealing"], "Bad value 'annealing' for --strategy"),
         (["--config", "nope.yaml"], "No config file at nope.yaml"),
         (["--layer-schedule", "6-2-1600"], "START:STEP:EVERY"),
         (["--resume", "/nonexistent/run"], "has no checkpoints/latest.pt"),

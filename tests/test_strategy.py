@@ -85,10 +85,11 @@ def test_controller_learns_the_synthetic_target_clearly_better_than_random():
     assert learned > 0.7 and learned > random + 0.35, (learned, random)  # measured: 0.82 vs 0.31
 
 
-@pytest.mark.parametrize("name", ["reinforce", "random"])
+@pytest.mark.parametrize("name", ["reinforce", "evolution", "random"])
 def test_resumed_strategy_proposes_the_same_architectures(name):
     space = preset("zoph", 4)
-    options = {"lr_decay": 0.99} if name == "reinforce" else {}
+    settings = {"reinforce": {"lr_decay": 0.99}, "evolution": {"population_size": 10, "tournament_size": 3}}
+    options = settings.get(name, {})
 
     def play(strategy, episodes: range) -> list:
         proposals = []
@@ -121,7 +122,7 @@ def test_state_dict_is_a_snapshot_that_later_updates_do_not_change():
 
 def test_same_seed_same_proposals_other_seed_other_proposals():
     space = preset("zoph", 4)
-    for name in ("reinforce", "random"):
+    for name in ("reinforce", "evolution", "random"):
         assert make_strategy(name, space, 3).propose(10) == make_strategy(name, space, 3).propose(10)
         assert make_strategy(name, space, 3).propose(10) != make_strategy(name, space, 4).propose(10)
 
@@ -154,11 +155,11 @@ def test_make_strategy_names_and_options():
     assert isinstance(make_strategy("reinforce", space, 0), Strategy)
     assert isinstance(make_strategy("random", space, 0, lr=1e-3, entropy_weight=0.1), RandomSearch)
     assert make_strategy("reinforce", space, 0, lr=1e-3).optimizer.param_groups[0]["lr"] == 1e-3
-    with pytest.raises(UserError, match="Unknown strategy 'evolution'"):
-        make_strategy("evolution", space, 0)
+    with pytest.raises(UserError, match="Unknown strategy 'annealing'"):
+        make_strategy("annealing", space, 0)
     with pytest.raises(UserError, match="learning_rate"):
         make_strategy("reinforce", space, 0, learning_rate=0.1)
-    with pytest.raises(UserError, match="reward transform"):
+    with pytest.raises(UserError, match="--reward-transform"):
         make_strategy("reinforce", space, 0, reward_transform="square")
 
 

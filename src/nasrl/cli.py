@@ -160,6 +160,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nasrl.report.compare import compare
+
+    result = compare(args.run_dirs, args.output, args.by, args.target, args.window)
+    print(result.text)
+    how = "given" if args.target is not None else "the median of the runs' final best"
+    print(f"target reward: {result.target:.4g} ({how}); mean best-so-far over the first {result.budget} children")
+    print(f"wrote {result.html_path} (open it in a browser; the PNG files are beside it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nasrl.config import SearchConfig
 
@@ -217,6 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the runs in a folder: status, children, best reward, last update")
     runs.add_argument("dir", metavar="DIR", nargs="?", default="runs", help="a folder of runs (default ./runs)")
     runs.set_defaults(func=cmd_runs)
+    comp = sub.add_parser(
+        "compare",
+        help="several search runs side by side: groups by strategy/evaluator/rungs, seeds pooled",
+        description="Group search runs by strategy, evaluator and rungs (each run a seed), print a table and write "
+        "DIR/compare.html with PNG plots. Runs must share the search space and the data.",
+    )
+    comp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="two or more nasrl search run folders")
+    comp.add_argument("--by", choices=["children", "seconds"], default="children",
+                      help="x axis of the primary plot and of the 'to reach' column (default children)")  # fmt: skip
+    comp.add_argument("-o", "--output", metavar="DIR", default="compare", help="output folder (default ./compare)")
+    comp.add_argument("--target", metavar="R", type=float,
+                      help="reward to reach (default: the median over the runs of their final best)")  # fmt: skip
+    comp.add_argument("--window", metavar="N", type=int, default=50,
+                      help="children in the running mean (default 50)")  # fmt: skip
+    comp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -83,6 +83,62 @@ class DataConfig(BaseModel):
     val_subset: int | None = Field(None, ge=1, description="validate on a stratified subset of N images")
 
 
+class StrategyConfig(BaseModel):
+    """A strategy's settings, each default declared here once (a search's flat `controller_*` and evolution fields
+    map onto it in `SearchConfig.strategy_settings`). The controller's shape is the paper's; the update's values
+    were tuned on the synthetic target (BENCHMARKS.md, "Controller"); the `paper` preset restores the paper's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # the controller (Zoph & Le 2017, sections 3.1-3.3)
+    hidden_size: int = Field(35, ge=1, description="LSTM units per layer")
+    num_lstm_layers: int = Field(2, ge=1, description="LSTM layers")
+    init_range: float = Field(0.08, gt=0, description="every controller weight uniform in [-x, x]")
+    temperature: float | None = Field(None, gt=0, description="softmax temperature")
+    tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
+    # the policy-gradient update (REINFORCE, PPO)
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate")
+    lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
+    baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
+    entropy_weight: float = Field(1e-2, ge=0, description="entropy bonus in the policy-gradient loss")
+    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
+    reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
+    # regularized evolution (Real et al. 2019)
+    population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
+    tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
+
+
+#: The search config's names of the strategy settings (flags and presets keep the names they always had).
+STRATEGY_FIELDS = {
+    "controller_hidden": "hidden_size",
+    "controller_layers": "num_lstm_layers",
+    "controller_lr": "lr",
+    "controller_lr_decay": "lr_decay",
+    "baseline_decay": "baseline_decay",
+    "entropy_weight": "entropy_weight",
+    "controller_grad_clip": "grad_clip",
+    "temperature": "temperature",
+    "tanh_constant": "tanh_constant",
+    "reward_transform": "reward_transform",
+    "population_size": "population_size",
+    "tournament_size": "tournament_size",
+}
+_STRATEGY = StrategyConfig.model_fields
+
+
+def _strategy_field(name: str) -> Any:
+    """A search config field that takes its default, constraints and help from `StrategyConfig`."""
+    source = _STRATEGY[STRATEGY_FIELDS[name]]
+    return Field(source.default, description=source.description, json_schema_extra={"strategy": True},
+                 **{k: v for m in source.metadata for k, v in _bounds(m).items()})  # fmt: skip
+
+
+def _bounds(constraint: Any) -> dict[str, Any]:
+    """pydantic's annotated constraints (Gt, Ge, Lt, Le) as Field keywords."""
+    names = ("gt", "ge", "lt", "le")
+    return {n: getattr(constraint, n) for n in names if getattr(constraint, n, None) is not None}
+
+
 def flag_name(model: type[BaseModel], field: str) -> str:
     """The command-line flag of a config field: `child_epochs` -> `--child-epochs` (or the field's own flag)."""
     extra = model.model_fields[field].json_schema_extra if field in model.model_fields else None
@@ -134,21 +190,20 @@ class SearchConfig(BaseModel):
         None, description="START:STEP:EVERY, e.g. 6:2:1600 = 6 layers, +2 every 1600 children, up to --layers"
     )
 
-    # --- the strategy (controller) ---
-    strategy: Literal["reinforce", "random"] = "reinforce"
-    controller_hidden: int = Field(35, ge=1, description="LSTM units per layer")
-    controller_layers: int = Field(2, ge=1, description="LSTM layers")
-    # lr, entropy weight and tanh constant are tuned on the synthetic reward (BENCHMARKS.md, "Controller"): with
-    # the paper's 6e-4 and no tanh constant the controller barely moves in a few hundred updates (0.61 vs 0.88).
-    # The `paper` preset keeps the paper's values.
-    controller_lr: float = Field(1e-2, gt=0, description="Adam learning rate")
-    controller_lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
-    baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
-    entropy_weight: float = Field(1e-2, ge=0, description="entropy bonus in the REINFORCE loss")
-    controller_grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
-    temperature: float | None = Field(None, gt=0, description="softmax temperature")
-    tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
-    reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
+    # --- the strategy (defaults and help from StrategyConfig) ---
+    strategy: Literal["reinforce", "evolution", "random"] = "reinforce"
+    controller_hidden: int = _strategy_field("controller_hidden")
+    controller_layers: int = _strategy_field("controller_layers")
+    controller_lr: float = _strategy_field("controller_lr")
+    controller_lr_decay: float | None = _strategy_field("controller_lr_decay")
+    baseline_decay: float = _strategy_field("baseline_decay")
+    entropy_weight: float = _strategy_field("entropy_weight")
+    controller_grad_clip: float | None = _strategy_field("controller_grad_clip")
+    temperature: float | None = _strategy_field("temperature")
+    tanh_constant: float | None = _strategy_field("tanh_constant")
+    reward_transform: Literal["none", "cube"] = _strategy_field("reward_transform")
+    population_size: int = _strategy_field("population_size")
+    tournament_size: int = _strategy_field("tournament_size")
     collapse_entropy: float = Field(
         0.05, ge=0, le=1, description="warn when the policy entropy falls below this fraction of the uniform policy's"
     )
@@ -205,6 +260,11 @@ class SearchConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
+        if self.strategy == "evolution" and self.tournament_size > self.population_size:
+            raise ValueError(
+                f"--tournament-size {self.tournament_size} is larger than --population-size {self.population_size}: "
+                f"a tournament draws from the population, so lower it or raise the population"
+            )
         if self.layer_schedule and self.layers is not None:
             start = int(self.layer_schedule.split(":")[0])
             if start > self.layers:
@@ -217,6 +277,10 @@ class SearchConfig(BaseModel):
     @property
     def max_layers(self) -> int:
         return self.layers or DEFAULT_LAYERS[self.space]
+
+    def strategy_settings(self) -> StrategyConfig:
+        """The strategy's settings from this config's flat fields (the one place they are mapped)."""
+        return StrategyConfig(**{inner: getattr(self, outer) for outer, inner in STRATEGY_FIELDS.items()})
 
     def child_training(self, seed: int | None = None) -> TrainConfig:
         """How a child trains: the search's `child_*` fields mapped onto `nasrl train`'s model, in one place."""

@@ -93,21 +93,7 @@ def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dic
 
 def build_strategy(cfg: SearchConfig) -> Strategy:
     space = spaces.preset(cfg.space, cfg.max_layers)
-    options: dict[str, Any] = {}
-    if cfg.strategy == "reinforce":
-        options = dict(
-            lr=cfg.controller_lr,
-            baseline_decay=cfg.baseline_decay,
-            entropy_weight=cfg.entropy_weight,
-            grad_clip=cfg.controller_grad_clip,
-            lr_decay=cfg.controller_lr_decay,
-            reward_transform=cfg.reward_transform,
-            hidden_size=cfg.controller_hidden,
-            num_lstm_layers=cfg.controller_layers,
-            temperature=cfg.temperature,
-            tanh_constant=cfg.tanh_constant,
-        )
-    return make_strategy(cfg.strategy, space, cfg.seed, **options)
+    return make_strategy(cfg.strategy, space, cfg.seed, cfg.strategy_settings())
 
 
 def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evaluator, str]:

@@ -20,41 +20,17 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any
 
 import torch
 
+from nasrl.config import StrategyConfig, validated
 from nasrl.errors import UserError
-from nasrl.search.controller import Controller, Decisions, decisions_to_architectures
-from nasrl.space import Architecture, SearchSpace, uniform_entropy
+from nasrl.search.controller import Controller
+from nasrl.search.strategies.strategy import check_state
+from nasrl.space import Architecture, SearchSpace
 
 REWARD_TRANSFORMS = ("none", "cube")
-
-
-@runtime_checkable
-class Strategy(Protocol):
-    """What the search loop needs from a strategy; everything else is the strategy's own business."""
-
-    name: str
-
-    def propose(self, n: int) -> list[Architecture]:
-        """n architectures for one episode, with the strategy's current depth."""
-        ...
-
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        """Learn from one episode; returns at least loss, baseline, mean_reward, entropy and lr."""
-        ...
-
-    def set_num_layers(self, num_layers: int) -> None:
-        """The layer schedule: later proposals have this many layers."""
-        ...
-
-    def state_dict(self) -> dict:
-        """Everything needed to resume exactly, as a snapshot (a copy, unchanged by later steps); loads with
-        torch.load(weights_only=True)."""
-        ...
-
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 def collapse_warning(
@@ -133,28 +109,12 @@ class Reinforce:
 
     name = "reinforce"
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        seed: int,
-        lr: float = 1e-2,
-        baseline_decay: float = 0.95,
-        entropy_weight: float = 1e-2,
-        grad_clip: float | None = 5.0,
-        lr_decay: float | None = None,
-        reward_transform: str = "none",
-        hidden_size: int = 35,
-        num_lstm_layers: int = 2,
-        init_range: float = 0.08,
-        temperature: float | None = None,
-        tanh_constant: float | None = 3.5,
-    ) -> None:
-        if reward_transform not in REWARD_TRANSFORMS:
-            raise UserError(f"Unknown reward transform '{reward_transform}': choose one of {REWARD_TRANSFORMS}.")
-        if not 0.0 <= baseline_decay < 1.0:
-            raise UserError(f"baseline_decay must be in [0, 1), got {baseline_decay}.")
-        if lr <= 0:
-            raise UserError(f"The controller's learning rate must be positive, got {lr}.")
+    def __init__(self, space: SearchSpace, seed: int, settings: StrategyConfig | None = None, **overrides: Any) -> None:
+        settings = validated(StrategyConfig, {**(settings or StrategyConfig()).model_dump(), **overrides})
+        self.settings = settings
+        lr, lr_decay, baseline_decay = settings.lr, settings.lr_decay, settings.baseline_decay
+        entropy_weight, grad_clip = settings.entropy_weight, settings.grad_clip
+        reward_transform = settings.reward_transform
         self.space = space
         self.seed = seed
         self.baseline_decay = baseline_decay
@@ -165,11 +125,11 @@ class Reinforce:
         self.generator = torch.Generator().manual_seed(seed)
         self.controller = Controller(
             space,
-            hidden_size=hidden_size,
-            num_lstm_layers=num_lstm_layers,
-            init_range=init_range,
-            temperature=temperature,
-            tanh_constant=tanh_constant,
+            hidden_size=settings.hidden_size,
+            num_lstm_layers=settings.num_lstm_layers,
+            init_range=settings.init_range,
+            temperature=settings.temperature,
+            tanh_constant=settings.tanh_constant,
             init_generator=self.generator,
         )
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
@@ -252,7 +212,7 @@ class Reinforce:
         )
 
     def load_state_dict(self, state: dict) -> None:
-        _check_state(self.name, self.space, state)
+        check_state(self.name, self.space, state)
         self.controller.load_state_dict(state["controller"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -263,120 +223,3 @@ class Reinforce:
         self.num_layers = int(state["num_layers"])
 
 
-class RandomSearch:
-    """Uniform sampling from the same space: each token uniform over its choices, each skip bit 1/2.
-
-    It keeps the same moving-average baseline as REINFORCE (for comparable logs and plots) but learns nothing."""
-
-    name = "random"
-
-    def __init__(self, space: SearchSpace, seed: int, baseline_decay: float = 0.95) -> None:
-        self.space = space
-        self.seed = seed
-        self.baseline_decay = baseline_decay
-        self.generator = torch.Generator().manual_seed(seed)
-        self.baseline: float | None = None
-        self.step = 0
-        self.num_layers = space.num_layers
-
-    def propose(self, n: int) -> list[Architecture]:
-        if n < 1:
-            raise ValueError(f"propose needs n >= 1, got {n}.")
-        num_layers = self.num_layers
-        tokens = torch.stack(
-            [torch.randint(len(t.choices), (n, num_layers), generator=self.generator) for t in self.space.tokens],
-            dim=-1,
-        )
-        skips = None
-        if self.space.skips:
-            bits = torch.randint(2, (n, num_layers, num_layers), generator=self.generator).float()
-            skips = torch.tril(bits, diagonal=-1)
-        return decisions_to_architectures(self.space.with_layers(num_layers), Decisions(tokens, skips))
-
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        if len(architectures) != len(rewards) or not architectures:
-            raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
-        mean_reward = _mean([float(r) for r in rewards])
-        baseline = mean_reward if self.baseline is None else self.baseline
-        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_reward
-        self.step += 1
-        depth = architectures[0].num_layers
-        return {
-            "loss": 0.0,
-            "baseline": float(baseline),
-            "mean_reward": mean_reward,
-            "entropy": uniform_entropy(self.space, depth),
-            "lr": 0.0,
-            "grad_norm": 0.0,
-        }
-
-    def set_num_layers(self, num_layers: int) -> None:
-        if num_layers < 1:
-            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
-        self.num_layers = num_layers
-
-    def state_dict(self) -> dict:
-        return {
-            "strategy": self.name,
-            "space": self.space.to_dict(),
-            "baseline": self.baseline,
-            "generator": self.generator.get_state(),
-            "step": self.step,
-            "num_layers": self.num_layers,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        _check_state(self.name, self.space, state)
-        self.baseline = state["baseline"]
-        self.generator.set_state(state["generator"])
-        self.step = int(state["step"])
-        self.num_layers = int(state["num_layers"])
-
-
-def _check_state(name: str, space: SearchSpace, state: dict) -> None:
-    """Refuse a checkpoint of another strategy or space: resuming it would silently search something else."""
-    if state.get("strategy") != name:
-        raise UserError(f"The checkpoint holds strategy '{state.get('strategy')}', not '{name}': resume with it.")
-    saved = dict(state.get("space", {}))
-    current = space.to_dict()
-    saved.pop("num_layers", None)
-    current.pop("num_layers", None)
-    if saved != current:
-        raise UserError(
-            f"The checkpoint was made for search space '{saved.get('name')}' with other choices than "
-            f"'{space.name}' has now: resume with the run's own config."
-        )
-
-
-STRATEGIES = {"reinforce": Reinforce, "random": RandomSearch}
-_REINFORCE_ONLY = {
-    "lr",
-    "entropy_weight",
-    "grad_clip",
-    "lr_decay",
-    "reward_transform",
-    "hidden_size",
-    "num_lstm_layers",
-    "init_range",
-    "temperature",
-    "tanh_constant",
-}
-
-
-def make_strategy(name: str, space: SearchSpace, seed: int, **options) -> Strategy:
-    """The strategy a config names. Random search ignores the controller's options (one config serves both)."""
-    if name not in STRATEGIES:
-        raise UserError(f"Unknown strategy '{name}': choose one of {', '.join(STRATEGIES)}.")
-    if name == "random":
-        unknown = set(options) - _REINFORCE_ONLY - {"baseline_decay"}
-        if unknown:
-            raise UserError(f"Strategy 'random' does not take option(s) {', '.join(sorted(unknown))}.")
-        return RandomSearch(space, seed, baseline_decay=options.get("baseline_decay", 0.95))
-    known = _REINFORCE_ONLY | {"baseline_decay"}
-    unknown = set(options) - known
-    if unknown:
-        raise UserError(
-            f"Strategy 'reinforce' does not take option(s) {', '.join(sorted(unknown))} "
-            f"(it takes {', '.join(sorted(known))})."
-        )
-    return Reinforce(space, seed, **options)
