@@ -114,7 +114,7 @@ def test_zero_children_is_one_sentence_naming_the_flag():
         {"baseline_decay": 1.0},
         {"space": "nope"},
         {"device": "tpu"},
-        {"strategy": "evolution"},
+        {"strategy": "annealing"},
         {"evaluator": "oracle"},
         {"child_optimizer": "lion"},
         {"layers": 0},
