@@ -73,12 +73,12 @@ class KillerEvaluator(SyntheticEvaluator):
         super().__init__(space, seed)
         self.marks = marks
 
-    def evaluate(self, arch, episode, child_index):
+    def evaluate(self, arch, episode, child_index, epochs=None):
         if child_index == 1:
             with open(self.marks, "a") as f:
                 f.write(f"{episode}\n")
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().evaluate(arch, episode, child_index)
+        return super().evaluate(arch, episode, child_index, epochs)
 
 
 def test_killed_worker_is_retried_then_recorded_as_failed(tmp_path, monkeypatch):

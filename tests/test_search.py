@@ -102,7 +102,7 @@ def test_repeated_architecture_is_cached_not_evaluated_again(tmp_path):
 def test_failing_child_is_recorded_and_search_goes_on(tmp_path, monkeypatch):
     original = SyntheticEvaluator.evaluate
 
-    def flaky(self, arch, episode, child):
+    def flaky(self, arch, episode, child, epochs=None):
         if child == 1:
             raise RuntimeError("out of memory (simulated)")
         return original(self, arch, episode, child)
@@ -123,7 +123,7 @@ def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch, str
     calls = {"n": 0}
     original = SyntheticEvaluator.evaluate
 
-    def interrupt_midway(self, arch, episode, child):
+    def interrupt_midway(self, arch, episode, child, epochs=None):
         calls["n"] += 1
         if calls["n"] == 13:  # episode 3, child 3: mid-episode
             raise KeyboardInterrupt
@@ -275,7 +275,7 @@ def test_sigterm_inside_a_child_interrupts_the_search_not_the_child(tmp_path, mo
 
     original = SyntheticEvaluator.evaluate
 
-    def term_in_child(self, arch, episode, child):
+    def term_in_child(self, arch, episode, child, epochs=None):
         if (episode, child) == (1, 2):
             raise _Interrupt("SIGTERM")
         return original(self, arch, episode, child)

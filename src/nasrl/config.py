@@ -214,6 +214,10 @@ class SearchConfig(BaseModel):
     reward_metric: Literal["best", "last5"] = Field(
         "best", description="best val accuracy, or the paper's max over the last 5 epochs"
     )
+    rungs: str | None = Field(
+        None, description="successive halving: child epochs per rung, e.g. 1,3,9 (the last replaces --child-epochs)"
+    )
+    eta: int = Field(3, ge=2, description="successive halving: the best 1/eta of each rung's children go on")
 
     # --- child training ---
     child_epochs: int = Field(20, ge=1)
@@ -249,6 +253,18 @@ class SearchConfig(BaseModel):
             raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
         return v
 
+    @field_validator("rungs")
+    @classmethod
+    def _rungs_form(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = v.replace(" ", "").split(",")
+            if not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise ValueError("must be positive epoch counts separated by commas, e.g. 1,3,9")
+            if any(int(a) >= int(b) for a, b in zip(parts, parts[1:])):
+                raise ValueError("each rung must train longer than the one before, e.g. 1,3,9")
+            return ",".join(parts)
+        return v
+
     @field_validator("layer_schedule")
     @classmethod
     def _schedule_form(cls, v: str | None) -> str | None:
@@ -282,10 +298,16 @@ class SearchConfig(BaseModel):
         """The strategy's settings from this config's flat fields (the one place they are mapped)."""
         return StrategyConfig(**{inner: getattr(self, outer) for outer, inner in STRATEGY_FIELDS.items()})
 
+    @property
+    def rung_epochs(self) -> list[int]:
+        """Successive halving's epoch budgets, shortest first (empty: every child trains `child_epochs`)."""
+        return [int(p) for p in self.rungs.split(",")] if self.rungs else []
+
     def child_training(self, seed: int | None = None) -> TrainConfig:
-        """How a child trains: the search's `child_*` fields mapped onto `nasrl train`'s model, in one place."""
+        """How a child trains: the search's `child_*` fields mapped onto `nasrl train`'s model, in one place.
+        With rungs, the schedule spans the last rung: a child stopped early never reached its low learning rates."""
         return TrainConfig(
-            epochs=self.child_epochs,
+            epochs=self.rung_epochs[-1] if self.rungs else self.child_epochs,
             batch_size=self.child_batch_size,
             optimizer=self.child_optimizer,
             lr=self.child_lr,

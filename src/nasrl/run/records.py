@@ -71,6 +71,7 @@ class ChildRecord:
     cached: bool = False  # answered from an earlier child with the same architecture, not trained again
     history_json: str | None = None  # per-epoch metrics of the child's training
     finished_at: float = field(default_factory=time.time)
+    rung: int | None = None  # successive halving: the last rung reached (0-based), its accuracy is `reward`
 
     def __post_init__(self) -> None:
         self.status = ChildStatus(self.status)  # rows read back from SQLite hold the plain string
@@ -80,7 +81,10 @@ class ChildRecord:
         return self.status == ChildStatus.OK
 
     @classmethod
-    def of(cls, episode: int, child: int, arch: Architecture, result: ChildResult, cached: bool = False) -> ChildRecord:
+    def of(
+        cls, episode: int, child: int, arch: Architecture, result: ChildResult, cached: bool = False,
+        rung: int | None = None,
+    ) -> ChildRecord:  # fmt: skip
         """The one builder of stored rows, for trained and cached children alike."""
         return cls(
             episode=episode,
@@ -97,6 +101,7 @@ class ChildRecord:
             error=result.error,
             cached=cached,
             history_json=json.dumps(result.history) if result.history is not None else None,
+            rung=rung,
         )
 
     def result(self) -> ChildResult:

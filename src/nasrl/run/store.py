@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS children (
     cached INTEGER NOT NULL DEFAULT 0,
     history_json TEXT,               -- per-epoch metrics of the child's training
     finished_at REAL NOT NULL,
+    rung INTEGER,                    -- successive halving: the last rung reached (0-based); NULL without rungs
     PRIMARY KEY (episode, child)
 );
 CREATE INDEX IF NOT EXISTS children_by_hash ON children (arch_hash);
@@ -62,6 +63,9 @@ class RunStore:
             # WAL lets `nasrl report` read a running search while the driver writes.
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(children)")}
+            if "rung" not in columns:  # a run folder from before successive halving
+                self.db.execute("ALTER TABLE children ADD COLUMN rung INTEGER")
         except sqlite3.DatabaseError as e:
             raise UserError(f"{self.db_path} is not a readable results database ({e}): restore or remove it.") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -22,18 +23,22 @@ from nasrl.space import Architecture, SearchSpace
 
 
 class Evaluator(Protocol):
-    """Turns an architecture into a reward; `episode` and `child_index` seed its training reproducibly."""
+    """Turns an architecture into a reward; `episode` and `child_index` seed its training reproducibly.
+    `epochs` is a rung of successive halving: train (or continue training) the child up to that many epochs."""
 
     name: str
 
-    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult: ...
+    def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
+        ...
 
 
-def evaluate_safely(evaluator: Evaluator, arch: Architecture, episode: int, index: int) -> ChildResult:
+def evaluate_safely(
+    evaluator: Evaluator, arch: Architecture, episode: int, index: int, epochs: int | None = None
+) -> ChildResult:
     """Any exception of an evaluator becomes a failed child: one bad child never stops a search."""
     start = time.perf_counter()
     try:
-        return evaluator.evaluate(arch, episode, index)
+        return evaluator.evaluate(arch, episode, index, epochs)
     except Exception as e:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # an out-of-memory child must not starve the next one
@@ -61,7 +66,7 @@ class SyntheticEvaluator:
             self._targets[num_layers] = synthetic_target(self.space.with_layers(num_layers), self.target_seed)
         return self._targets[num_layers]
 
-    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
+    def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
         reward = synthetic_reward(arch, self.target(arch.num_layers), skips=self.space.skips)
         return ChildResult(reward=reward, val_acc=reward)
 
@@ -107,7 +112,14 @@ class TrainEvaluator:
             self.train_split = Split(self.train_split.x.to(device), self.train_split.y.to(device))
             self.val_split = Split(self.val_split.x.to(device), self.val_split.y.to(device))
 
-    def evaluate(self, arch: Architecture, episode: int, child_index: int) -> ChildResult:
+    def rung_checkpoint(self, episode: int, child_index: int) -> Path | None:
+        """Where a child's training pauses between rungs (None without rungs): in the run folder, so a killed
+        search continues a child mid-way instead of training it again."""
+        if not self.cfg.rungs or self.cfg.run_dir is None:
+            return None
+        return Path(self.cfg.run_dir) / "rungs" / f"episode{episode}-child{child_index}.pt"
+
+    def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
         from nasrl.train.loop import fit
 
         self._move_data_to(self.device)
@@ -126,6 +138,9 @@ class TrainEvaluator:
             device=self.device,
             progress=self.progress,
             preprocess=self.preprocess,
+            checkpoint_path=self.rung_checkpoint(episode, child_index),
+            resume=self.cfg.rungs is not None,
+            until_epoch=epochs,
         )
         seconds = time.perf_counter() - start
         history = json.loads(json.dumps(result.history, default=float))

@@ -27,7 +27,7 @@ class Executor(Protocol):
     description: str
 
     def run(
-        self, episode: int, children: Sequence[tuple[int, Architecture]]
+        self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
     ) -> Iterator[tuple[int, Architecture, ChildResult]]: ...
 
     def close(self) -> None: ...
@@ -42,10 +42,10 @@ class LocalExecutor:
         self.evaluator = evaluator
 
     def run(
-        self, episode: int, children: Sequence[tuple[int, Architecture]]
+        self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
     ) -> Iterator[tuple[int, Architecture, ChildResult]]:
         for index, arch in children:
-            yield index, arch, evaluate_safely(self.evaluator, arch, episode, index)
+            yield index, arch, evaluate_safely(self.evaluator, arch, episode, index, epochs)
 
     def close(self) -> None:
         pass
@@ -94,11 +94,11 @@ class RayExecutor:
         )
 
     def run(
-        self, episode: int, children: Sequence[tuple[int, Architecture]]
+        self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
     ) -> Iterator[tuple[int, Architecture, ChildResult]]:
         started = time.perf_counter()
         refs = {
-            self.task.remote(self.evaluator_ref, arch, episode, index, self.threads): (index, arch)
+            self.task.remote(self.evaluator_ref, arch, episode, index, self.threads, epochs): (index, arch)
             for index, arch in children
         }
         while refs:
@@ -121,7 +121,7 @@ class RayExecutor:
 
 
 def _evaluate_on_worker(
-    evaluator: Evaluator, arch: Architecture, episode: int, index: int, threads: int
+    evaluator: Evaluator, arch: Architecture, episode: int, index: int, threads: int, epochs: int | None = None
 ) -> ChildResult:
     """Runs in a Ray worker: train on the GPU Ray assigned (CUDA_VISIBLE_DEVICES), else on the CPU."""
     import ray
@@ -130,7 +130,7 @@ def _evaluate_on_worker(
     torch.set_num_threads(threads)
     if hasattr(evaluator, "device"):
         evaluator.device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
-    return evaluate_safely(evaluator, arch, episode, index)
+    return evaluate_safely(evaluator, arch, episode, index, epochs)
 
 
 def _import_ray() -> Any:

@@ -11,6 +11,7 @@ uninterrupted run child for child.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -29,7 +30,7 @@ from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
 from nasrl.run.log import RunLog, format_seconds
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
-from nasrl.search.evaluators import Evaluator, SyntheticEvaluator, TrainEvaluator
+from nasrl.search.evaluators import Evaluator, SyntheticEvaluator, TrainEvaluator, reward_from_history
 from nasrl.search.executors import Executor, make_executor
 from nasrl.search.strategies import Strategy, make_strategy
 from nasrl.space import Architecture
@@ -317,7 +318,7 @@ class _Session:
             episode=episode,
             num_layers=num_layers,
         )
-        records = _evaluate_episode(store, executor, log, episode, architectures)
+        records = _evaluate_episode(store, executor, log, episode, architectures, cfg)
         self.note_best(records)
         stats = self.strategy.update(architectures, [r.reward for r in records])
         store.record_step(episode, stats, num_layers)
@@ -360,9 +361,11 @@ class _Session:
 
 
 def _evaluate_episode(
-    store: RunStore, executor: Executor, log: RunLog, episode: int, architectures: list[Architecture]
-) -> list[ChildRecord]:
-    """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated."""
+    store: RunStore, executor: Executor, log: RunLog, episode: int, architectures: list[Architecture],
+    cfg: SearchConfig,
+) -> list[ChildRecord]:  # fmt: skip
+    """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated (in
+    rungs of successive halving when the config has them)."""
     records: dict[int, ChildRecord] = {}
     pending: list[tuple[int, Architecture]] = []
     first_of_hash: dict[str, int] = {}
@@ -370,12 +373,13 @@ def _evaluate_episode(
     for index, arch in enumerate(architectures):
         arch_hash = arch.hash()
         stored = store.child(episode, index)
-        if stored is not None and stored.arch_hash == arch_hash:
+        if stored is not None and stored.arch_hash == arch_hash and not cfg.rungs:
             records[index] = stored  # finished before an interruption: never trained again
             log.info(f"  child {index + 1}: already stored (reward {stored.reward:.4f})", event="child_reused")
             continue
         known = store.evaluated(arch_hash)
-        if known is not None:
+        # With rungs, this episode's own rows may be half-way (a resumed run): only earlier episodes answer.
+        if known is not None and (not cfg.rungs or known.episode < episode):
             records[index] = _store_cached(store, log, episode, index, arch, known)
         elif arch_hash in first_of_hash:
             duplicates.append((index, arch))
@@ -390,18 +394,63 @@ def _evaluate_episode(
             child=index,
             arch_hash=arch.hash(),
         )
-    for index, arch, result in executor.run(episode, pending):
-        records[index] = _store_result(store, log, episode, index, arch, result)
+    if cfg.rungs:
+        records.update(_successive_halving(store, executor, log, episode, pending, cfg))
+    else:
+        for index, arch, result in executor.run(episode, pending):
+            records[index] = _store_result(store, log, episode, index, arch, result)
     for index, arch in duplicates:
         known = store.evaluated(arch.hash()) or records[first_of_hash[arch.hash()]]
         records[index] = _store_cached(store, log, episode, index, arch, known)
     return [records[i] for i in range(len(architectures))]
 
 
+def _successive_halving(
+    store: RunStore, executor: Executor, log: RunLog, episode: int, pending: list[tuple[int, Architecture]],
+    cfg: SearchConfig,
+) -> dict[int, ChildRecord]:  # fmt: skip
+    """Synchronous successive halving (Jamieson & Talwalkar 2016; Li et al. 2018's Hyperband inner loop): every
+    child trains to the first rung; the best 1/eta of them (at least one) continue from their weights to the next
+    rung, and so on. A child's stored row is rewritten at each rung it reaches, so its reward is its accuracy at
+    the last rung it reached: biased against the children stopped early, which never saw the longer schedule.
+    Rows already stored at a rung (a resumed run) are not trained again; their rung's accuracy comes from their
+    stored per-epoch history."""
+    records: dict[int, ChildRecord] = {}
+    survivors = list(pending)
+    for rung, epochs in enumerate(cfg.rung_epochs):
+        todo = []
+        for index, arch in survivors:
+            stored = store.child(episode, index)
+            if stored is not None and stored.arch_hash == arch.hash() and (stored.rung or 0) >= rung:
+                records[index] = stored
+            else:
+                todo.append((index, arch))
+        if todo:
+            log.step(f"  rung {rung + 1}/{len(cfg.rung_epochs)}: {len(todo)} children to {epochs} epochs",
+                     event="rung_start", episode=episode, rung=rung, epochs=epochs)  # fmt: skip
+        for index, arch, result in executor.run(episode, todo, epochs=epochs):
+            records[index] = _store_result(store, log, episode, index, arch, result, rung=rung)
+        alive = [(i, a) for i, a in survivors if records[i].ok]
+        keep = max(1, len(survivors) // cfg.eta)
+        ranked = sorted(alive, key=lambda ia: (-_accuracy_at(records[ia[0]], epochs, cfg), ia[0]))
+        survivors = ranked[:keep]
+    for index, _ in pending:
+        checkpoint = Path(cfg.run_dir) / "rungs" / f"episode{episode}-child{index}.pt"
+        checkpoint.unlink(missing_ok=True)  # the episode's rows hold every result: the paused weights can go
+    return records
+
+
+def _accuracy_at(record: ChildRecord, epochs: int, cfg: SearchConfig) -> float:
+    """A child's reward as it stood after `epochs` epochs (its stored history may reach a later rung)."""
+    history = json.loads(record.history_json) if record.history_json else []
+    return reward_from_history(history[:epochs], cfg.reward_metric) if history else record.reward
+
+
 def _store_result(
-    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult
-) -> ChildRecord:
-    rec = ChildRecord.of(episode, index, arch, result)
+    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult,
+    rung: int | None = None,
+) -> ChildRecord:  # fmt: skip
+    rec = ChildRecord.of(episode, index, arch, result, rung=rung)
     store.record_child(rec)
     for h in result.history or []:
         val = f"{h['val_acc']:.4f}" if h.get("val_acc") is not None else "-"

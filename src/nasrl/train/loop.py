@@ -233,8 +233,12 @@ def fit(
     resume: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
     preprocess: Preprocess | None = None,
+    until_epoch: int | None = None,
 ) -> TrainResult:
     """Train `model` on `train`, validate on `val` every epoch, keep the best weights.
+
+    `until_epoch` pauses after that many epochs of the `cfg.epochs` schedule (a rung of successive halving): with
+    a checkpoint, a later call with `resume` continues the same schedule from there.
 
     `preprocess` (input statistics) defaults to `Preprocess.fit(train.x, zca=cfg.zca)`; a search that trains
     many children on one split can compute it once and pass it (0.4 s per child saved on 45k images).
@@ -259,7 +263,8 @@ def fit(
     run = _start(model, cfg, preprocess, len(loader), device, ckpt)
     bar = _progress_display(progress, cfg.epochs, len(loader), run.finished)
     try:
-        while run.epoch < cfg.epochs and not run.finished:
+        stop = cfg.epochs if until_epoch is None else min(until_epoch, cfg.epochs)
+        while run.epoch < stop and not run.finished:
             record = _epoch(run, loader, val_loader, cfg, device, bar)
             if bar:
                 bar.end_epoch(record)
