@@ -2,6 +2,7 @@
 
     python bench/controller.py                      # both parts, the defaults as recorded in BENCHMARKS.md
     python bench/controller.py --part learning --option lr=1e-2 --option entropy_weight=1e-2
+    python bench/controller.py --part learning --strategy ppo --layers 10 --children 10000
 
 Learning: the synthetic reward (fraction of decisions equal to a hidden target) on the zoph space with 4 layers
 (12 tokens and 6 skip bits; chance is (12/4 + 6/2)/18 = 1/3). Each strategy proposes `--children` children in
@@ -46,30 +47,33 @@ def learning_run(args: tuple[str, int, int, int, int, dict]) -> tuple[float, flo
 
 
 def learning(args: argparse.Namespace, options: dict) -> None:
-    jobs = [("reinforce", s, args.layers, args.children, args.per_episode, options) for s in args.seeds]
-    jobs += [("random", s, args.layers, args.children, args.per_episode, {}) for s in args.seeds]
+    jobs = [(args.strategy, s, args.layers, args.children, args.per_episode, options) for s in args.seeds]
+    if not args.no_random:
+        jobs += [("random", s, args.layers, args.children, args.per_episode, {}) for s in args.seeds]
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(learning_run, jobs)
     lines = [
         f"learning: zoph {args.layers} layers, {args.children} children in episodes of {args.per_episode}, "
         f"options {options or 'defaults'}"
     ]
-    for name in ("reinforce", "random"):
+    for name in (args.strategy, "random"):
         rows = [(job[1], res) for job, res in zip(jobs, results) if job[0] == name]
+        if not rows:
+            continue
         per_seed = ", ".join(f"seed {s}: {r:.3f} (H {h:.2f}, {t:.0f} s)" for s, (r, h, t) in rows)
         mean = statistics.fmean(r for _, (r, _, _) in rows)
         lines.append(f"  {name:9s} mean of last 100 = {mean:.3f}   [{per_seed}]")
     print("\n".join(lines), flush=True)  # one write: several benches may share a terminal
 
 
-def overhead(options: dict, repeats: int = 3) -> None:
+def overhead(options: dict, repeats: int = 3, args_strategy: str = "reinforce") -> None:
     torch.set_num_threads(1)
     space = preset("zoph", 15)
     target = synthetic_target(space, 0)
     for per_episode in (100, 10):
         best = float("inf")
         for _ in range(repeats):
-            strategy = make_strategy("reinforce", space, 0, **options)
+            strategy = make_strategy(args_strategy, space, 0, **options)
             start = time.perf_counter()
             for _ in range(100 // per_episode):
                 archs = strategy.propose(per_episode)
@@ -89,7 +93,9 @@ def main() -> None:
     parser.add_argument("--per-episode", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
-    parser.add_argument("--option", action="append", default=[], help="reinforce option KEY=VALUE (Python literal)")
+    parser.add_argument("--strategy", choices=("reinforce", "ppo", "evolution"), default="reinforce")
+    parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline runs")
+    parser.add_argument("--option", action="append", default=[], help="strategy option KEY=VALUE (Python literal)")
     args = parser.parse_args()
     options = {}
     for item in args.option:
@@ -98,7 +104,7 @@ def main() -> None:
     if args.part in ("learning", "both"):
         learning(args, options)
     if args.part in ("overhead", "both"):
-        overhead(options)
+        overhead(options, args_strategy=args.strategy)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,14 @@ def test_decisions_round_trip_through_architectures():
     archs = controller.sample(10, generator=torch.Generator().manual_seed(0)).architectures
     space = preset("zoph", 5)
     assert decisions_to_architectures(space, architectures_to_decisions(space, archs)) == archs
+
+
+def test_the_paper_preset_builds_the_papers_controller_that_shares_every_parameter_across_layers():
+    from nasrl.config import load_config_file, make_config
+
+    paper = make_config(load_config_file("paper")).strategy_settings()
+    space = preset("zoph", 6)
+    names = set(Controller(space, paper).state_dict())
+    assert "pos" not in names and "skip_b" not in names
+    assert {"pos", "skip_b"} <= set(Controller(space).state_dict())  # nasrl's default adds the position tables
+    assert not paper.entropy_per_decision and paper.tanh_constant is None and paper.lr == 6e-4

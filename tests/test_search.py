@@ -116,7 +116,7 @@ def test_failing_child_is_recorded_and_search_goes_on(tmp_path, monkeypatch):
     assert "out of memory (simulated)" in store.child(0, 1).error
 
 
-@pytest.mark.parametrize("strategy", ["reinforce", "evolution"])
+@pytest.mark.parametrize("strategy", ["reinforce", "ppo", "evolution"])
 def test_interrupted_run_resumes_to_the_same_children(tmp_path, monkeypatch, strategy):
     fields = {"strategy": strategy, "population_size": 8, "tournament_size": 3}
     full = search(tmp_path, "full", episodes=6, **fields)

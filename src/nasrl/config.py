@@ -96,16 +96,28 @@ class StrategyConfig(BaseModel):
     init_range: float = Field(0.08, gt=0, description="every controller weight uniform in [-x, x]")
     temperature: float | None = Field(None, gt=0, description="softmax temperature")
     tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
+    position_embedding: bool = Field(True, description="a learned embedding per (layer, step) added to each input")
+    skip_bias: bool = Field(True, description="a learned logit per (layer, earlier layer) added to each skip's")
     # the policy-gradient update (REINFORCE, PPO)
     lr: float = Field(1e-2, gt=0, description="Adam learning rate")
     lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
     baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
-    entropy_weight: float = Field(1e-2, ge=0, description="entropy bonus in the policy-gradient loss")
+    entropy_weight: float = Field(0.2, ge=0, description="entropy bonus in the policy-gradient loss")
+    entropy_per_decision: bool = Field(
+        True, description="the bonus is on the mean entropy per decision (else the sum: it grows with depth)"
+    )
     grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
     reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
+    ppo_epochs: int = Field(2, ge=1, description="PPO: gradient steps over each episode's children")
+    ppo_clip: float = Field(0.2, gt=0, lt=1, description="PPO: the ratio is clipped to 1 +- this")
     # regularized evolution (Real et al. 2019)
     population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
     tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
+
+    @classmethod
+    def of(cls, settings: StrategyConfig | None = None, **overrides: Any) -> StrategyConfig:
+        """`settings` (default: the defaults) with `overrides`, validated; a bad one is one sentence."""
+        return validated(cls, {**(settings or cls()).model_dump(), **overrides}, "nasrl search --help")
 
 
 #: The search config's names of the strategy settings (flags and presets keep the names they always had).
@@ -119,7 +131,12 @@ STRATEGY_FIELDS = {
     "controller_grad_clip": "grad_clip",
     "temperature": "temperature",
     "tanh_constant": "tanh_constant",
+    "controller_position_embedding": "position_embedding",
+    "controller_skip_bias": "skip_bias",
+    "entropy_per_decision": "entropy_per_decision",
     "reward_transform": "reward_transform",
+    "ppo_epochs": "ppo_epochs",
+    "ppo_clip": "ppo_clip",
     "population_size": "population_size",
     "tournament_size": "tournament_size",
 }
@@ -191,7 +208,9 @@ class SearchConfig(BaseModel):
     )
 
     # --- the strategy (defaults and help from StrategyConfig) ---
-    strategy: Literal["reinforce", "evolution", "random"] = "reinforce"
+    strategy: Literal["reinforce", "ppo", "evolution", "random"] = Field(
+        "reinforce", description="reinforce, ppo, evolution or random"
+    )
     controller_hidden: int = _strategy_field("controller_hidden")
     controller_layers: int = _strategy_field("controller_layers")
     controller_lr: float = _strategy_field("controller_lr")
@@ -201,7 +220,12 @@ class SearchConfig(BaseModel):
     controller_grad_clip: float | None = _strategy_field("controller_grad_clip")
     temperature: float | None = _strategy_field("temperature")
     tanh_constant: float | None = _strategy_field("tanh_constant")
+    controller_position_embedding: bool = _strategy_field("controller_position_embedding")
+    controller_skip_bias: bool = _strategy_field("controller_skip_bias")
+    entropy_per_decision: bool = _strategy_field("entropy_per_decision")
     reward_transform: Literal["none", "cube"] = _strategy_field("reward_transform")
+    ppo_epochs: int = _strategy_field("ppo_epochs")
+    ppo_clip: float = _strategy_field("ppo_clip")
     population_size: int = _strategy_field("population_size")
     tournament_size: int = _strategy_field("tournament_size")
     collapse_entropy: float = Field(

@@ -16,20 +16,32 @@ Read it against the paper:
 - The log-probability of an architecture is the sum of the log-probabilities of all its decisions (the
   log pi(a_t | a_(t-1):1) summed in the paper's eq. 2), and its entropy is the sum of the decisions' entropies.
 
-Every parameter is shared across layers (one LSTM, one softmax head and one embedding table per token type, one
-anchor attention), so the number of parameters does not depend on the depth and the same controller samples
-deeper networks as the paper's schedule grows them (6 layers, +2 every 1,600 children).
+In the paper every parameter is shared across layers (one LSTM, one softmax head and one embedding table per token
+type, one anchor attention); the `paper` preset keeps that. nasrl's default adds two position-specific parts:
+
+- `position_embedding`: a learned embedding per (layer position, step within the layer) added to each step's input;
+- `skip_bias`: a learned logit per (layer i, earlier layer j) added to the anchor attention's logit.
+
+Why: with everything shared, the only thing that tells layer 7's filter-height step from layer 3's is the LSTM
+state, which is driven by the (random) earlier choices; a policy whose best choices differ from layer to layer
+(they do: the synthetic target is random per layer) then has to be carried through 35 units over 75-150 steps, and
+the skip attention, which sees only h_i and h_j, has no handle on the particular pair (i, j). On the synthetic
+benchmark the shared controller stalls near chance at 10-15 layers, the position-specific one does not
+(BENCHMARKS.md, "Controller"). The tables have `MIN_POSITION_ROWS` rows (or the space's depth if larger), so the
+parameter shapes do not depend on the depth; layers beyond them reuse the last row, so any depth can be sampled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasrl.config import StrategyConfig
 from nasrl.space import Architecture, SearchSpace
 
 
@@ -86,46 +98,63 @@ def architectures_to_decisions(space: SearchSpace, architectures: Sequence[Archi
     return Decisions(tokens, skips)
 
 
+#: Position tables have at least this many rows, so parameter shapes do not depend on the search's depth (a
+#: checkpoint of a 6-layer schedule loads at 20 layers); deeper layers share the last row.
+MIN_POSITION_ROWS = 32
+
+
 class Controller(nn.Module):
     """The policy pi(architecture; theta): samples architectures and scores given ones (teacher forcing).
 
-    Defaults are the paper's: a 2-layer LSTM of 35 units, every weight uniform in [-0.08, 0.08]. `temperature`
-    and `tanh_constant` reshape every logit as logits = c * tanh(logits / T) (ENAS, Pham et al. 2018), which
-    bounds the logits and so keeps the policy from collapsing early; both are off by default."""
+    Its settings are a `StrategyConfig`'s (`settings`, changed by keyword `overrides`): the LSTM's size and init
+    range (the paper's: 2 layers of 35 units, every weight uniform in [-0.08, 0.08]); `temperature` and
+    `tanh_constant`, which reshape every logit as c * tanh(logits / T) (ENAS, Pham et al. 2018) and so keep the
+    policy from collapsing early; and the position-specific `position_embedding` and `skip_bias`."""
 
     def __init__(
         self,
         space: SearchSpace,
-        hidden_size: int = 35,
-        num_lstm_layers: int = 2,
-        init_range: float = 0.08,
-        temperature: float | None = None,
-        tanh_constant: float | None = None,
+        settings: StrategyConfig | None = None,
         init_generator: torch.Generator | None = None,
+        **overrides: Any,
     ) -> None:
         super().__init__()
+        settings = StrategyConfig.of(settings, **overrides)
+        hidden_size = settings.hidden_size
         self.space = space
         self.hidden_size = hidden_size
-        self.temperature = temperature
-        self.tanh_constant = tanh_constant
+        self.temperature = settings.temperature
+        self.tanh_constant = settings.tanh_constant
+        self.position_embedding = settings.position_embedding
+        self.skip_bias = settings.skip_bias and space.skips
+        self.position_rows = max(MIN_POSITION_ROWS, space.num_layers)
+        steps = len(space.tokens) + (1 if space.skips else 0)
         # nn.LSTMCell and nn.Linear draw their default init from the global RNG; fork it so that building a
         # controller leaves the caller's RNG untouched (we re-initialise everything below anyway, from
         # `init_generator` when given, else from the global RNG as any nn.Module does).
         with torch.random.fork_rng(devices=[]):
             # A stack of LSTM cells stepped by hand: per step it costs a third of nn.LSTM with seq_len 1.
-            self.lstm = nn.ModuleList(nn.LSTMCell(hidden_size, hidden_size) for _ in range(num_lstm_layers))
+            self.lstm = nn.ModuleList(
+                nn.LSTMCell(hidden_size, hidden_size) for _ in range(settings.num_lstm_layers)
+            )
             # The first input of the sequence (no decision precedes it).
             self.start = nn.Parameter(torch.empty(1, hidden_size))
             # Per token type: a softmax classifier on the LSTM output and an embedding of the chosen value.
             self.heads = nn.ModuleList(nn.Linear(hidden_size, len(t.choices)) for t in space.tokens)
             self.embeddings = nn.ModuleList(nn.Embedding(len(t.choices), hidden_size) for t in space.tokens)
+            if self.position_embedding:
+                # A learned embedding of (layer position, step within the layer), added to each step's input.
+                self.pos = nn.Parameter(torch.empty(self.position_rows, steps, hidden_size))
+            if self.skip_bias:
+                # A learned logit per (layer i, earlier layer j) pair, added to the anchor attention's.
+                self.skip_b = nn.Parameter(torch.empty(self.position_rows, self.position_rows))
             if space.skips:
                 # Section 3.3: sigmoid(v^T tanh(W_prev h_j + W_curr h_i)).
                 self.w_prev = nn.Linear(hidden_size, hidden_size, bias=False)
                 self.w_curr = nn.Linear(hidden_size, hidden_size, bias=False)
                 self.v = nn.Linear(hidden_size, 1, bias=False)
         for p in self.parameters():
-            nn.init.uniform_(p, -init_range, init_range, generator=init_generator)
+            nn.init.uniform_(p, -settings.init_range, settings.init_range, generator=init_generator)
 
     # ----- the shared forward pass ------------------------------------------------------------------
     def _shape_logits(self, logits: torch.Tensor) -> torch.Tensor:
@@ -166,8 +195,12 @@ class Controller(nn.Module):
                 x = h
             return x, new_state
 
+        last = self.position_rows - 1
         for i in range(num_layers):
+            p = min(i, last)
             for t in range(num_tokens):
+                if self.position_embedding:
+                    x = x + self.pos[p, t]
                 h, state = step(x, state)
                 logits = self._shape_logits(self.heads[t](h))
                 log_p = F.log_softmax(logits, dim=-1)
@@ -183,10 +216,15 @@ class Controller(nn.Module):
             if skips is None:
                 continue
             # Anchor step of layer i (section 3.3).
+            if self.position_embedding:
+                x = x + self.pos[p, num_tokens]
             h, state = step(x, state)
             if i > 0:
                 prev = torch.stack(anchors_prev, dim=1)  # [n, i, H]
                 query = self.v(torch.tanh(prev + self.w_curr(h).unsqueeze(1))).squeeze(-1)  # [n, i]
+                if self.skip_bias:
+                    cols = torch.arange(i, device=device).clamp(max=last)
+                    query = query + self.skip_b[p, cols]
                 query = self._shape_logits(query)
                 if forced is None:
                     bits = torch.bernoulli(torch.sigmoid(query.detach()), generator=generator)

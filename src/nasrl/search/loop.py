@@ -523,7 +523,7 @@ def _collapse_check(store: RunStore, log: RunLog, cfg: SearchConfig, num_layers:
     from nasrl.search.strategies import collapse_warning
     from nasrl.space import uniform_entropy
 
-    if cfg.strategy != "reinforce" or store.meta().get("collapse_warned"):
+    if cfg.strategy not in ("reinforce", "ppo") or store.meta().get("collapse_warned"):
         return
     steps = store.steps()
     threshold = cfg.collapse_entropy * uniform_entropy(spaces.preset(cfg.space, num_layers))

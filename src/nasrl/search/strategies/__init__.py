@@ -1,25 +1,26 @@
-"""Search strategies behind one interface (`Strategy`): REINFORCE on the LSTM controller, regularized evolution,
-and uniform random search, the honest baseline. Each proposes an episode's architectures and learns from their
-rewards; the loop never asks which one it holds."""
+"""Search strategies behind one interface (`Strategy`): REINFORCE and PPO on the LSTM controller, regularized
+evolution, and uniform random search, the honest baseline. Each proposes an episode's architectures and learns
+from their rewards; the loop never asks which one it holds."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nasrl.config import StrategyConfig, validated
+from nasrl.config import StrategyConfig
 from nasrl.errors import UserError
 from nasrl.search.strategies.evolution import RegularizedEvolution
+from nasrl.search.strategies.ppo import PPO
 from nasrl.search.strategies.random_search import RandomSearch
 from nasrl.search.strategies.reinforce import Reinforce, collapse_warning
 from nasrl.search.strategies.strategy import Strategy, check_state
 from nasrl.space import SearchSpace
 
 __all__ = [
-    "STRATEGIES", "RandomSearch", "RegularizedEvolution", "Reinforce", "Strategy", "check_state", "collapse_warning",
-    "make_strategy",
+    "PPO", "STRATEGIES", "RandomSearch", "RegularizedEvolution", "Reinforce", "Strategy", "check_state",
+    "collapse_warning", "make_strategy",
 ]  # fmt: skip
 
-STRATEGIES = ("reinforce", "evolution", "random")
+STRATEGIES = ("reinforce", "ppo", "evolution", "random")
 
 
 def make_strategy(
@@ -29,12 +30,11 @@ def make_strategy(
     strategy reads the settings it uses (one config serves all, so a run can switch strategy by one flag)."""
     if name not in STRATEGIES:
         raise UserError(f"Unknown strategy '{name}': choose one of {', '.join(STRATEGIES)}.")
-    base = (settings or StrategyConfig()).model_dump()
-    settings = validated(StrategyConfig, {**base, **overrides}, "nasrl search --help")
+    settings = StrategyConfig.of(settings, **overrides)
     if name == "random":
         return RandomSearch(space, seed, baseline_decay=settings.baseline_decay)
     if name == "evolution":
         return RegularizedEvolution(
             space, seed, settings.population_size, settings.tournament_size, settings.baseline_decay
         )
-    return Reinforce(space, seed, settings)
+    return (PPO if name == "ppo" else Reinforce)(space, seed, settings)

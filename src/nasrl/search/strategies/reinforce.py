@@ -1,8 +1,4 @@
-"""Search strategies behind one interface: REINFORCE on the LSTM controller, and uniform random search.
-
-The search loop asks a strategy for n architectures per episode (`propose`), has them evaluated, and hands the
-rewards back (`update`). Random search runs through the very same loop, store and reports, so it is the honest
-baseline for every claim the controller makes.
+"""REINFORCE on the LSTM controller: the policy gradient of Zoph & Le 2017.
 
 REINFORCE (Williams 1992), as Zoph & Le 2017 use it (section 3.2, eq. 2 with a baseline):
 
@@ -10,9 +6,10 @@ REINFORCE (Williams 1992), as Zoph & Le 2017 use it (section 3.2, eq. 2 with a b
 
 which we minimise as the loss
 
-    loss = -1/m sum_k [(R'_k - b) * log pi(arch_k) + entropy_weight * H(pi; arch_k)]
+    loss = -1/m sum_k [(R'_k - b) * log pi(arch_k) + entropy_weight * H(pi; arch_k) / D_k]
 
-with R' the (optionally cubed) reward and b an exponential moving average of earlier episodes' mean rewards.
+with R' the (optionally cubed) reward, b an exponential moving average of earlier episodes' mean rewards, and
+D_k the number of decisions of arch_k (`entropy_per_decision`; 1 for the paper's bonus on the summed entropy).
 """
 
 from __future__ import annotations
@@ -24,13 +21,11 @@ from typing import Any
 
 import torch
 
-from nasrl.config import StrategyConfig, validated
+from nasrl.config import StrategyConfig
 from nasrl.errors import UserError
 from nasrl.search.controller import Controller
 from nasrl.search.strategies.strategy import check_state
 from nasrl.space import Architecture, SearchSpace
-
-REWARD_TRANSFORMS = ("none", "cube")
 
 
 def collapse_warning(
@@ -85,23 +80,7 @@ def _mean(values: Sequence[float]) -> float:
 class Reinforce:
     """REINFORCE with a moving-average baseline, an entropy bonus, Adam, gradient clipping and optional LR decay.
 
-    Defaults and why. The controller's own defaults are the paper's (2 x 35 LSTM, init +-0.08); the update's were
-    tuned on the synthetic reward, zoph space with 4 layers, 3,000 children in episodes of 10, tuning seeds 10-19
-    (the benchmark reports seeds 0-2; see BENCHMARKS.md, "Controller"):
-
-    - lr 1e-2 (Adam): the paper's 6e-4 was meant for 12,800 children from 800 GPUs; over 300 updates it barely
-      leaves the uniform policy (mean reward 0.61 vs 0.33 chance). 5e-3 learns too slowly, 2e-2 collapses more
-      often. Pass lr=6e-4 for the paper's setting.
-    - entropy_weight 1e-2: at 1e-4 (ENAS's) the policy collapses onto wrong choices within ~100 updates
-      (0.61-0.75); 3e-2 holds it too close to uniform (0.75). The entropy is summed over all decisions, so deeper
-      spaces get a proportionally larger bonus; lower it if a deep search will not commit.
-    - tanh_constant 3.5 (logits = 3.5 * tanh(logits)): bounds each choice's probability below ~0.99, which keeps
-      a little exploration and made runs far more consistent (10-seed mean 0.93 vs 0.85 without; 2.5 caps
-      probabilities too low, 0.90). temperature None (5.0 with tanh 2.5, ENAS's, learned too slowly: 0.72).
-    - baseline_decay 0.95 (issue 4's default): 0.8 did no better once the tanh constant was on.
-    - grad_clip 5.0: a global-norm bound (ENAS's) that only bites on rare huge advantages, e.g. the cubed reward.
-    - lr_decay None: a constant learning rate; a float g multiplies the lr by g after every update.
-
+    Its settings are a `StrategyConfig`'s (the defaults' reasons are there and in BENCHMARKS.md, "Controller").
     Baseline: the advantage R' - b uses the baseline *before* this episode's rewards enter it (the paper's "moving
     average of the previous architecture accuracies"), so b does not depend on the samples it judges. The first
     episode has no history; b starts at that episode's mean reward, so the first update only ranks the children
@@ -110,46 +89,30 @@ class Reinforce:
     name = "reinforce"
 
     def __init__(self, space: SearchSpace, seed: int, settings: StrategyConfig | None = None, **overrides: Any) -> None:
-        settings = validated(StrategyConfig, {**(settings or StrategyConfig()).model_dump(), **overrides})
-        self.settings = settings
-        lr, lr_decay, baseline_decay = settings.lr, settings.lr_decay, settings.baseline_decay
-        entropy_weight, grad_clip = settings.entropy_weight, settings.grad_clip
-        reward_transform = settings.reward_transform
+        self.settings = settings = StrategyConfig.of(settings, **overrides)
         self.space = space
         self.seed = seed
-        self.baseline_decay = baseline_decay
-        self.entropy_weight = entropy_weight
-        self.grad_clip = grad_clip
-        self.reward_transform = reward_transform
         # One generator for the initial weights and then for every sample: the run's randomness is its state.
         self.generator = torch.Generator().manual_seed(seed)
-        self.controller = Controller(
-            space,
-            hidden_size=settings.hidden_size,
-            num_lstm_layers=settings.num_lstm_layers,
-            init_range=settings.init_range,
-            temperature=settings.temperature,
-            tanh_constant=settings.tanh_constant,
-            init_generator=self.generator,
-        )
-        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
-        self.scheduler = (
-            torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=lr_decay) if lr_decay is not None else None
-        )
+        self.controller = Controller(space, settings, init_generator=self.generator)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=settings.lr)
+        self.scheduler = None
+        if settings.lr_decay is not None:
+            self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
         self.baseline: float | None = None
         self.step = 0
         self.num_layers = space.num_layers
 
     def transform(self, reward: float) -> float:
         """R' from R: the paper cubes the validation accuracy to sharpen differences near the top."""
-        return reward**3 if self.reward_transform == "cube" else reward
+        return reward**3 if self.settings.reward_transform == "cube" else reward
 
     def propose(self, n: int) -> list[Architecture]:
         with torch.no_grad(), one_thread():
             return self.controller.sample(n, generator=self.generator, num_layers=self.num_layers).architectures
 
     def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        """One policy-gradient step on one episode's children (eq. 2 with baseline, averaged over the m children)."""
+        """One policy-gradient update on one episode's children (eq. 2 with baseline, averaged over the m children)."""
         if len(architectures) != len(rewards) or not architectures:
             raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
         with one_thread():
@@ -160,25 +123,14 @@ class Reinforce:
         mean_transformed = _mean(transformed)
         baseline = mean_transformed if self.baseline is None else self.baseline
         advantage = torch.tensor(transformed) - baseline  # (R'_k - b)
-
         self.controller.train()
-        log_probs, entropies = self.controller.log_prob(architectures)
-        loss = -(advantage * log_probs).mean() - self.entropy_weight * entropies.mean()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        params = list(self.controller.parameters())
-        if self.grad_clip is not None:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
-        else:
-            # Parameters without a gradient (the anchor attention of a 1-layer space) do not count.
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))
-        self.optimizer.step()
+        loss, entropies, grad_norm = self._optimise(architectures, advantage)
         if self.scheduler is not None:
             self.scheduler.step()
-
         # The baseline absorbs this episode only after it has judged it.
-        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_transformed
+        decay = self.settings.baseline_decay
+        self.baseline = decay * baseline + (1 - decay) * mean_transformed
         self.step += 1
         return {
             "loss": float(loss.detach()),
@@ -188,6 +140,36 @@ class Reinforce:
             "lr": float(lr),
             "grad_norm": grad_norm,
         }
+
+    def _optimise(
+        self, architectures: Sequence[Architecture], advantage: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One gradient step of the REINFORCE loss; returns (loss, the children's entropies, gradient norm)."""
+        log_probs, entropies = self.controller.log_prob(architectures)
+        loss = self.loss(architectures, advantage * log_probs, entropies)
+        return loss, entropies, self._step(loss)
+
+    def loss(
+        self, architectures: Sequence[Architecture], surrogate: torch.Tensor, entropies: torch.Tensor
+    ) -> torch.Tensor:
+        """-surrogate.mean() - w * H.mean(), H per decision when `entropy_per_decision`: the reward is a share of
+        the decisions, so each decision's pull shrinks as 1 / decisions while a bonus on the summed entropy would
+        pull each with the full weight and hold a deep policy near uniform."""
+        if self.settings.entropy_per_decision:
+            counts = [num_decisions(self.space, a.num_layers) for a in architectures]
+            entropies = entropies / torch.tensor(counts, dtype=entropies.dtype)
+        return -surrogate.mean() - self.settings.entropy_weight * entropies.mean()
+
+    def _step(self, loss: torch.Tensor) -> float:
+        """Backward, clip the global gradient norm (ENAS's bound), Adam step; returns the norm before clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = list(self.controller.parameters())
+        # Parameters without a gradient (the anchor attention of a 1-layer space) do not count.
+        clip = self.settings.grad_clip if self.settings.grad_clip is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        self.optimizer.step()
+        return grad_norm
 
     def set_num_layers(self, num_layers: int) -> None:
         if num_layers < 1:
@@ -223,3 +205,6 @@ class Reinforce:
         self.num_layers = int(state["num_layers"])
 
 
+def num_decisions(space: SearchSpace, num_layers: int) -> int:
+    """How many decisions an architecture of this depth takes: its tokens, plus one skip bit per layer pair."""
+    return num_layers * len(space.tokens) + (num_layers * (num_layers - 1) // 2 if space.skips else 0)
