@@ -259,6 +259,7 @@ class SearchConfig(BaseModel):
         "cifar10", description="cifar10, cifar100, svhn, mnist, fashion-mnist, folder:PATH or synthetic"
     )
     data_dir: str | None = Field(None, description="where data sets and their decoded caches live")
+    resolution: int = Field(32, ge=8, description="images resized to this many pixels square (a cheaper proxy)")
     val_size: ValSize = Field(None, description=VAL_SIZE_HELP)
     train_subset: int | None = Field(None, ge=1, description="train on this many images (proxy search)")
     val_subset: int | None = Field(None, ge=1, description="validate on this many images")

@@ -108,7 +108,7 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
 
     device = resolve_device(cfg.device)
     start = time.perf_counter()
-    dataset = load_dataset(cfg.data, cfg.data_dir)
+    dataset = load_dataset(cfg.data, cfg.data_dir, cfg.resolution)
     train, val = split_train_val(dataset, cfg.val_size, cfg.seed, cfg.train_subset, cfg.val_subset)
     note = (
         f"Data: {dataset.name}: {len(train.y)} training / {len(val.y)} validation images, "
