@@ -74,7 +74,11 @@ class DataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field("cifar10", description="data source (see the list above)", json_schema_extra={"flag": "data"})
+    source: str = Field(
+        "cifar10",
+        description="cifar10, cifar100, svhn, mnist, fashion-mnist, folder:PATH or synthetic",
+        json_schema_extra={"flag": "data"},
+    )
     data_dir: str | None = Field(None, description="download and cache folder (default ~/.cache/nasrl)")
     resolution: int = Field(32, ge=8, description="images are resized to this many pixels square")
     val_size: ValSize = Field(None, description=VAL_SIZE_HELP)
@@ -143,11 +147,25 @@ STRATEGY_FIELDS = {
 _STRATEGY = StrategyConfig.model_fields
 
 
-def _strategy_field(name: str) -> Any:
-    """A search config field that takes its default, constraints and help from `StrategyConfig`."""
-    source = _STRATEGY[STRATEGY_FIELDS[name]]
-    return Field(source.default, description=source.description, json_schema_extra={"strategy": True},
+def _field_from(model: type[BaseModel], name: str) -> Any:
+    """A search config field that takes its default, constraints and help from another model's field, so each
+    default is declared once (in `StrategyConfig` or `DataConfig`)."""
+    source = model.model_fields[name]
+    return Field(source.default, description=source.description,
                  **{k: v for m in source.metadata for k, v in _bounds(m).items()})  # fmt: skip
+
+
+def _strategy_field(name: str) -> Any:
+    return _field_from(StrategyConfig, STRATEGY_FIELDS[name])
+
+
+#: The search config's names of the data settings (`data` is `DataConfig.source`).
+DATA_FIELDS = {name: name for name in ("data_dir", "resolution", "val_size", "train_subset", "val_subset")}
+DATA_FIELDS["data"] = "source"
+
+
+def _data_field(name: str) -> Any:
+    return _field_from(DataConfig, DATA_FIELDS[name])
 
 
 def _bounds(constraint: Any) -> dict[str, Any]:
@@ -254,15 +272,13 @@ class SearchConfig(BaseModel):
     child_max_steps: int | None = Field(None, ge=1, description="cap on optimizer steps per child (smoke runs)")
     augment: bool = True
 
-    # --- data ---
-    data: str = Field(
-        "cifar10", description="cifar10, cifar100, svhn, mnist, fashion-mnist, folder:PATH or synthetic"
-    )
-    data_dir: str | None = Field(None, description="where data sets and their decoded caches live")
-    resolution: int = Field(32, ge=8, description="images resized to this many pixels square (a cheaper proxy)")
-    val_size: ValSize = Field(None, description=VAL_SIZE_HELP)
-    train_subset: int | None = Field(None, ge=1, description="train on this many images (proxy search)")
-    val_subset: int | None = Field(None, ge=1, description="validate on this many images")
+    # --- data (defaults and help from DataConfig) ---
+    data: str = _data_field("data")
+    data_dir: str | None = _data_field("data_dir")
+    resolution: int = _data_field("resolution")
+    val_size: ValSize = _data_field("val_size")
+    train_subset: int | None = _data_field("train_subset")
+    val_subset: int | None = _data_field("val_subset")
 
     @field_validator("space")
     @classmethod
@@ -318,6 +334,11 @@ class SearchConfig(BaseModel):
     @property
     def max_layers(self) -> int:
         return self.layers or DEFAULT_LAYERS[self.space]
+
+    def data_settings(self) -> DataConfig:
+        """Which data the children train on and how it is split (the run's seed is the split's)."""
+        fields = {inner: getattr(self, outer) for outer, inner in DATA_FIELDS.items()}
+        return DataConfig(**fields, split_seed=self.seed)
 
     def strategy_settings(self) -> StrategyConfig:
         """The strategy's settings from this config's flat fields (the one place they are mapped)."""

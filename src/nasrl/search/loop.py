@@ -108,8 +108,9 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
 
     device = resolve_device(cfg.device)
     start = time.perf_counter()
-    dataset = load_dataset(cfg.data, cfg.data_dir, cfg.resolution)
-    train, val = split_train_val(dataset, cfg.val_size, cfg.seed, cfg.train_subset, cfg.val_subset)
+    data = cfg.data_settings()
+    dataset = load_dataset(data.source, data.data_dir, data.resolution)
+    train, val = split_train_val(dataset, data.val_size, data.split_seed, data.train_subset, data.val_subset)
     note = (
         f"Data: {dataset.name}: {len(train.y)} training / {len(val.y)} validation images, "
         f"{len(dataset.classes)} classes, {dataset.channels} channel(s) "
