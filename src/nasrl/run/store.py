@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def rung_checkpoint_path(run_dir: str | Path, episode: int, child: int) -> Path:
+    """Where a child's training pauses between rungs of successive halving (the run folder's `rungs/`)."""
+    return Path(run_dir) / "rungs" / f"episode{episode}-child{child}.pt"
+
+
 class RunStore:
     """A run folder: `results.sqlite`, `config.yaml`, `checkpoints/`, logs and reports."""
 

@@ -18,6 +18,7 @@ import torch
 from nasrl.config import SearchConfig
 from nasrl.nets import builder
 from nasrl.run.records import FAILED_REWARD, ChildResult
+from nasrl.run.store import rung_checkpoint_path
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import Architecture, SearchSpace
 
@@ -117,7 +118,7 @@ class TrainEvaluator:
         search continues a child mid-way instead of training it again."""
         if not self.cfg.rungs or self.cfg.run_dir is None:
             return None
-        return Path(self.cfg.run_dir) / "rungs" / f"episode{episode}-child{child_index}.pt"
+        return rung_checkpoint_path(self.cfg.run_dir, episode, child_index)
 
     def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
         from nasrl.train.loop import fit

@@ -29,7 +29,7 @@ from nasrl.errors import UserError
 from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
 from nasrl.run.log import RunLog, format_seconds
 from nasrl.run.records import ChildRecord, ChildResult
-from nasrl.run.store import RunStore
+from nasrl.run.store import RunStore, rung_checkpoint_path
 from nasrl.search.evaluators import Evaluator, SyntheticEvaluator, TrainEvaluator, reward_from_history
 from nasrl.search.executors import Executor, make_executor
 from nasrl.search.strategies import Strategy, make_strategy
@@ -436,8 +436,7 @@ def _successive_halving(
         ranked = sorted(alive, key=lambda ia: (-_accuracy_at(records[ia[0]], epochs, cfg), ia[0]))
         survivors = ranked[:keep]
     for index, _ in pending:
-        checkpoint = Path(cfg.run_dir) / "rungs" / f"episode{episode}-child{index}.pt"
-        checkpoint.unlink(missing_ok=True)  # the episode's rows hold every result: the paused weights can go
+        rung_checkpoint_path(store.run_dir, episode, index).unlink(missing_ok=True)  # the episode's rows hold every result: the paused weights can go
     return records
 
 
