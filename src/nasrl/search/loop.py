@@ -436,7 +436,8 @@ def _successive_halving(
         ranked = sorted(alive, key=lambda ia: (-_accuracy_at(records[ia[0]], epochs, cfg), ia[0]))
         survivors = ranked[:keep]
     for index, _ in pending:
-        rung_checkpoint_path(store.run_dir, episode, index).unlink(missing_ok=True)  # the episode's rows hold every result: the paused weights can go
+        # The episode's rows hold every result: the paused weights can go.
+        rung_checkpoint_path(store.run_dir, episode, index).unlink(missing_ok=True)
     return records
 
 
