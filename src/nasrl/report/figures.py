@@ -95,8 +95,10 @@ def controller_plot(
     uniform_entropy: Sequence[float] | None = None,
     collapse_fraction: float | None = None,
     collapse_episode: int | None = None,
+    strategy: str = "reinforce",
 ) -> Path | None:
-    """Policy entropy and REINFORCE loss per episode; a collapsing policy shows as entropy near zero early on.
+    """Policy entropy and loss per episode (for evolution: the population's diversity, no loss); a collapsing
+    policy shows as entropy near zero early on.
 
     `uniform_entropy` (one value per step: the most a policy over that depth can have) gives the entropy its
     scale, and the collapse threshold is that times `collapse_fraction`."""
@@ -104,13 +106,15 @@ def controller_plot(
         return None
     episodes = [s["episode"] + 1 for s in steps]
     fig, (ax_ent, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax_ent.plot(episodes, [_num(s.get("entropy")) for s in steps], "o-", ms=3, c="tab:blue", label="policy entropy")
+    what = "population diversity (entropy of its decisions)" if strategy == "evolution" else "policy entropy"
+    ax_ent.plot(episodes, [_num(s.get("entropy")) for s in steps], "o-", ms=3, c="tab:blue", label=what)
     if uniform_entropy is not None:
         ax_ent.plot(episodes, uniform_entropy, c="gray", ls="--", lw=1, label="uniform policy (maximum)")
         if collapse_fraction:
             ax_ent.plot(episodes, [collapse_fraction * u for u in uniform_entropy], c="tab:red", ls=":", lw=1,
                         label=f"collapse threshold ({collapse_fraction:.0%} of uniform)")  # fmt: skip
-    ax_loss.plot(episodes, [_num(s.get("loss")) for s in steps], "o-", ms=3, c="tab:orange", label="REINFORCE loss")
+    loss_name = {"ppo": "PPO loss (first epoch)", "reinforce": "REINFORCE loss"}.get(strategy, "no loss")
+    ax_loss.plot(episodes, [_num(s.get("loss")) for s in steps], "o-", ms=3, c="tab:orange", label=loss_name)
     ax_loss.axhline(0, c="gray", lw=0.8)
     if collapse_episode is not None:
         for ax in (ax_ent, ax_loss):

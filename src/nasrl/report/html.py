@@ -77,7 +77,7 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
     collapse_episode = run.meta.get("collapse_warned")
     made["controller.png"] = rp.controller_plot(
         run.steps, out / "controller.png", uniform, run.config.get("collapse_entropy"),
-        collapse_episode if isinstance(collapse_episode, int) else None,
+        collapse_episode if isinstance(collapse_episode, int) else None, str(run.config.get("strategy", "reinforce")),
     )  # fmt: skip
     if made["controller.png"] is None:
         notes["controller.png"] = "No controller steps yet: the first update comes after the first episode's children."
@@ -128,7 +128,8 @@ def _search_body(
          "Every child's reward (validation accuracy, or its cube), the controller's moving-average baseline "
          "after each episode's update, and the best reward so far."),
         ("Controller", "controller.png",
-         "The policy's entropy (exploration left) and the REINFORCE loss per episode."),
+         "The policy's entropy (exploration left; for evolution, the population's diversity) and the "
+         "strategy's loss per episode."),
         ("How the policy's choices evolve", "policy.png",
          f"For each token, the share of each value among all layers sampled in a block of {heat_block} episode(s)."),
         ("Accuracy against cost", "pareto.png",
