@@ -328,3 +328,18 @@ def test_bad_layer_schedules_are_refused_before_the_run(schedule, tmp_path, caps
     assert main(argv) == 2
     assert "START:STEP:EVERY" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_a_run_folder_of_the_previous_version_reports_lists_and_resumes_exactly(tmp_path, capsys):
+    """A search started by nasrl 0.1 (3 of 6 episodes, before the controller's position parts existed) resumes
+    to exactly the children that version's uninterrupted run stored (recorded in the fixture)."""
+    import shutil
+
+    fixtures = Path(__file__).parent / "fixtures"
+    run = tmp_path / "old"
+    shutil.copytree(fixtures / "search-run-v0.1", run)
+    assert main(["report", str(run)]) == 0 and (run / "report" / "report.html").is_file()
+    assert main(["runs", str(tmp_path)]) == 0 and "finished" in capsys.readouterr().out
+    assert main(["search", "--resume", str(run), "--episodes", "6", "--quiet"]) == 0
+    expected = [tuple(row) for row in json.loads((fixtures / "search-run-v0.1-full-rows.json").read_text())]
+    assert rows(run) == expected

@@ -408,7 +408,18 @@ def save_config(cfg: SearchConfig, path: Path) -> None:
     write_text_atomic(path, yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
 
+#: Settings added after a run's config.yaml was written take the behaviour that run had, not today's default, so
+#: an older run folder resumes exactly as it would have (its controller had no position parts, its entropy bonus
+#: was on the sum).
+SETTINGS_BEFORE_THEY_EXISTED = {
+    "entropy_per_decision": False,
+    "controller_position_embedding": False,
+    "controller_skip_bias": False,
+}
+
+
 def read_config(path: Path) -> SearchConfig:
+    """A run folder's config.yaml, as the run was started (see `SETTINGS_BEFORE_THEY_EXISTED`)."""
     if not path.is_file():
         raise UserError(f"{path.parent} has no config.yaml: it is not a search run folder.")
-    return make_config(load_config_file(str(path)))
+    return make_config({**SETTINGS_BEFORE_THEY_EXISTED, **load_config_file(str(path))})
