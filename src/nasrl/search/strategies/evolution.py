@@ -27,11 +27,12 @@ import torch
 
 from nasrl.errors import UserError
 from nasrl.search.controller import Decisions, architectures_to_decisions, decisions_to_architectures
-from nasrl.search.strategies.strategy import check_state
+from nasrl.search.strategies.random_search import uniform_architectures
+from nasrl.search.strategies.strategy import StrategyBase, check_rewards
 from nasrl.space import Architecture, SearchSpace
 
 
-class RegularizedEvolution:
+class RegularizedEvolution(StrategyBase):
     """Aging evolution with a population of `population_size` and tournaments of `tournament_size`."""
 
     name = "evolution"
@@ -44,16 +45,10 @@ class RegularizedEvolution:
                 f"The tournament ({tournament_size}) must hold at least 1 and at most the population "
                 f"({population_size}) architectures: lower --tournament-size or raise --population-size."
             )
-        self.space = space
-        self.seed = seed
+        super().__init__(space, seed, baseline_decay)
         self.population_size = population_size
         self.tournament_size = tournament_size
-        self.baseline_decay = baseline_decay
-        self.generator = torch.Generator().manual_seed(seed)
         self.population: list[tuple[Architecture, float]] = []  # oldest first
-        self.baseline: float | None = None
-        self.step = 0
-        self.num_layers = space.num_layers
 
     # ----- proposing -------------------------------------------------------------------------------------
     def propose(self, n: int) -> list[Architecture]:
@@ -69,13 +64,7 @@ class RegularizedEvolution:
         return out
 
     def _random(self) -> Architecture:
-        """One uniform architecture: each token uniform over its choices, each skip bit 1/2 (as random search)."""
-        depth, g = self.num_layers, self.generator
-        tokens = torch.stack([torch.randint(len(t.choices), (1, depth), generator=g) for t in self.space.tokens], -1)
-        skips = None
-        if self.space.skips:
-            skips = torch.tril(torch.randint(2, (1, depth, depth), generator=g).float(), diagonal=-1)
-        return decisions_to_architectures(self.space.with_layers(depth), Decisions(tokens, skips))[0]
+        return uniform_architectures(self.space, 1, self.num_layers, self.generator)[0]
 
     def _tournament(self) -> Architecture:
         """The best of S members drawn without replacement (ties: the younger one, as the later max wins)."""
@@ -116,16 +105,13 @@ class RegularizedEvolution:
     # ----- learning ---------------------------------------------------------------------------------------
     def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
         """Each child joins the population in order, each pushing out the oldest member once it is full."""
-        if len(architectures) != len(rewards) or not architectures:
-            raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
+        check_rewards(architectures, rewards)
         for arch, reward in zip(architectures, rewards):
             self.population.append((arch, float(reward)))
             if len(self.population) > self.population_size:
                 self.population.pop(0)
         mean_reward = sum(float(r) for r in rewards) / len(rewards)
-        baseline = mean_reward if self.baseline is None else self.baseline
-        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_reward
-        self.step += 1
+        baseline = self.advance_baseline(mean_reward)
         return {
             "loss": 0.0,
             "baseline": float(baseline),
@@ -136,30 +122,14 @@ class RegularizedEvolution:
             "population_best": max(r for _, r in self.population),
         }
 
-    def set_num_layers(self, num_layers: int) -> None:
-        if num_layers < 1:
-            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
-        self.num_layers = num_layers
-
     # ----- resuming -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "strategy": self.name,
-            "space": self.space.to_dict(),
-            "population": [(arch.to_json(), reward) for arch, reward in self.population],
-            "baseline": self.baseline,
-            "generator": self.generator.get_state(),
-            "step": self.step,
-            "num_layers": self.num_layers,
-        }
+        population = [(arch.to_json(), reward) for arch, reward in self.population]
+        return {**self.base_state(), "population": population}
 
     def load_state_dict(self, state: dict) -> None:
-        check_state(self.name, self.space, state)
+        self.load_base_state(state)
         self.population = [(Architecture.from_json(text), float(reward)) for text, reward in state["population"]]
-        self.baseline = state["baseline"]
-        self.generator.set_state(state["generator"])
-        self.step = int(state["step"])
-        self.num_layers = int(state["num_layers"])
 
 
 def population_entropy(architectures: Sequence[Architecture]) -> float:

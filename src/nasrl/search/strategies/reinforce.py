@@ -22,9 +22,8 @@ from typing import Any
 import torch
 
 from nasrl.config import StrategyConfig
-from nasrl.errors import UserError
 from nasrl.search.controller import Controller
-from nasrl.search.strategies.strategy import check_state
+from nasrl.search.strategies.strategy import StrategyBase, check_rewards
 from nasrl.space import Architecture, SearchSpace
 
 
@@ -77,7 +76,7 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
-class Reinforce:
+class Reinforce(StrategyBase):
     """REINFORCE with a moving-average baseline, an entropy bonus, Adam, gradient clipping and optional LR decay.
 
     Its settings are a `StrategyConfig`'s (the defaults' reasons are there and in BENCHMARKS.md, "Controller").
@@ -90,18 +89,13 @@ class Reinforce:
 
     def __init__(self, space: SearchSpace, seed: int, settings: StrategyConfig | None = None, **overrides: Any) -> None:
         self.settings = settings = StrategyConfig.of(settings, **overrides)
-        self.space = space
-        self.seed = seed
-        # One generator for the initial weights and then for every sample: the run's randomness is its state.
-        self.generator = torch.Generator().manual_seed(seed)
+        super().__init__(space, seed, settings.baseline_decay)
+        # The generator draws the initial weights, then every sample.
         self.controller = Controller(space, settings, init_generator=self.generator)
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=settings.lr)
         self.scheduler = None
         if settings.lr_decay is not None:
             self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
-        self.baseline: float | None = None
-        self.step = 0
-        self.num_layers = space.num_layers
 
     def transform(self, reward: float) -> float:
         """R' from R: the paper cubes the validation accuracy to sharpen differences near the top."""
@@ -113,8 +107,7 @@ class Reinforce:
 
     def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
         """One policy-gradient update on one episode's children (eq. 2 with baseline, averaged over the m children)."""
-        if len(architectures) != len(rewards) or not architectures:
-            raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
+        check_rewards(architectures, rewards)
         with one_thread():
             return self._update(architectures, rewards)
 
@@ -128,10 +121,7 @@ class Reinforce:
         loss, entropies, grad_norm = self._optimise(architectures, advantage)
         if self.scheduler is not None:
             self.scheduler.step()
-        # The baseline absorbs this episode only after it has judged it.
-        decay = self.settings.baseline_decay
-        self.baseline = decay * baseline + (1 - decay) * mean_transformed
-        self.step += 1
+        self.advance_baseline(mean_transformed)  # the episode joins the baseline only after it was judged
         return {
             "loss": float(loss.detach()),
             "baseline": float(baseline),
@@ -171,38 +161,24 @@ class Reinforce:
         self.optimizer.step()
         return grad_norm
 
-    def set_num_layers(self, num_layers: int) -> None:
-        if num_layers < 1:
-            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
-        self.num_layers = num_layers
-
     def state_dict(self) -> dict:
         """A snapshot (deep copy): the module's and Adam's state_dicts alias live tensors that the next step
         overwrites in place, and a checkpoint taken at an episode's start must not change afterwards."""
         return copy.deepcopy(
             {
-                "strategy": self.name,
-                "space": self.space.to_dict(),
+                **self.base_state(),
                 "controller": dict(self.controller.state_dict()),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "baseline": self.baseline,
-                "generator": self.generator.get_state(),
-                "step": self.step,
-                "num_layers": self.num_layers,
             }
         )
 
     def load_state_dict(self, state: dict) -> None:
-        check_state(self.name, self.space, state)
+        self.load_base_state(state)
         self.controller.load_state_dict(state["controller"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        self.baseline = state["baseline"]
-        self.generator.set_state(state["generator"])
-        self.step = int(state["step"])
-        self.num_layers = int(state["num_layers"])
 
 
 def num_decisions(space: SearchSpace, num_layers: int) -> int:

@@ -1,9 +1,12 @@
-"""What every strategy promises the search loop (`Strategy`), and the check that a checkpoint is its own."""
+"""What every strategy promises the search loop (`Strategy`), the state they all keep (`StrategyBase`), and the
+check that a checkpoint is a strategy's own."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+import torch
 
 from nasrl.errors import UserError
 from nasrl.space import Architecture, SearchSpace
@@ -50,3 +53,52 @@ def check_state(name: str, space: SearchSpace, state: dict) -> None:
         )
 
 
+class StrategyBase:
+    """The state every strategy keeps: the sampling generator (seeded once: the run's randomness is its state), a
+    moving-average baseline of the episodes' mean rewards (REINFORCE's; the others keep it for comparable logs
+    and plots), the number of updates and the current depth (the layer schedule's)."""
+
+    name: str
+
+    def __init__(self, space: SearchSpace, seed: int, baseline_decay: float) -> None:
+        self.space = space
+        self.seed = seed
+        self.baseline_decay = baseline_decay
+        self.generator = torch.Generator().manual_seed(seed)
+        self.baseline: float | None = None
+        self.step = 0
+        self.num_layers = space.num_layers
+
+    def set_num_layers(self, num_layers: int) -> None:
+        if num_layers < 1:
+            raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
+        self.num_layers = num_layers
+
+    def advance_baseline(self, mean_reward: float) -> float:
+        """The baseline before this episode (its own mean the first time), then the episode joins the average."""
+        before = mean_reward if self.baseline is None else self.baseline
+        self.baseline = self.baseline_decay * before + (1 - self.baseline_decay) * mean_reward
+        self.step += 1
+        return before
+
+    def base_state(self) -> dict:
+        return {
+            "strategy": self.name,
+            "space": self.space.to_dict(),
+            "baseline": self.baseline,
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "num_layers": self.num_layers,
+        }
+
+    def load_base_state(self, state: dict) -> None:
+        check_state(self.name, self.space, state)
+        self.baseline = state["baseline"]
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.num_layers = int(state["num_layers"])
+
+
+def check_rewards(architectures: Sequence[Architecture], rewards: Sequence[float]) -> None:
+    if len(architectures) != len(rewards) or not architectures:
+        raise ValueError(f"update needs one reward per architecture, got {len(architectures)} and {len(rewards)}.")
