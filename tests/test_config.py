@@ -242,3 +242,15 @@ def test_search_with_a_config_file_that_is_not_a_mapping_exits_2(tmp_path, monke
     assert err.count("\n") == 1 and "must be a YAML mapping" in err
     assert cli.main(["search", "--config", "no-such-preset"]) == 2
     assert "use one of the presets" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "-3", "many"])
+def test_a_val_size_that_is_neither_a_count_nor_a_fraction_says_which_it_must_be(value):
+    message = user_error({}, {"val_size": value})
+    assert message == f"Bad value '{value}' for --val-size: must be an image count such as 5000 or a fraction such as 0.1."
+
+
+def test_val_size_reads_counts_and_fractions_from_the_command_line():
+    assert make_config({}, {"val_size": "5000"}).val_size == 5000
+    assert make_config({}, {"val_size": "0.2"}).val_size == 0.2
+    assert make_config({}).val_size is None  # the default: 5,000, at most a tenth of the training images

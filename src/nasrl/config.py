@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nasrl.errors import UserError
 from nasrl.space import DEFAULT_LAYERS, PRESET_TOKENS
@@ -29,7 +29,22 @@ Schedule = Literal["cosine", "step", "onecycle", "plateau", "none"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 #: `val_size`: an image count, a fraction of the training images, or None for the default (5,000, at most 10%).
-ValSize = Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, lt=1)] | None
+def _val_size(value: Any) -> Any:
+    """An image count (a whole number from 1) or a fraction in (0, 1); text from the command line is parsed."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be an image count such as 5000 or a fraction such as 0.1") from None
+    if number >= 1 and number.is_integer():
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise ValueError("must be an image count such as 5000 or a fraction such as 0.1")
+
+
+ValSize = Annotated[int | float | None, BeforeValidator(_val_size)]
 VAL_SIZE_HELP = "validation images held out: a count, or a fraction such as 0.1 (default 5000, at most 10%)"
 
 
