@@ -247,7 +247,8 @@ def test_search_with_a_config_file_that_is_not_a_mapping_exits_2(tmp_path, monke
 @pytest.mark.parametrize("value", ["1.5", "0", "-3", "many"])
 def test_a_val_size_that_is_neither_a_count_nor_a_fraction_says_which_it_must_be(value):
     message = user_error({}, {"val_size": value})
-    assert message == f"Bad value '{value}' for --val-size: must be an image count such as 5000 or a fraction such as 0.1."
+    expected = "must be an image count such as 5000 or a fraction such as 0.1."
+    assert message == f"Bad value '{value}' for --val-size: {expected}"
 
 
 def test_val_size_reads_counts_and_fractions_from_the_command_line():
