@@ -266,7 +266,9 @@ class SearchConfig(BaseModel):
     )
 
     # --- the evaluator ---
-    evaluator: Literal["train", "synthetic"] = "train"
+    evaluator: Literal["train", "synthetic"] = Field(
+        "train", description="train each child, or synthetic: a hidden target, no training"
+    )
     synthetic_seed: int = Field(0, description="seed of the synthetic evaluator's hidden target")
     reward_metric: Literal["best", "last5"] = Field(
         "best", description="best val accuracy, or the paper's max over the last 5 epochs"
@@ -277,15 +279,15 @@ class SearchConfig(BaseModel):
     eta: int = Field(3, ge=2, description="successive halving: the best 1/eta of each rung's children go on")
 
     # --- child training ---
-    child_epochs: int = Field(20, ge=1)
-    child_batch_size: int = Field(128, ge=1)
-    child_optimizer: Optimizer = "sgd"
-    child_lr: float = Field(0.05, gt=0)
-    child_momentum: float = Field(0.9, ge=0, lt=1)
-    child_weight_decay: float = Field(5e-4, ge=0)
-    child_schedule: Schedule = "cosine"
+    child_epochs: int = Field(20, ge=1, description="epochs each child trains (its TrainConfig.epochs)")
+    child_batch_size: int = Field(128, ge=1, description="a child's images per optimiser step")
+    child_optimizer: Optimizer = Field("sgd", description="sgd (Nesterov momentum), adam, adamw or rmsprop")
+    child_lr: float = Field(0.05, gt=0, description="a child's peak learning rate")
+    child_momentum: float = Field(0.9, ge=0, lt=1, description="a child's SGD momentum (Adam's beta1)")
+    child_weight_decay: float = Field(5e-4, ge=0, description="a child's L2 coefficient")
+    child_schedule: Schedule = Field("cosine", description="cosine, step, onecycle, plateau or none")
     child_max_steps: int | None = Field(None, ge=1, description="cap on optimizer steps per child (smoke runs)")
-    augment: bool = True
+    augment: bool = Field(True, description="random crop and flip while a child trains")
 
     # --- data (defaults and help from DataConfig) ---
     data: str = _data_field("data")
