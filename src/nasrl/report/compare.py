@@ -25,9 +25,8 @@ from typing import Any, Literal
 import numpy as np
 
 from nasrl.errors import UserError
-from nasrl.report.html import CSS, _figure, _table
-from nasrl.report.runs import SearchRun, read_search
-from nasrl.run.atomic import write_text_atomic
+from nasrl.report.html import _figure, _table, write_page
+from nasrl.report.runs import SearchRun, format_table, read_search
 
 #: Children in the running mean's window: long enough to smooth one episode's luck (the paper samples 8 to
 #: 15 children per episode), short enough to show what the policy samples now rather than what it sampled.
@@ -235,13 +234,6 @@ def _spread(mean: float, sd: float | None) -> str:
     return f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
 
 
-def format_table(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
-    """Aligned plain-text columns, as `nasrl runs` prints them."""
-    rows = [tuple(header), *map(tuple, cells)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
-
-
 # ----- the pictures --------------------------------------------------------------------------------------
 
 
@@ -348,7 +340,8 @@ def compare(
             (out / name).unlink(missing_ok=True)  # never leave a stale picture from an earlier comparison
     body = _page_body(groups, header, cells, goal, target is None, budget, by, window, made, out)
     page = out / "compare.html"
-    _write_page(page, f"nasrl compare: {len(groups)} group{'' if len(groups) == 1 else 's'}", body)
+    write_page(page, f"nasrl compare: {len(groups)} group{'' if len(groups) == 1 else 's'}", body,
+               f"<code>nasrl compare</code> at {time.strftime('%Y-%m-%d %H:%M:%S')}")  # fmt: skip
     return Comparison(groups, rows, header, cells, goal, budget, page)
 
 
@@ -386,14 +379,3 @@ def _page_body(
         body.append(_figure(title, out, PICTURES[axis], made[axis], caption, missing))
     body.append("<section><h2>Runs</h2>" + _table(("group", "seed", "run", "children", "best"), runs) + "</section>")
     return body
-
-
-def _write_page(path: Path, title: str, body: list[str]) -> None:
-    page = (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(body)}"
-        f"<p class='note'>Made by <code>nasrl compare</code> at {time.strftime('%Y-%m-%d %H:%M:%S')}; the pictures "
-        "are also PNG files beside this page.</p></body></html>\n"
-    )
-    write_text_atomic(path, page)
-    path.chmod(0o644)  # atomic writes make private files; a comparison is for sharing

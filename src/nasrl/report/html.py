@@ -324,15 +324,19 @@ def _table(columns: tuple[str, ...], rows: list, header: bool = True, escape: bo
 
 
 def _write_html(out: Path, title: str, body: list[str]) -> Path:
+    return write_page(out / "report.html", title, body, "<code>nasrl report</code>")
+
+
+def write_page(path: Path, title: str, body: list[str], made_by: str) -> Path:
+    """One self-contained HTML page (reports, comparisons), written atomically and readable by everyone."""
     page = (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(body)}"
-        f"<p class='note'>Made by <code>nasrl report</code>; the pictures are also PNG files beside this page.</p>"
+        f"<p class='note'>Made by {made_by}; the pictures are also PNG files beside this page.</p>"
         "</body></html>\n"
     )
-    path = out / "report.html"
     write_text_atomic(path, page)
-    path.chmod(0o644)  # atomic writes make private files; a report is for sharing
+    path.chmod(0o644)  # atomic writes make private files; a page is for sharing
     return path
 
 

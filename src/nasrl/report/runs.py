@@ -13,6 +13,7 @@ import math
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,9 +173,13 @@ def _run_info(path: Path) -> RunInfo:
 def format_runs(infos: list[RunInfo]) -> str:
     """The listing as aligned columns (plain text, so it pipes into grep and sort)."""
     header = ("run", "kind", "status", "children", "best", "last update")
-    rows = [header] + [
-        (r.name, r.kind, r.status, r.children, r.best, when(r.updated) if r.updated else "unknown") for r in infos
-    ]
+    cells = [(r.name, r.kind, r.status, r.children, r.best, when(r.updated) if r.updated else "unknown") for r in infos]
+    return format_table(header, cells)
+
+
+def format_table(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """Aligned plain-text columns (`nasrl runs`, `nasrl compare`)."""
+    rows = [tuple(header), *map(tuple, cells)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 

@@ -124,12 +124,12 @@ def _smoke_images(cfg: TrainConfig) -> int | None:
 def _load_data(opts: DataConfig, cfg: TrainConfig, say: Callable[..., None]) -> tuple[data.Dataset, Split, Split]:
     """The data set and its split; a smoke run (`--max-steps`) validates on a stratified subset."""
     ds = data.load_dataset(opts.source, opts.data_dir, opts.resolution)
-    split = (opts.val_size, opts.split_seed, opts.train_subset, opts.val_subset)
-    train_split, val_split = data.split_train_val(ds, *split)
-    cap = _smoke_images(cfg)
-    if cap is not None and opts.val_subset is None and len(val_split) > cap:
-        train_split, val_split = data.split_train_val(ds, opts.val_size, opts.split_seed, opts.train_subset, cap)
+    val_subset, cap = opts.val_subset, _smoke_images(cfg)
+    smoke = cap is not None and val_subset is None and data.resolve_val_size(opts.val_size, len(ds.train_y)) > cap
+    if smoke:
+        val_subset = cap
         say(f"--max-steps {cfg.max_steps}: validating on {cap} of the validation images (--val-subset to choose)")
+    train_split, val_split = data.split_train_val(ds, opts.val_size, opts.split_seed, opts.train_subset, val_subset)
     say(f"data: {ds.summary()}; split {len(train_split)} train / {len(val_split)} validation")
     return ds, train_split, val_split
 
