@@ -4,6 +4,10 @@
     python bench/strategies.py --data folder:../shared/datasets/cifar10-jpeg.tar.gz --config quick \\
         --episodes 12 --strategies reinforce evolution random --out /tmp/strategies-cifar  # real data
 
+Flags this script does not know (e.g. `--train-subset 2500`) go to every `nasrl search` it starts. For an equal
+budget of child-epochs, give the plain arms one rung (`--plain-rungs 2`: every child trains 2 epochs) and
+random-sh the halving (`--rungs 1,8 --eta 8`: per 8 children 8 + 7 = 15 child-epochs, against 16).
+
 Every (strategy, seed) is one `nasrl search` run in OUT/runs/<strategy>-seed<k> (an existing finished run is
 kept, so an interrupted benchmark continues where it stopped); the comparison is OUT/compare/compare.html.
 With the synthetic evaluator (the default) the reward is the share of decisions equal to a hidden target.
@@ -34,6 +38,9 @@ def run(args: argparse.Namespace, strategy: str, seed: int) -> Path:
     if strategy == "random-sh":
         cmd[cmd.index("--strategy") + 1] = "random"
         cmd += ["--rungs", args.rungs, "--eta", str(args.eta)]
+    elif args.plain_rungs:
+        cmd += ["--rungs", args.plain_rungs]
+    cmd += args.search_flags
     if (run_dir / "checkpoints" / "latest.pt").exists():
         cmd = [sys.executable, "-m", "nasrl.cli", "search", "--resume", str(run_dir), "--quiet"]
     started = time.perf_counter()
@@ -61,8 +68,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, help="override the preset's episodes")
     parser.add_argument("--rungs", default="1,3", help="random-sh: successive halving's rungs")
     parser.add_argument("--eta", type=int, default=3, help="random-sh: successive halving's eta")
+    parser.add_argument("--plain-rungs", help="rungs of all arms but random-sh (one rung N: N epochs each)")
     parser.add_argument("--out", required=True, help="folder for the runs and the comparison")
-    args = parser.parse_args()
+    args, args.search_flags = parser.parse_known_args()
     dirs = [str(run(args, strategy, seed)) for strategy in args.strategies for seed in args.seeds]
     compare = [sys.executable, "-m", "nasrl.cli", "compare", *dirs, "-o", str(Path(args.out) / "compare")]
     subprocess.run(compare, check=True)

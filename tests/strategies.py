@@ -3,7 +3,6 @@
 from hypothesis import strategies as st
 
 from nasrl import space
-from nasrl.space import Architecture
 
 
 @st.composite
@@ -16,4 +15,4 @@ def architectures(draw, space_name: str | None = None, max_layers: int = 6):
         inputs = [sorted(draw(st.sets(st.integers(0, i - 1)))) if i else [] for i in range(num_layers)]
     else:
         inputs = None
-    return Architecture.from_layers(name, values, inputs).validate(sp)
+    return sp.architecture(values, inputs).validate(sp)

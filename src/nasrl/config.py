@@ -18,7 +18,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nasrl.errors import UserError
-from nasrl.space import DEFAULT_LAYERS, PRESET_TOKENS
+from nasrl.space import DEFAULT_LAYERS, PRESET_TOKENS, SearchSpace
+from nasrl.space.files import load_space
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -234,7 +235,7 @@ class SearchConfig(BaseModel):
     max_child_retries: int = Field(1, ge=0, description="Ray retries of a child whose worker died")
 
     # --- the search space ---
-    space: str = Field("zoph", description="zoph, zoph-stride or dna")
+    space: str = Field("zoph", description="zoph, zoph-stride, dna, enas-macro, or a YAML file describing a space")
     layers: int | None = Field(None, ge=1, description="layers per child (default: the space's)")
     layer_schedule: str | None = Field(
         None, description="START:STEP:EVERY, e.g. 6:2:1600 = 6 layers, +2 every 1600 children, up to --layers"
@@ -301,7 +302,10 @@ class SearchConfig(BaseModel):
     @classmethod
     def _known_space(cls, v: str) -> str:
         if v not in PRESET_TOKENS:
-            raise ValueError(f"must be one of {', '.join(PRESET_TOKENS)}")
+            try:
+                load_space(v)
+            except UserError as e:
+                raise ValueError(str(e).rstrip(".")) from None
         return v
 
     @field_validator("device")
@@ -350,7 +354,13 @@ class SearchConfig(BaseModel):
 
     @property
     def max_layers(self) -> int:
-        return self.layers or DEFAULT_LAYERS[self.space]
+        if self.layers:
+            return self.layers
+        return DEFAULT_LAYERS[self.space] if self.space in DEFAULT_LAYERS else load_space(self.space).num_layers
+
+    def search_space(self, num_layers: int | None = None) -> SearchSpace:
+        """The space searched (a preset or the YAML file's), at `num_layers` (default: the deepest searched)."""
+        return load_space(self.space, num_layers or self.max_layers)
 
     def data_settings(self) -> DataConfig:
         """Which data the children train on and how it is split (the run's seed is the split's)."""

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nasrl.nets.macro import Form, MacroNetwork
 from nasrl.space import Architecture, Layer
 
 
@@ -84,8 +85,14 @@ class ChildNetwork(nn.Module):
         return self.classifier(features.mean(dim=(2, 3)))
 
 
-def build(arch: Architecture, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
-    """The child network for `arch`: every architecture of every space builds through here."""
+def build(
+    arch: Architecture, num_classes: int = 10, in_channels: int = 3, form: Form = "final", dropout: float = 0.0
+) -> nn.Module:
+    """The child network for `arch`: every architecture of every space builds through here. A macro architecture
+    builds in its `final` form (concatenated skips, widths doubling) or the `shared` form it had inside the
+    weight-sharing search (`nets.macro`); `dropout` acts before a macro network's classifier."""
+    if arch.macro:
+        return MacroNetwork(arch, num_classes, in_channels, form, dropout)
     return ChildNetwork(arch, num_classes, in_channels)
 
 

@@ -59,13 +59,16 @@ def _search_report(run: SearchRun) -> Path:
 
 def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None], dict[str, str], int]:
     """Every PNG of a search report: what was drawn, a note for what was not, the policy heatmap's block size."""
-    from nasrl import space as spaces
     from nasrl.report import figures as rp
     from nasrl.space import Architecture, uniform_entropy
+    from nasrl.space.files import load_space
 
     space_name = run.config.get("space")
     num_layers = max((c.num_layers for c in run.children), default=run.config.get("layers"))
-    space = spaces.preset(space_name, num_layers) if space_name in spaces.PRESET_TOKENS else None
+    try:
+        space = load_space(str(space_name), num_layers)
+    except UserError:
+        space = None  # a space file moved away since the run: its pictures that need the space are left out
     made: dict[str, Path | None] = {}
     notes: dict[str, str] = {}
     made["rewards.png"] = rp.rewards_plot(run.children, run.steps, run.per_episode, out / "rewards.png")

@@ -66,7 +66,7 @@ class Decisions:
 
 
 def decisions_to_architectures(space: SearchSpace, decisions: Decisions) -> list[Architecture]:
-    """Index tensors -> `Architecture` values (inputs sorted; a chain when the space has no skips)."""
+    """Index tensors -> `Architecture` values (inputs sorted; a Zoph space without skips: a chain)."""
     tokens = decisions.tokens.tolist()
     skips = decisions.skips.tolist() if decisions.skips is not None else None
     archs = []
@@ -75,7 +75,7 @@ def decisions_to_architectures(space: SearchSpace, decisions: Decisions) -> list
         inputs = None
         if skips is not None:
             inputs = [[j for j in range(i) if skips[b][i][j] > 0.5] for i in range(len(layers))]
-        archs.append(Architecture.from_layers(space.name, values, inputs))
+        archs.append(space.architecture(values, inputs))
     return archs
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nasrl import space as spaces
 from nasrl.config import SearchConfig, make_config, read_config, save_config
 from nasrl.errors import UserError
 from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
@@ -93,13 +92,13 @@ def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dic
 
 
 def build_strategy(cfg: SearchConfig) -> Strategy:
-    space = spaces.preset(cfg.space, cfg.max_layers)
+    space = cfg.search_space()
     return make_strategy(cfg.strategy, space, cfg.seed, cfg.strategy_settings())
 
 
 def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evaluator, str]:
     """The evaluator and a sentence for the log saying what it evaluates on (the data set is loaded here)."""
-    space = spaces.preset(cfg.space, cfg.max_layers)
+    space = cfg.search_space()
     if cfg.evaluator == "synthetic":
         note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)"
         return SyntheticEvaluator(space, cfg.synthetic_seed), note
@@ -251,7 +250,7 @@ class _Session:
             )
             return first
         save_config(cfg, store.config_path)
-        space = spaces.preset(cfg.space, cfg.max_layers)
+        space = cfg.search_space()
         log.info(
             f"New search in {store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
             f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
@@ -527,7 +526,7 @@ def _collapse_check(store: RunStore, log: RunLog, cfg: SearchConfig, num_layers:
     if cfg.strategy not in ("reinforce", "ppo") or store.meta().get("collapse_warned"):
         return
     steps = store.steps()
-    threshold = cfg.collapse_entropy * uniform_entropy(spaces.preset(cfg.space, num_layers))
+    threshold = cfg.collapse_entropy * uniform_entropy(cfg.search_space(num_layers))
     message = collapse_warning([s["entropy"] for s in steps], [s["mean_reward"] for s in steps], threshold)
     if message:
         store.set_meta(collapse_warned=steps[-1]["episode"])

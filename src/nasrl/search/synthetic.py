@@ -19,7 +19,7 @@ def synthetic_target(space: SearchSpace, seed: int) -> Architecture:
     inputs = None
     if space.skips:
         inputs = [[j for j in range(i) if rng.random() < 0.5] for i in range(space.num_layers)]
-    return Architecture.from_layers(space.name, values, inputs).validate(space)
+    return space.architecture(values, inputs).validate(space)
 
 
 def synthetic_reward(arch: Architecture, target: Architecture, skips: bool = True) -> float:

@@ -7,12 +7,16 @@ forms, `files` reading them from names, JSON files and run folders.
 from nasrl.space.search_space import (
     DEFAULT_LAYERS,
     DNA_ORDER,
+    MACRO_CHANNELS,
+    OPERATIONS,
     PRESET_TOKENS,
     Architecture,
     ArchitectureError,
     Layer,
     SearchSpace,
     Token,
+    Value,
+    enas_reductions,
     preset,
     uniform_entropy,
 )
@@ -20,12 +24,16 @@ from nasrl.space.search_space import (
 __all__ = [
     "DEFAULT_LAYERS",
     "DNA_ORDER",
+    "MACRO_CHANNELS",
+    "OPERATIONS",
     "PRESET_TOKENS",
     "Architecture",
     "ArchitectureError",
     "Layer",
     "SearchSpace",
     "Token",
+    "Value",
+    "enas_reductions",
     "preset",
     "uniform_entropy",
 ]

@@ -1,13 +1,25 @@
-"""Architectures from where users keep them: a zoo name, a JSON file, or a run folder."""
+"""Architectures from where users keep them (a zoo name, a JSON file, a run folder) and search spaces (a preset's
+name or a YAML file)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import yaml
+
 from nasrl.errors import UserError
 from nasrl.space import zoo
-from nasrl.space.search_space import PRESET_TOKENS, Architecture, preset
+from nasrl.space.search_space import (
+    MACRO_CHANNELS,
+    OPERATIONS,
+    PRESET_TOKENS,
+    Architecture,
+    SearchSpace,
+    Token,
+    enas_reductions,
+    preset,
+)
 
 
 def load_architecture(name_or_path: str) -> Architecture:
@@ -29,10 +41,121 @@ def load_architecture(name_or_path: str) -> Architecture:
         if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
             data = data["architecture"]  # best_architecture.json wraps it with its reward
         arch = Architecture.from_dict(data)
-        if arch.space not in PRESET_TOKENS:
+        if arch.space in PRESET_TOKENS:
+            return arch.validate(preset(arch.space, arch.num_layers))
+        if not arch.macro:
             raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(PRESET_TOKENS)}.")
-        return arch.validate(preset(arch.space, arch.num_layers))
+        return arch.validate(_space_of_macro(arch))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path} is not a readable JSON file ({type(e).__name__}): check or recreate it.") from None
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
+
+
+def _space_of_macro(arch: Architecture) -> SearchSpace:
+    """The widest space a macro architecture of a user's space can belong to: its validation then checks every
+    operation's name and every skip, and the architecture builds on its own (it carries its geometry)."""
+    return SearchSpace(arch.space, arch.num_layers, (Token("op", OPERATIONS),), True, arch.channels, arch.reductions)
+
+
+#: Tokens a Zoph-style YAML space may declare (each sets part of a layer's geometry; see `Layer`).
+GEOMETRY_TOKENS = ("filter_height", "filter_width", "filters", "kernel", "stride", "stride_height", "stride_width",
+                   "pool")  # fmt: skip
+_SPACE_KEYS = ("name", "layers", "tokens", "skips", "channels", "reductions")
+
+
+def load_space(spec: str, num_layers: int | None = None) -> SearchSpace:
+    """A preset's name (`zoph`, `enas-macro`, ...) or a YAML file describing a space (`--space my_space.yaml`):
+
+        layers: 8
+        tokens: {op: [conv3x3, sep5x5, maxpool3x3]}   # or geometry tokens: {filter_height: [1, 3], filters: [24, 36]}
+        skips: true
+        channels: 32          # macro spaces (an `op` token) only; default 36
+        reductions: [3, 6]    # macro: reduce after these layers (1-based); default ENAS's thirds
+
+    `num_layers` overrides the depth (the search's `--layers`). Every mistake is one sentence naming it."""
+    if spec in PRESET_TOKENS:
+        return preset(spec, num_layers)
+    path = Path(spec).expanduser()
+    if path.suffix not in (".yaml", ".yml"):
+        raise UserError(f"Unknown search space '{spec}': use one of {', '.join(PRESET_TOKENS)} or a .yaml file.")
+    if not path.is_file():
+        raise UserError(f"No search space file at {path}: check the path.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(f"{path} is not readable YAML ({type(e).__name__}): fix the file.") from None
+    try:
+        return _space_from(data, path.stem, num_layers)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+
+
+def _space_from(data: object, default_name: str, num_layers: int | None) -> SearchSpace:
+    if not isinstance(data, dict):
+        raise UserError("a search space file must be a mapping with at least 'layers' and 'tokens'.")
+    unknown = [k for k in data if k not in _SPACE_KEYS]
+    if unknown:
+        raise UserError(f"unknown key '{unknown[0]}': a space file may only have {', '.join(_SPACE_KEYS)}.")
+    layers = num_layers or _positive(data.get("layers"), "layers")
+    tokens = _tokens(data.get("tokens"))
+    skips = data.get("skips", True)
+    if not isinstance(skips, bool):
+        raise UserError(f"'skips' must be true or false, not {skips!r}.")
+    name = str(data.get("name", default_name))
+    if name in PRESET_TOKENS:
+        raise UserError(f"the name '{name}' belongs to a preset space: give the file another 'name'.")
+    if "op" not in (t.name for t in tokens):
+        if "channels" in data or "reductions" in data:
+            raise UserError("'channels' and 'reductions' need an 'op' token (a macro space): remove them or add one.")
+        return SearchSpace(name, layers, tokens, skips)
+    channels = _positive(data.get("channels", MACRO_CHANNELS["enas-macro"]), "channels")
+    if channels % 2:
+        raise UserError(f"'channels' must be even (a reduction halves it into two paths), not {channels}.")
+    return SearchSpace(name, layers, tokens, skips, channels, _reductions(data.get("reductions"), layers))
+
+
+def _positive(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"'{key}' must be a positive whole number, not {value!r}.")
+    return value
+
+
+def _tokens(data: object) -> tuple[Token, ...]:
+    if not isinstance(data, dict) or not data:
+        raise UserError("'tokens' must map each token's name to its list of choices, e.g. {op: [conv3x3, sep5x5]}.")
+    if "op" in data and len(data) > 1:
+        raise UserError(
+            f"a macro space's layers have one 'op' token only; remove {', '.join(k for k in data if k != 'op')}."
+        )
+    tokens = []
+    for name, choices in data.items():
+        if not isinstance(choices, list) or not choices:
+            raise UserError(f"token '{name}' needs a non-empty list of choices.")
+        if len(set(map(str, choices))) != len(choices):
+            raise UserError(f"token '{name}' lists a choice twice: give each once.")
+        if name == "op":
+            wrong = [c for c in choices if c not in OPERATIONS]
+            if wrong:
+                raise UserError(f"unknown operation {wrong[0]!r}: use any of {', '.join(OPERATIONS)}.")
+        elif name not in GEOMETRY_TOKENS:
+            raise UserError(f"unknown token '{name}': use op or any of {', '.join(GEOMETRY_TOKENS)}.")
+        else:
+            for c in choices:
+                _positive(c, f"{name}' choice '{c}")
+        tokens.append(Token(str(name), tuple(choices)))
+    return tuple(tokens)
+
+
+def _reductions(data: object, layers: int) -> tuple[int, ...]:
+    """1-based layers in the file, 0-based in the space; default ENAS's thirds."""
+    if data is None:
+        return enas_reductions(layers)
+    if not isinstance(data, list) or any(isinstance(r, bool) or not isinstance(r, int) for r in data):
+        raise UserError("'reductions' must be a list of layer numbers, e.g. [4, 8].")
+    for r in data:
+        if not 1 <= r <= layers:
+            raise UserError(f"a reduction after layer {r} is beyond the last layer ({layers}): use 1 to {layers}.")
+    if data != sorted(set(data)):
+        raise UserError(f"'reductions' must be increasing and distinct, not {data}.")
+    return tuple(r - 1 for r in data)

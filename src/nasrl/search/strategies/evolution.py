@@ -100,7 +100,7 @@ class RegularizedEvolution(StrategyBase):
         layers = list(arch.layers[: self.num_layers]) + list(fresh.layers[arch.num_layers :])
         values = [layer.as_dict for layer in layers]
         inputs = [[j for j in layer.inputs if j < i] for i, layer in enumerate(layers)]
-        return Architecture.from_layers(self.space.name, values, inputs if self.space.skips else None)
+        return self.space.with_layers(self.num_layers).architecture(values, inputs if self.space.skips else None)
 
     # ----- learning ---------------------------------------------------------------------------------------
     def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
