@@ -50,3 +50,27 @@ def test_unreadable_architecture_files_exit_2(capsys, tmp_path):
     assert main(["show", str(binary)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("is not a readable JSON file" in line for line in err)
+
+
+def test_show_prints_a_macro_best_architecture(capsys, tmp_path):
+    from nasrl.nets import builder
+    from nasrl.space import OPERATIONS, SearchSpace, Token
+
+    space = SearchSpace("tiny", 3, (Token("op", OPERATIONS),), True, 8, (1,))
+    arch = space.architecture([{"op": "conv3x3"}, {"op": "sep5x5"}, {"op": "maxpool3x3"}], [[], [0], [0, 1]])
+    (tmp_path / "best_architecture.json").write_text(json.dumps({"architecture": arch.to_dict(), "reward": 0.5}))
+    assert main(["show", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"architecture: {tmp_path}  (space tiny, 3 layers, 8 channels, final form, hash {arch.hash()})"
+    assert lines[1:7] == [
+        "layer  operation   width  skips",
+        "-----  ----------  -----  -------",
+        "L1     conv3x3     8      -",
+        "L2     sep5x5      8      stem",
+        "-- reduce x2 after layer 2: half the height and width, 8 -> 16 wide",
+        "L3     maxpool3x3  16     stem,L1",
+    ]
+    assert lines[7] == f"parameters: {builder.count_parameters(builder.build(arch))}"
+    assert lines[8].startswith("GFLOPs per 32x32 image: 0.0")
+    assert main(["show", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == arch.to_dict()

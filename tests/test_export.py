@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from strategies import architectures
 
 from nasrl.cli import main
+from nasrl.errors import UserError
 from nasrl.nets import builder, export
-from nasrl.space import Architecture, zoo
+from nasrl.search.strategies import make_strategy
+from nasrl.space import OPERATIONS, Architecture, SearchSpace, Token, zoo
 
 # A strided layer and an unstrided one both read the image, so C3 concatenates maps of different sizes
 # (zero padding); C3's stride 1x3 and the pooled DNA below shrink maps unevenly on the two axes.
@@ -196,3 +198,120 @@ def test_export_user_errors_exit_2_with_one_sentence(tmp_path, monkeypatch, caps
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
     err = _error(["export", "seed-baseline", "--format", "onnx"], capsys)
     assert "onnxruntime" in err and "pip install" in err
+
+
+# ----- macro architectures (ENAS) ---------------------------------------------------------------------------------
+_TINY = SearchSpace("tiny", 5, (Token("op", OPERATIONS),), True, 8, (1, 3))
+# Every operation family; skips across both reductions (L5 reads L1, reduced twice); L3 has no skips.
+_MACRO = _TINY.architecture(
+    [{"op": op} for op in ("sep3x3", "conv5x5", "maxpool3x3", "avgpool3x3", "sep7x7")],
+    [[], [0], [], [0, 2], [1, 3]],
+).validate(_TINY)
+
+
+def _macro_trained_like(arch: Architecture, seed: int = 0, in_channels: int = 3) -> torch.nn.Module:
+    """A macro builder network whose every BatchNorm has non-identity statistics and affine weights."""
+    torch.manual_seed(seed)
+    model = builder.build(arch, in_channels=in_channels)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn_like(module.running_mean) * 0.2)
+                module.running_var.copy_(torch.rand_like(module.running_var) + 0.5)
+                module.weight.copy_(torch.rand_like(module.weight) + 0.5)
+                module.bias.copy_(torch.randn_like(module.bias) * 0.2)
+    return model.eval()
+
+
+def _random_macro(seed: int, reductions: tuple[int, ...]) -> Architecture:
+    space = SearchSpace("tiny", 4, (Token("op", OPERATIONS),), True, 4, reductions)
+    return make_strategy("random", space, seed).propose(1)[0].validate(space)
+
+
+def test_macro_code_equals_the_builder_on_its_weights_at_odd_sizes(tmp_path):
+    reference = _macro_trained_like(_MACRO)
+    model = _exported(_MACRO, tmp_path, "Tiny")
+    model.load_state_dict(reference.state_dict())  # nasrl's names (ops.0.1.weight, reductions.1.0.bn.bias) load
+    for shape in [(2, 3, 32, 32), (1, 3, 17, 23), (1, 3, 1, 1)]:
+        _assert_same(reference, model, shape)
+    again = _exported(_MACRO, tmp_path, "Tiny")
+    again.load_state_dict(model.state_dict())  # and so do its own (op1.1.weight, reduce2_stem.bn.bias)
+    _assert_same(reference, again, (1, 3, 9, 9))
+    assert builder.count_parameters(model) == builder.count_parameters(reference)
+
+
+# A reduction after the first layer, after the last, and none: each reduces what later layers read, no more.
+@pytest.mark.parametrize(("seed", "reductions"), [(1, (0,)), (2, (1, 3)), (3, ())])
+def test_random_macro_architectures_export_to_code_that_equals_the_builder(seed, reductions, tmp_path):
+    arch = _random_macro(seed, reductions)
+    reference = _macro_trained_like(arch, seed)
+    model = _exported(arch, tmp_path)
+    model.load_state_dict(reference.state_dict())
+    _assert_same(reference, model, (2, 3, 15, 16))
+
+
+def test_macro_code_is_readable_and_runs_on_its_own(tmp_path):
+    code = export.generate_code(_MACRO, "Tiny")
+    imported = [a.name for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)]
+    assert all(name == "torch" or name.startswith("torch.") for name in imported)
+    assert "L4     avgpool3x3  16     stem,L2" in code  # the layer table in the docstring
+    assert "        l4 = self.join4([stem, l2, self.op4(l3)])\n" in code
+    assert "        l1 = self.reduce4_l1(l1)\n" in code and "self.reduce4_l2" not in code  # only what L5 reads
+    assert "        self.classifier = nn.Linear(32, num_classes, bias=False)\n" in code
+    path = tmp_path / "tiny.py"
+    assert export.export_code(_MACRO, path, "Tiny") < 1e-5
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"Tiny: {builder.count_parameters(builder.build(_MACRO)):,} parameters" in run.stdout
+
+
+def test_macro_weights_of_one_channel_images_export(tmp_path):
+    reference = _macro_trained_like(_MACRO, in_channels=1)
+    weights = {f"module.{k}": v for k, v in reference.state_dict().items()}  # as DataParallel saves them
+    torch.save(weights, tmp_path / "w.pt")
+    loaded = export.load_weights(tmp_path / "w.pt")
+    assert export.export_code(_MACRO, tmp_path / "gray.py", "Gray", loaded) < 1e-5
+    model = export.load_code(tmp_path / "gray.py", "Gray")(10, 1).eval()
+    model.load_state_dict(reference.state_dict())
+    _assert_same(reference, model, (2, 1, 16, 16))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_macro_torchscript_matches_the_builder_at_any_input_size(tmp_path):
+    reference = _macro_trained_like(_MACRO)
+    path = tmp_path / "tiny.pt"
+    assert export.export_torchscript(_MACRO, path, reference.state_dict()) < 1e-5
+    loaded = torch.jit.load(str(path))
+    for shape in [(2, 3, 32, 32), (3, 3, 19, 11)]:
+        _assert_same(reference, loaded, shape)
+    with pytest.raises(UserError, match="final form"):
+        export.export_torchscript(builder.build(_MACRO, form="shared"), tmp_path / "shared.pt")
+
+
+def test_macro_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    reference = _macro_trained_like(_MACRO)
+    path = tmp_path / "tiny.onnx"
+    assert export.export_onnx(_MACRO, path, reference.state_dict()) < 1e-5
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 3, 32, 32)
+    (logits,) = session.run(["logits"], {"image": x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(logits), reference(x), atol=1e-5, rtol=0)
+
+
+def test_export_command_writes_a_macro_best_architecture(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "macro-run"
+    run.mkdir()
+    (run / "best_architecture.json").write_text(json.dumps({"architecture": _MACRO.to_dict(), "reward": 0.5}))
+    monkeypatch.chdir(tmp_path)
+    torch.save(_macro_trained_like(_MACRO).state_dict(), tmp_path / "w.pt")
+    assert main(["export", str(run), "--weights", "w.pt"]) == 0
+    out = capsys.readouterr().out
+    assert "class MacroRun" in out and "checked: outputs equal" in out
+    assert "class MacroRun(nn.Module):" in (tmp_path / "macro-run.py").read_text()
+    assert main(["export", str(run), "--format", "torchscript", "-o", "m.pt"]) == 0
+    assert (tmp_path / "m.pt").is_file() and "checked: outputs equal" in capsys.readouterr().out
+    torch.save(builder.build(zoo.SEED_BASELINE).state_dict(), tmp_path / "seed.pt")
+    assert "do not fit" in _error(["export", str(run), "--weights", "seed.pt"], capsys)

@@ -272,13 +272,13 @@ def test_layer_schedule_grows_the_children(tmp_path):
 
 
 def test_sigterm_inside_a_child_interrupts_the_search_not_the_child(tmp_path, monkeypatch):
-    from nasrl.search.loop import _Interrupt
+    from nasrl.search.loop import SearchInterrupt
 
     original = SyntheticEvaluator.evaluate
 
     def term_in_child(self, arch, episode, child, epochs=None):
         if (episode, child) == (1, 2):
-            raise _Interrupt("SIGTERM")
+            raise SearchInterrupt("SIGTERM")
         return original(self, arch, episode, child)
 
     monkeypatch.setattr(SyntheticEvaluator, "evaluate", term_in_child)

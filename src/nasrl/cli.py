@@ -26,7 +26,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(arch.to_json(indent=2))
         return 0
     model = builder.build(arch)
-    print(f"architecture: {args.arch}  (space {arch.space}, {arch.num_layers} layers, hash {arch.hash()})")
+    # A macro network's parameters and widths are its final form's, the one `nasrl train` retrains.
+    form = f", {arch.channels} channels, final form" if arch.macro else ""
+    print(f"architecture: {args.arch}  (space {arch.space}, {arch.num_layers} layers{form}, hash {arch.hash()})")
     print(layer_table(arch))
     print(f"parameters: {builder.count_parameters(model)}")
     print(f"GFLOPs per 32x32 image: {builder.count_flops(model) / 1e9:.3f}")
@@ -111,7 +113,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         cfg = prepare_run(make_config({}), args.resume, overrides)
     else:
         cfg = prepare_run(make_config(load_config_file(args.config), overrides), None, overrides)
-    summary = run_search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    if cfg.evaluator == "shared":
+        from nasrl.search.shared_search import run_shared_search
+
+        summary = run_shared_search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    else:
+        summary = run_search(cfg, resume=bool(args.resume), quiet=args.quiet)
     if summary.status != "finished":
         return 130
     print(f"run folder: {summary.run_dir}")
@@ -139,6 +146,17 @@ def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], swi
             group.add_argument(flag, dest=name, action="store_const", const=False, default=None, help=help_text)
         else:
             group.add_argument(flag, dest=name, metavar="V", default=None, help=help_text)
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    from nasrl.search.shared_search import derive_run
+
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be at least 1, not {args.samples}.")
+    best = derive_run(args.run_dir, args.samples, quiet=args.quiet)
+    print(f"best shared-weight validation accuracy: {best.reward:.4f}  (see {args.run_dir}/best_architecture.json; "
+          f"the ranked list is derived.json)")  # fmt: skip
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -217,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.set_defaults(func=cmd_search)
     _add_train_parser(sub)
+
+    derive = sub.add_parser(
+        "derive",
+        help="pick the architecture of a weight-sharing search (finished or interrupted)",
+        description="Sample architectures from the run's final policy, score each with the shared weights on the "
+        "whole validation split, write the best to RUN_DIR/best_architecture.json and the ranked list to "
+        "RUN_DIR/derived.json.",
+    )
+    derive.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a `nasrl search --evaluator shared` run")
+    derive.add_argument("--samples", type=int, metavar="N", help="architectures to sample (default: the run's 100)")
+    derive.add_argument("--quiet", action="store_true", help="no console output (the logs are still written)")
+    derive.set_defaults(func=cmd_derive)
 
     report = sub.add_parser(
         "report",

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -23,7 +24,7 @@ from nasrl.space.files import load_space
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PRESETS = ("quick", "fast", "default", "thorough", "paper")
+PRESETS = ("quick", "fast", "default", "thorough", "paper", "enas", "enas-quick")
 
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
 Schedule = Literal["cosine", "step", "onecycle", "plateau", "none"]
@@ -127,6 +128,10 @@ class StrategyConfig(BaseModel):
         True, description="the bonus is on the mean entropy per decision (else the sum: it grows with depth)"
     )
     grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="Adam's beta1 (ENAS: 0)")
+    adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon (ENAS: 1e-3)")
+    skip_target: float = Field(0.4, gt=0, lt=1, description="the skip probability the KL penalty pulls towards")
+    skip_weight: float = Field(0.0, ge=0, description="weight of the KL penalty on skip probabilities (ENAS: 0.8)")
     reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
     ppo_epochs: int = Field(2, ge=1, description="PPO: gradient steps over each episode's children")
     ppo_clip: float = Field(0.2, gt=0, lt=1, description="PPO: the ratio is clipped to 1 +- this")
@@ -149,6 +154,11 @@ STRATEGY_FIELDS = {
     "baseline_decay": "baseline_decay",
     "entropy_weight": "entropy_weight",
     "controller_grad_clip": "grad_clip",
+    "controller_init_range": "init_range",
+    "controller_adam_beta1": "adam_beta1",
+    "controller_adam_eps": "adam_eps",
+    "skip_target": "skip_target",
+    "skip_weight": "skip_weight",
     "temperature": "temperature",
     "tanh_constant": "tanh_constant",
     "controller_position_embedding": "position_embedding",
@@ -252,6 +262,11 @@ class SearchConfig(BaseModel):
     baseline_decay: float = _strategy_field("baseline_decay")
     entropy_weight: float = _strategy_field("entropy_weight")
     controller_grad_clip: float | None = _strategy_field("controller_grad_clip")
+    controller_init_range: float = _strategy_field("controller_init_range")
+    controller_adam_beta1: float = _strategy_field("controller_adam_beta1")
+    controller_adam_eps: float = _strategy_field("controller_adam_eps")
+    skip_target: float = _strategy_field("skip_target")
+    skip_weight: float = _strategy_field("skip_weight")
     temperature: float | None = _strategy_field("temperature")
     tanh_constant: float | None = _strategy_field("tanh_constant")
     controller_position_embedding: bool = _strategy_field("controller_position_embedding")
@@ -267,8 +282,8 @@ class SearchConfig(BaseModel):
     )
 
     # --- the evaluator ---
-    evaluator: Literal["train", "synthetic"] = Field(
-        "train", description="train each child, or synthetic: a hidden target, no training"
+    evaluator: Literal["train", "synthetic", "shared"] = Field(
+        "train", description="train each child; shared: ENAS weight sharing (macro spaces); synthetic: a hidden target"
     )
     synthetic_seed: int = Field(0, description="seed of the synthetic evaluator's hidden target")
     reward_metric: Literal["best", "last5"] = Field(
@@ -278,6 +293,24 @@ class SearchConfig(BaseModel):
         None, description="successive halving: child epochs per rung, e.g. 1,3,9 (the last replaces --child-epochs)"
     )
     eta: int = Field(3, ge=2, description="successive halving: the best 1/eta of each rung's children go on")
+
+    # --- weight sharing (--evaluator shared; ENAS, cifar10_macro_search.sh's values where the default differs) ---
+    channels: int | None = Field(None, ge=2, description="a macro space's channels while searching (enas-macro: 36)")
+    shared_epochs: int = Field(10, ge=1, description="shared: epochs of shared-weight training (ENAS: 310)")
+    controller_steps: int = Field(
+        50, ge=1, description="shared: controller updates after each epoch, each on --children architectures"
+    )
+    shared_batch_size: int = Field(128, ge=2, description="shared: images per shared-weight step and per reward")
+    shared_lr: float = Field(0.05, gt=0, description="shared: SGD's peak learning rate (cosine with warm restarts)")
+    shared_lr_min: float = Field(0.0005, ge=0, description="shared: the learning rate at the end of each cycle")
+    shared_lr_t0: int = Field(10, ge=1, description="shared: epochs of the first cosine cycle")
+    shared_lr_tmul: int = Field(2, ge=1, description="shared: each cycle is this many times the one before")
+    shared_weight_decay: float = Field(
+        5e-4, ge=0, description="shared: SGD weight decay (ENAS's L2 of 2.5e-4 on the loss has this gradient)"
+    )
+    shared_grad_clip: float | None = Field(5.0, gt=0, description="shared: gradient-norm clip")
+    shared_dropout: float = Field(0.1, ge=0, lt=1, description="shared: dropout before the classifier (keep 0.9)")
+    derive_samples: int = Field(100, ge=1, description="shared: architectures sampled and scored when deriving")
 
     # --- child training ---
     child_epochs: int = Field(20, ge=1, description="epochs each child trains (its TrainConfig.epochs)")
@@ -337,6 +370,31 @@ class SearchConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
+    def _sharing(self) -> SearchConfig:
+        """Weight sharing needs a macro space, a strategy that samples a policy, and none of the per-child options."""
+        if self.channels is not None and self.channels % 2:
+            raise ValueError(f"--channels must be even (a reduction halves it into two paths), not {self.channels}")
+        if self.evaluator != "shared":
+            return self
+        if not self.search_space().macro:
+            raise ValueError(
+                f"--evaluator shared needs a macro space with operations, such as --space enas-macro, "
+                f"not '{self.space}'"
+            )
+        if self.strategy == "evolution":
+            raise ValueError("--evaluator shared samples architectures from a policy: use reinforce, ppo or random")
+        for name in ("rungs", "layer_schedule"):
+            if getattr(self, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(
+                    f"{flag} trains children one by one: with --evaluator shared set {flag} none, or start from "
+                    f"--config enas-quick or enas"
+                )
+        if self.executor != "local":
+            raise ValueError("--evaluator shared trains one network in this process: use --executor local")
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
         if self.strategy == "evolution" and self.tournament_size > self.population_size:
             raise ValueError(
@@ -359,8 +417,12 @@ class SearchConfig(BaseModel):
         return DEFAULT_LAYERS[self.space] if self.space in DEFAULT_LAYERS else load_space(self.space).num_layers
 
     def search_space(self, num_layers: int | None = None) -> SearchSpace:
-        """The space searched (a preset or the YAML file's), at `num_layers` (default: the deepest searched)."""
-        return load_space(self.space, num_layers or self.max_layers)
+        """The space searched (a preset or the YAML file's), at `num_layers` (default: the deepest searched), with
+        `--channels` for a macro space."""
+        space = load_space(self.space, num_layers or self.max_layers)
+        if self.channels is not None and space.macro:
+            space = dataclasses.replace(space, channels=self.channels)
+        return space
 
     def data_settings(self) -> DataConfig:
         """Which data the children train on and how it is split (the run's seed is the split's)."""
@@ -425,8 +487,13 @@ def load_config_file(name_or_path: str) -> dict[str, Any]:
 
 
 def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> SearchConfig:
-    """Validate `base` updated with `overrides`; any problem is one sentence naming the flag."""
-    return validated(SearchConfig, {**base, **(overrides or {})})
+    """Validate `base` updated with `overrides`; any problem is one sentence naming the flag.
+
+    A preset's depth belongs to its space: `--space` given without `--layers` takes the new space's own depth."""
+    overrides = overrides or {}
+    if overrides.get("space") not in (None, base.get("space")) and "layers" not in overrides:
+        base = {k: v for k, v in base.items() if k not in ("layers", "layer_schedule")}
+    return validated(SearchConfig, {**base, **overrides})
 
 
 def save_config(cfg: SearchConfig, path: Path) -> None:

@@ -6,6 +6,9 @@ Three forms, each checked against the network `builder.build` makes before it is
   line by line, so a reader sees the found network the way the paper draws it; nasrl's saved weights load into it.
 - `export_onnx`: an ONNX graph (torch.export-based exporter, which needs `onnxscript`), run once in onnxruntime.
 - `export_torchscript`: the generated code compiled by `torch.jit.script`, so it runs at any input size.
+
+A macro architecture (ENAS) exports in its final form, the network `nasrl train` retrains: its file names the stem,
+each layer's operation (`op3`), its skip join (`join3`) and each reduction (`reduce2_stem`) after the paper's layers.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from torch import nn
 
 from nasrl.errors import UserError
 from nasrl.nets import builder
+from nasrl.nets.macro import MacroNetwork
 from nasrl.space import Architecture
-from nasrl.space.describe import layer_table
+from nasrl.space.describe import layer_table, macro_widths, skip_names
 
 #: Inputs each check runs through both networks (a small random batch at CIFAR-10's size).
 CHECK_BATCH = 2
@@ -114,6 +118,8 @@ def generate_code(arch: Architecture, class_name: str = "Network", num_classes: 
     if not class_name.isidentifier():
         raise UserError(f"'{class_name}' is not a valid Python class name: use letters, digits and _.")
     params = builder.count_parameters(builder.build(arch, num_classes, in_channels))
+    if arch.macro:
+        return _macro_code(arch, class_name, num_classes, in_channels, params)
     scales = _scales(arch)
     widths = [layer.filters for layer in arch.layers]
     outputs = builder.loose_ends(arch)
@@ -182,6 +188,166 @@ def generate_code(arch: Architecture, class_name: str = "Network", num_classes: 
     return "\n".join(lines) + "\n"
 
 
+# ----- the readable PyTorch file of a macro architecture ----------------------------------------------------------
+_MACRO_PREAMBLE = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bn(channels: int) -> nn.BatchNorm2d:
+    """BatchNorm as ENAS sets it: epsilon 1e-3, moving-average decay 0.9 (momentum 0.1)."""
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.1)
+
+
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """The 1x1 conv-BN-ReLU every operation starts with."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), bn(cout), nn.ReLU())
+
+
+class Join(nn.Module):
+    """A layer's skips and its operation's output: concatenated, ReLU, a 1x1 conv back to the width, BN."""
+
+    def __init__(self, num_inputs: int, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(num_inputs * channels, channels, 1, bias=False)
+        self.bn = bn(channels)
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        return self.bn(self.conv(F.relu(torch.cat(maps, dim=1))))
+
+
+class Reduction(nn.Module):
+    """Halve height and width without dropping pixels: a 1x1 conv on the even pixels and one on the odd
+    (shifted) pixels, each to half the channels, concatenated, BN."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.path1 = nn.Conv2d(cin, cout // 2, 1, bias=False)
+        self.path2 = nn.Conv2d(cin, cout // 2, 1, bias=False)
+        self.bn = bn(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shifted = F.pad(x, [0, 1, 0, 1])[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.path1(x[:, :, ::2, ::2]), self.path2(shifted[:, :, ::2, ::2])], dim=1))
+
+
+def from_nasrl_name(key: str) -> str:
+    """nasrl numbers layers from 0, this file from 1: ops.2.* is op3.*, skips.2.* join3.*, reductions.1.0.*
+    reduce2_stem.* and reductions.1.2.* reduce2_l2.* (the reduction after layer 2 of layer 2's output)."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[0] in ("ops", "skips") and parts[1].isdigit():
+        name = "op" if parts[0] == "ops" else "join"
+        return f"{name}{int(parts[1]) + 1}." + ".".join(parts[2:])
+    if len(parts) > 3 and parts[0] == "reductions" and parts[1].isdigit() and parts[2].isdigit():
+        source = "stem" if parts[2] == "0" else f"l{parts[2]}"
+        return f"reduce{int(parts[1]) + 1}_{source}." + ".".join(parts[3:])
+    return key
+'''
+
+
+def _macro_operation(name: str, width: int) -> list[str]:
+    """The source of one operation's parts, one a line, as `nets.macro.make_operation` builds it (so the keys match)."""
+    size, c = int(name[-1]), width
+    parts = [f"conv_bn_relu({c}, {c}),"]
+    if name.startswith("conv"):
+        parts += [f"nn.Conv2d({c}, {c}, {size}, padding={size // 2}, bias=False),", f"bn({c}),", "nn.ReLU(),"]
+    elif name.startswith("sep"):
+        depthwise = f"nn.Conv2d({c}, {c}, {size}, padding={size // 2}, groups={c}, bias=False),  # depthwise"
+        parts += [depthwise, f"nn.Conv2d({c}, {c}, 1, bias=False),  # pointwise", f"bn({c}),", "nn.ReLU(),"]
+    elif name.startswith("avgpool"):
+        parts.append(f"nn.AvgPool2d({size}, 1, {size // 2}, count_include_pad=False),")
+    else:
+        parts.append(f"nn.MaxPool2d({size}, 1, {size // 2}),")
+    return parts
+
+
+def _read_after(arch: Architecture, i: int) -> list[int]:
+    """The outputs (0 the stem, j layer j) that the layers after layer i read, which the reduction after layer i
+    must halve: later skips to outputs that exist by then, and layer i's own (`nets.macro` reduces the same ones)."""
+    return sorted({j for later in arch.layers[i + 1 :] for j in later.inputs if j <= i} | {i + 1})
+
+
+def _output_name(j: int) -> str:
+    return "stem" if j == 0 else f"l{j}"
+
+
+def _macro_init(arch: Architecture) -> list[str]:
+    """`__init__`'s body: stem, then per layer its operation, its join and the reductions after it."""
+    widths = macro_widths(arch)
+    c = widths[0]
+    lines = [f"        self.stem = nn.Sequential(nn.Conv2d(in_channels, {c}, 3, padding=1, bias=False), bn({c}))"]
+    for i, (layer, width) in enumerate(zip(arch.layers, widths)):
+        n = i + 1
+        reads = f"L{i}" if i else "the stem"
+        lines.append(f"        # L{n}: {layer.op} on {reads}, {width} channels; skips: {skip_names(layer.inputs)}")
+        lines += [f"        self.op{n} = nn.Sequential(", *(" " * 12 + p for p in _macro_operation(layer.op, width))]
+        lines.append("        )")
+        if i:
+            lines.append(f"        self.join{n} = Join({len(layer.inputs) + 1}, {width})")
+        if i in arch.reductions:
+            lines.append(f"        # reduce x2 after L{n}: the outputs read later, to {2 * width} channels")
+            for j in _read_after(arch, i):
+                lines.append(f"        self.reduce{n}_{_output_name(j)} = Reduction({width}, {2 * width})")
+    last = widths[-1] * (2 if arch.num_layers - 1 in arch.reductions else 1)
+    lines.append("        self.dropout = nn.Dropout(dropout)")
+    lines.append(f"        self.classifier = nn.Linear({last}, num_classes, bias=False)")
+    return lines
+
+
+def _macro_forward(arch: Architecture) -> list[str]:
+    """`forward`'s body: each layer's operation on the previous output, joined with its skips (listed first)."""
+    lines = ["        stem = self.stem(image)"]
+    for i, layer in enumerate(arch.layers):
+        n = i + 1
+        if i == 0:
+            lines.append("        l1 = self.op1(stem)")
+        else:
+            maps = [_output_name(j) for j in layer.inputs] + [f"self.op{n}(l{i})"]
+            lines.append(f"        l{n} = self.join{n}([{', '.join(maps)}])")
+        if i in arch.reductions:
+            lines.append(f"        # reduce x2 after L{n}: half the height and width, twice the channels")
+        for j in _read_after(arch, i) if i in arch.reductions else []:
+            lines.append(f"        {_output_name(j)} = self.reduce{n}_{_output_name(j)}({_output_name(j)})")
+    lines.append(f"        return self.classifier(self.dropout(l{arch.num_layers}.mean(dim=(2, 3))))")
+    return lines
+
+
+def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channels: int, params: int) -> str:
+    """`generate_code` for a macro architecture: the final form of `nets.macro.MacroNetwork`, written out."""
+    header = [
+        f"{class_name}: a network found by neural architecture search (nasrl, ENAS macro space), as plain PyTorch.",
+        "",
+        f"Written by `nasrl export`: space '{arch.space}', {arch.num_layers} layers, hash {arch.hash()},",
+        f"{params:,} parameters ({num_classes} classes, {in_channels} input channels).",
+        "A 3x3 conv-BN stem; each layer runs one operation (a 1x1 conv-BN-ReLU, then a KxK conv or separable conv",
+        "with BN-ReLU, or a stride-1 3x3 pool) on the previous output, then concatenates its skips with it, ReLU,",
+        "1x1 conv, BN. After each reduction the outputs read later halve in size and double in width; the last",
+        "output, global average pooled, feeds a linear classifier without bias.",
+        "",
+        "Weights saved from nasrl (`builder.build(arch).state_dict()`, `nasrl train`) load directly: this class's",
+        "`load_state_dict` accepts nasrl's names (ops.0.1.weight) as well as its own (op1.1.weight).",
+        "",
+        *layer_table(arch).splitlines(),
+    ]
+    lines = ['"""' + header[0], *header[1:], '"""', ""]
+    lines += [
+        "# DNA (canonical JSON; save it as a .json file for `nasrl show` or `nasrl export`):",
+        "# " + arch.to_json(),
+    ]
+    lines += [_MACRO_PREAMBLE.rstrip("\n"), "", "", f"class {class_name}(nn.Module):"]
+    lines.append(
+        f"    def __init__(self, num_classes: int = {num_classes}, in_channels: int = {in_channels}, "
+        "dropout: float = 0.0) -> None:"
+    )
+    lines += ["        super().__init__()", *_macro_init(arch), ""]
+    lines += ["    def forward(self, image: torch.Tensor) -> torch.Tensor:", *_macro_forward(arch)]
+    example = "`ops.0.1.weight` becomes `op1.1.weight`"
+    lines.append(_LOAD_STATE_DICT.replace("`layers.0.conv.weight` becomes `conv1.weight`", example).rstrip("\n"))
+    lines.append(_MAIN.format(name=class_name, in_channels=in_channels).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
 def load_code(path: str | Path, class_name: str) -> type[nn.Module]:
     """Import the class from a file `export_code` wrote (kept in sys.modules so `torch.jit.script` finds its source)."""
     path = Path(path)
@@ -229,14 +395,15 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] | None = None) -> builder.ChildNetwork:
-    """`builder.build(arch)` in eval mode, with `weights` loaded when given (classes and input channels read from them).
+def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+    """`builder.build(arch)` in eval mode (a macro architecture in its final form), with `weights` loaded when given
+    (classes and input channels read from them).
 
     Mismatching weights are a user error naming the first difference, not a stack of RuntimeError lines."""
     if weights is None:
         return builder.build(arch).eval()
     num_classes = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else 10
-    first = weights.get("layers.0.conv.weight")
+    first = weights.get("stem.0.weight" if arch.macro else "layers.0.conv.weight")
     in_channels = first.shape[1] if first is not None and first.dim() == 4 else 3
     model = builder.build(arch, num_classes, in_channels)
     expected = model.state_dict()
@@ -306,7 +473,7 @@ def export_code(
     file is known to compute the same function as the network nasrl trains, and those weights to load into it.
     Classes and input channels follow `weights` when given."""
     reference = build_with_weights(arch, weights)
-    in_channels, num_classes = reference.layers[0].conv.in_channels, reference.classifier.out_features
+    in_channels, num_classes = _in_channels(reference), reference.classifier.out_features
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(generate_code(arch, class_name, num_classes, in_channels))
@@ -355,7 +522,7 @@ def export_onnx(
 
 
 def export_torchscript(
-    arch_or_model: Architecture | builder.ChildNetwork,
+    arch_or_model: Architecture | builder.ChildNetwork | MacroNetwork,
     path: str | Path,
     weights: Mapping[str, torch.Tensor] | None = None,
 ) -> float:
@@ -365,9 +532,11 @@ def export_torchscript(
     Scripting the generated code (rather than tracing the builder) keeps the shape logic of pooling and padding,
     so the saved module runs at any input size."""
     model = _as_model(arch_or_model, weights)
-    if not isinstance(model, builder.ChildNetwork):
+    if not isinstance(model, (builder.ChildNetwork, MacroNetwork)):
         raise UserError("TorchScript export takes an architecture or a network made by nasrl's builder.build.")
-    in_channels, num_classes = model.layers[0].conv.in_channels, model.classifier.out_features
+    if isinstance(model, MacroNetwork) and model.form != "final":
+        raise UserError("TorchScript export takes a macro network in its final form, the one `nasrl train` trains.")
+    in_channels, num_classes = _in_channels(model), model.classifier.out_features
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

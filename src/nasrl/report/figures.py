@@ -215,9 +215,12 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 
 def architecture_graph(arch: Architecture, path: Path, title: str = "Best architecture") -> Path:
     """The architecture as a drawing: one box per layer (kernel, filters, stride, pool), the chain and skip
-    connections as arrows, the loose ends feeding the classifier. Drawn with matplotlib, no graphviz needed."""
+    connections as arrows, the loose ends feeding the classifier. Drawn with matplotlib, no graphviz needed.
+    A macro architecture (ENAS) draws its own way, see `_macro_graph`."""
     from nasrl.nets.builder import loose_ends
 
+    if arch.macro:
+        return _macro_graph(arch, path, title)
     n = arch.num_layers
     pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # inches per layer; box size in inches (x) and layers (y)
     ends = loose_ends(arch)
@@ -230,18 +233,8 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
     filters = [layer.filters for layer in arch.layers]
     low, high = min(filters), max(filters)
     skip_style = dict(lw=0.8, alpha=0.7) if right and sum(len(la.inputs) for la in arch.layers) > 2 * n else {}
-
-    def box(y: float, text: str, colour: object) -> None:
-        ax.add_patch(FancyBboxPatch((-width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
-                                    fc=colour, ec="black", lw=0.8, zorder=2))  # fmt: skip
-        ax.text(0, y, text, ha="center", va="center", fontsize=8, zorder=3)
-
-    def arrow(y0: float, y1: float, side: int, colour: str, straight: bool = False, **style: float) -> None:
-        x = 0.0 if straight else side * width / 2
-        lift = height / 2 if straight else 0.0
-        props = dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
-                     connectionstyle=f"arc3,rad={0.0 if straight else -rad * side}")  # fmt: skip
-        ax.annotate("", xy=(x, y1 - lift), xytext=(x, y0 + lift), arrowprops={**props, **style}, zorder=1)
+    canvas = _Canvas(ax, width, height, rad)
+    box, arrow = canvas.box, canvas.arrow
 
     box(ys["image"], "image (3 x 32 x 32)", "#dddddd")
     cmap = plt.get_cmap("Blues")
@@ -272,6 +265,72 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
         plt.Line2D([], [], c="tab:blue", label="skip connection"),
         plt.Line2D([], [], c="tab:green", label="reads the image"),
         plt.Line2D([], [], c="tab:orange", label="to the classifier"),
+    ]
+    ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+class _Canvas:
+    """Rounded boxes and arrows between them on an axis whose x is in inches and whose y counts layers."""
+
+    def __init__(self, ax: plt.Axes, width: float, height: float, rad: float) -> None:
+        self.ax, self.width, self.height, self.rad = ax, width, height, rad
+
+    def box(self, y: float, text: str, colour: object) -> None:
+        width, height = self.width, self.height
+        self.ax.add_patch(FancyBboxPatch((-width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
+                                         fc=colour, ec="black", lw=0.8, zorder=2))  # fmt: skip
+        self.ax.text(0, y, text, ha="center", va="center", fontsize=8, zorder=3)
+
+    def arrow(self, y0: float, y1: float, side: int, colour: str, straight: bool = False, **style: float) -> None:
+        """A straight arrow between box centres' edges, or an arc from the box's `side` (-1 left, 1 right)."""
+        x = 0.0 if straight else side * self.width / 2
+        lift = self.height / 2 if straight else 0.0
+        props = dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
+                     connectionstyle=f"arc3,rad={0.0 if straight else -self.rad * side}")  # fmt: skip
+        self.ax.annotate("", xy=(x, y1 - lift), xytext=(x, y0 + lift), arrowprops={**props, **style}, zorder=1)
+
+
+#: Box colours of macro operations by family (the name's prefix).
+_OP_COLOURS = {"conv": "#c6dbef", "sep": "#c7e9c0", "avgpool": "#fdd0a2", "maxpool": "#fdae6b"}
+
+
+def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
+    """A macro architecture: the stem, one box per layer (operation, final-form width) fed by the previous output,
+    skip arrows from earlier outputs (the stem is output 0), a dashed line where a reduction halves the maps."""
+    from nasrl.space.describe import macro_widths
+
+    n, widths = arch.num_layers, macro_widths(arch)
+    pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # as `architecture_graph`: inches per layer, box size
+    right = max((i + 1 - j for i, layer in enumerate(arch.layers) for j in layer.inputs), default=0)
+    margin = 0.3 + rad / 2 * pitch * right
+    fig, ax = plt.subplots(figsize=(width + 0.6 + margin, pitch * (n + 2.2) + 0.4))
+    canvas = _Canvas(ax, width, height, rad)
+    dense = sum(len(la.inputs) for la in arch.layers) > 2 * n
+    skip_style = dict(lw=0.8, alpha=0.7) if dense else {}
+    # Output j (0 the stem, j layer j) sits at y = j, as a macro layer's skips index them.
+    canvas.box(0, f"image -> stem: 3x3 conv, BN, {arch.channels} ch", "#dddddd")
+    for i, layer in enumerate(arch.layers):
+        canvas.box(
+            i + 1, f"L{i + 1}   {layer.op}, {widths[i]} ch", _OP_COLOURS.get(layer.op.rstrip("0123456789x"), "#dddddd")
+        )
+        canvas.arrow(i, i + 1, 0, "dimgray", straight=True)
+        for j in layer.inputs:
+            canvas.arrow(j, i + 1, 1, "tab:blue", **skip_style)
+        if i in arch.reductions:
+            ax.axhline(i + 1.5, color="tab:red", ls="--", lw=0.9, zorder=0)
+            ax.text(-width / 4, i + 1.5, f"reduce x2: {widths[i]} -> {2 * widths[i]} ch", ha="center", va="center",
+                    fontsize=7, color="tab:red", zorder=3, bbox=dict(fc="white", ec="none", pad=0.5))  # fmt: skip
+    canvas.box(n + 1, "global avg pool -> linear", "#f6d7b0")
+    canvas.arrow(n, n + 1, 0, "dimgray", straight=True)
+    ax.set_xlim(-width / 2 - 0.3, width / 2 + margin)
+    ax.set_ylim(n + 1.6, -0.6)
+    ax.axis("off")
+    handles = [
+        plt.Line2D([], [], c="dimgray", label="previous output"),
+        plt.Line2D([], [], c="tab:blue", label="skip connection"),
+        plt.Line2D([], [], c="tab:red", ls="--", label="reduction (half size, twice the width)"),
     ]
     ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     ax.set_title(title, fontsize=10)

@@ -114,7 +114,7 @@ def _search_body(
 ) -> list[str]:
     """The report page's sections: summary, warnings, the figures with their captions, the best children."""
     from nasrl.space import Architecture
-    from nasrl.space.describe import dna_string, layer_rows
+    from nasrl.space.describe import dna_string, layer_columns, layer_rows
 
     body = [_search_summary(run)]
     collapse_episode = run.meta.get("collapse_warned")
@@ -145,7 +145,7 @@ def _search_body(
     best = run.best
     if best is not None:
         best_arch = Architecture.from_json(best.arch_json)
-        header = ("layer", "kernel", "filters", "stride", "pool", "inputs")
+        header = layer_columns(best_arch)
         beside = (
             f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
             f"{_params_text(best)}.</p>{_table(header, layer_rows(best_arch))}"

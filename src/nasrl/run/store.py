@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS controller_steps (
     num_layers INTEGER, finished_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shared_epochs (  -- weight sharing: one row per epoch of the shared network
+    epoch INTEGER PRIMARY KEY,
+    train_loss REAL, train_acc REAL, lr REAL,      -- the shared weights' training, one sampled path per batch
+    mean_reward REAL, entropy REAL,                -- the controller's steps after it
+    seconds REAL, finished_at REAL NOT NULL
+);
 """
 
 
@@ -173,6 +179,24 @@ class RunStore:
 
     def steps(self) -> list[dict[str, Any]]:
         cur = self.db.execute("SELECT * FROM controller_steps ORDER BY episode")
+        return [dict(r) for r in cur.fetchall()]
+
+    # ----- weight sharing's epochs ---------------------------------------------------------------
+    def record_shared_epoch(self, epoch: int, stats: dict[str, float]) -> None:
+        row = {k: stats.get(k) for k in ("train_loss", "train_acc", "lr", "mean_reward", "entropy", "seconds")}
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO shared_epochs VALUES "
+                "(:epoch, :train_loss, :train_acc, :lr, :mean_reward, :entropy, :seconds, :finished_at)",
+                {**row, "epoch": epoch, "finished_at": time.time()},
+            )
+
+    def shared_epochs(self) -> list[dict[str, Any]]:
+        """Every finished epoch of a weight-sharing search (none for other runs, and for folders from before)."""
+        try:
+            cur = self.db.execute("SELECT * FROM shared_epochs ORDER BY epoch")
+        except sqlite3.OperationalError:  # a read-only view of a folder written before the table existed
+            return []
         return [dict(r) for r in cur.fetchall()]
 
     # ----- run status ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ parameter shapes do not depend on the depth; layers beyond them reuse the last r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,7 @@ class Controller(nn.Module):
         self.tanh_constant = settings.tanh_constant
         self.position_embedding = settings.position_embedding
         self.skip_bias = settings.skip_bias and space.skips
+        self.skip_target = settings.skip_target
         self.position_rows = max(MIN_POSITION_ROWS, space.num_layers)
         steps = len(space.tokens) + (1 if space.skips else 0)
         # nn.LSTMCell and nn.Linear draw their default init from the global RNG; fork it so that building a
@@ -171,8 +173,9 @@ class Controller(nn.Module):
         num_layers: int,
         forced: Decisions | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[Decisions, torch.Tensor, torch.Tensor]:
+    ) -> tuple[Decisions, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One batched pass over the whole decision sequence: sample (forced=None) or teacher-force `forced`.
+        Returns the decisions, their log-probabilities and entropies, and the skip KL (see `skip_kl`).
 
         Both modes run exactly the same computation, so sample's log-probabilities equal log_prob's."""
         device = self.start.device
@@ -181,6 +184,7 @@ class Controller(nn.Module):
         skips = torch.zeros(n, num_layers, num_layers, device=device) if self.space.skips else None
         log_prob = torch.zeros(n, device=device)
         entropy = torch.zeros(n, device=device)
+        skip_kl = torch.zeros(n, device=device)
         anchors: list[torch.Tensor] = []  # h_j of each earlier layer's anchor step, [n, H]
         anchors_prev: list[torch.Tensor] = []  # W_prev h_j, computed once per layer
         zeros = torch.zeros(n, self.hidden_size, device=device)
@@ -234,13 +238,14 @@ class Controller(nn.Module):
                 log_on, log_off = F.logsigmoid(query), F.logsigmoid(-query)
                 log_prob = log_prob + (bits * log_on + (1 - bits) * log_off).sum(dim=-1)
                 entropy = entropy - (torch.sigmoid(query) * log_on + torch.sigmoid(-query) * log_off).sum(dim=-1)
+                skip_kl = skip_kl + _bernoulli_kl(query, self.skip_target).sum(dim=-1) / max(1, num_layers - 1)
                 # Next input: sum of the chosen anchors / (1 + their count), as ENAS (no skips: zeros).
                 x = (bits.unsqueeze(1) @ torch.stack(anchors, dim=1)).squeeze(1) / (1 + bits.sum(-1, keepdim=True))
             else:
                 x = torch.zeros_like(h)
             anchors.append(h)
             anchors_prev.append(self.w_prev(h))
-        return Decisions(tokens, skips), log_prob, entropy
+        return Decisions(tokens, skips), log_prob, entropy, skip_kl
 
     # ----- public API ---------------------------------------------------------------------------------
     def sample(
@@ -255,7 +260,7 @@ class Controller(nn.Module):
         num_layers = self.space.num_layers if num_layers is None else num_layers
         if num_layers < 1:
             raise ValueError(f"sample needs num_layers >= 1, got {num_layers}.")
-        decisions, log_prob, entropy = self._run(n, num_layers, generator=generator)
+        decisions, log_prob, entropy, _ = self._run(n, num_layers, generator=generator)
         space = self.space.with_layers(num_layers)
         return ControllerSample(decisions_to_architectures(space, decisions), log_prob, entropy)
 
@@ -274,8 +279,24 @@ class Controller(nn.Module):
         entropies = torch.zeros(len(architectures), device=device)
         for depth, idx in by_depth.items():
             forced = architectures_to_decisions(self.space, [architectures[k] for k in idx])
-            _, lp, ent = self._run(len(idx), depth, forced=forced)
+            _, lp, ent, _ = self._run(len(idx), depth, forced=forced)
             where = torch.tensor(idx, device=device)
             log_probs = log_probs.index_put((where,), lp)
             entropies = entropies.index_put((where,), ent)
         return log_probs, entropies
+
+    def skip_kl(self, architectures: Sequence[Architecture]) -> torch.Tensor:
+        """ENAS's skip penalty per architecture (general_controller.py, `skip_penaltys`): the KL divergence of each
+        skip's Bernoulli from one with probability `skip_target`, summed over a layer's skips and averaged over
+        the layers that have any. It keeps the policy from connecting everything (or nothing) early."""
+        depth = architectures[0].num_layers
+        if any(a.num_layers != depth for a in architectures):
+            raise ValueError("skip_kl scores architectures of one depth at a time.")
+        forced = architectures_to_decisions(self.space, list(architectures))
+        return self._run(len(architectures), depth, forced=forced)[3]
+
+
+def _bernoulli_kl(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """KL(Bernoulli(sigmoid(logits)) || Bernoulli(target)), elementwise."""
+    p, log_p, log_q = torch.sigmoid(logits), F.logsigmoid(logits), F.logsigmoid(-logits)
+    return p * (log_p - math.log(target)) + (1 - p) * (log_q - math.log(1 - target))

@@ -102,6 +102,25 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
     if cfg.evaluator == "synthetic":
         note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)"
         return SyntheticEvaluator(space, cfg.synthetic_seed), note
+    data = load_search_data(cfg)
+    reporter = ChildProgress(progress) if progress is not None else False
+    evaluator = TrainEvaluator(cfg, data.train, data.val, data.device, num_classes=data.num_classes, progress=reporter)
+    return evaluator, data.note
+
+
+@dataclass
+class SearchData:
+    """The splits a search evaluates on, where, and a sentence for the log saying so."""
+
+    train: Any  # data.Split
+    val: Any
+    num_classes: int
+    device: Any  # torch.device
+    note: str
+
+
+def load_search_data(cfg: SearchConfig) -> SearchData:
+    """Load and split the data set once per driver (a missing file or bad subset stops the run here)."""
     from nasrl.data import load_dataset, split_train_val
     from nasrl.train.loop import resolve_device
 
@@ -116,9 +135,7 @@ def build_evaluator(cfg: SearchConfig, progress: Progress | None) -> tuple[Evalu
         f"(loaded in {format_seconds(time.perf_counter() - start)}); "
         f"children train on {device}"
     )
-    reporter = ChildProgress(progress) if progress is not None else False
-    evaluator = TrainEvaluator(cfg, train, val, device, num_classes=len(dataset.classes), progress=reporter)
-    return evaluator, note
+    return SearchData(train, val, len(dataset.classes), device, note)
 
 
 class ChildProgress:
@@ -167,14 +184,14 @@ def load_search_checkpoint(path: Path) -> dict:
     return load_checkpoint(path, kind="search", fmt=CHECKPOINT_FORMAT, advice=advice)
 
 
-class _Interrupt(BaseException):
+class SearchInterrupt(BaseException):
     """SIGTERM, turned into an exception so the loop can checkpoint on the way out. A BaseException, like
     KeyboardInterrupt, so that no `except Exception` on the way (a child's evaluation, a log handler) takes it
     for a failed child."""
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise _Interrupt(signal.Signals(signum).name)
+def raise_interrupt(signum: int, frame: Any) -> None:
+    raise SearchInterrupt(signal.Signals(signum).name)
 
 
 def run_search(
@@ -191,7 +208,7 @@ def run_search(
 
         board = TensorBoardScalars(Path(cfg.run_dir) / "tensorboard", cfg.children)
     console = console or Console(stderr=True)
-    progress = None if quiet else _progress(console)
+    progress = None if quiet else progress_display(console)
     if progress is not None and cfg.evaluator == "train":
         console.print(f"Loading data: {cfg.data} ...", soft_wrap=True, markup=False)
     # Data problems (missing files, bad subset sizes) stop the run here, before its folder holds anything.
@@ -267,7 +284,7 @@ class _Session:
         cfg = self.cfg
         self.episode = first_episode
         episode_start_state = self.strategy.state_dict()  # a snapshot: Strategy.state_dict copies
-        previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
         executor = None
         try:
             task = None
@@ -288,7 +305,7 @@ class _Session:
                     self.progress.update(task, completed=self.episode + 1)
             self.episode = cfg.episodes
             return self.episode, "finished"
-        except (KeyboardInterrupt, _Interrupt) as e:
+        except (KeyboardInterrupt, SearchInterrupt) as e:
             save_checkpoint(self.store, self.episode, episode_start_state, cfg)
             self.log.error(
                 f"Interrupted ({str(e) or 'SIGINT'}) during episode {self.episode + 1}: checkpoint saved; "
@@ -555,7 +572,7 @@ def _log_summary(log: RunLog, summary: SearchSummary) -> None:
         )
 
 
-def _progress(console: Console) -> Progress:
+def progress_display(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

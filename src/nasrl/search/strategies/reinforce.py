@@ -92,7 +92,10 @@ class Reinforce(StrategyBase):
         super().__init__(space, seed, settings.baseline_decay)
         # The generator draws the initial weights, then every sample.
         self.controller = Controller(space, settings, init_generator=self.generator)
-        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=settings.lr)
+        # ENAS's controller uses beta1 0 and epsilon 1e-3 (`adam_beta1`, `adam_eps`); the defaults are Adam's.
+        self.optimizer = torch.optim.Adam(
+            self.controller.parameters(), lr=settings.lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
+        )
         self.scheduler = None
         if settings.lr_decay is not None:
             self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
@@ -148,7 +151,10 @@ class Reinforce(StrategyBase):
         if self.settings.entropy_per_decision:
             counts = [num_decisions(self.space, a.num_layers) for a in architectures]
             entropies = entropies / torch.tensor(counts, dtype=entropies.dtype)
-        return -surrogate.mean() - self.settings.entropy_weight * entropies.mean()
+        loss = -surrogate.mean() - self.settings.entropy_weight * entropies.mean()
+        if self.settings.skip_weight > 0 and self.space.skips:  # ENAS: loss += skip_weight * skip_penaltys
+            loss = loss + self.settings.skip_weight * self.controller.skip_kl(architectures).mean()
+        return loss
 
     def _step(self, loss: torch.Tensor) -> float:
         """Backward, clip the global gradient norm (ENAS's bound), Adam step; returns the norm before clipping."""

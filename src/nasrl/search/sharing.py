@@ -1,0 +1,182 @@
+"""Weight sharing: ENAS's search (Pham et al. 2018, section 2.2; melodyguan/enas src/cifar10/main.py, `train`).
+
+Each epoch:
+
+1. the shared network (`nets.shared`) takes one pass over the training split; each minibatch runs through one
+   architecture sampled from the current policy, and only that path's weights learn (the policy is fixed
+   meanwhile, so the epoch's architectures are drawn in one batch);
+2. the controller takes `controller_steps` steps; each samples `--children` architectures, scores each on one
+   validation minibatch with the shared weights in evaluation mode (BN's moving statistics, as
+   `build_valid_rl`), and updates on their accuracies (`controller_train_steps` x `controller_num_aggregate`);
+3. the epoch, every sampled architecture with its minibatch reward, and the controller's steps are stored, and the
+   checkpoint (shared weights, their optimizer, the strategy and its generator) is written atomically.
+
+Every random draw comes from the strategy's generator (checkpointed) or from a generator seeded by (seed, epoch),
+so a run killed anywhere and resumed equals an uninterrupted one. At the end `derive` picks the architecture.
+
+Shared-weight training follows cifar10_macro_search.sh: SGD with Nesterov momentum 0.9, lr 0.05 -> 0.0005 on a
+cosine with warm restarts (T0 10, Tmul 2), L2 2.5e-4, keep probability 0.9 before the classifier, gradient norm
+5. Deviation: ENAS clips each tensor's gradient norm; we clip the global norm, as nasrl's children do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nasrl.config import SearchConfig
+from nasrl.data import Loader, Preprocess
+from nasrl.nets.shared import SharedNetwork
+from nasrl.run.records import ChildRecord, ChildResult
+from nasrl.run.store import RunStore
+from nasrl.search.evaluators import child_seed
+from nasrl.search.strategies import Strategy
+from nasrl.space import Architecture
+
+SHARED_CHECKPOINT_FORMAT = 1
+
+
+def sgdr_lr(epoch: int, lr_max: float, lr_min: float, t0: int, tmul: int) -> float:
+    """Cosine annealing with warm restarts (Loshchilov & Hutter 2017; ENAS's `lr_cosine`): cycles of t0, t0*tmul,
+    ... epochs, each from lr_max down towards lr_min, the rate constant within an epoch."""
+    start, length = 0, t0
+    while epoch >= start + length:
+        start, length = start + length, length * tmul
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (epoch - start) / length))
+
+
+@dataclass
+class EpochStats:
+    train_loss: float
+    train_acc: float
+    lr: float
+    mean_reward: float
+    entropy: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+class SharedWeights:
+    """The shared network, its optimizer and the loaders it trains and is scored on, for one search."""
+
+    def __init__(self, cfg: SearchConfig, train: Any, val: Any, num_classes: int, device: torch.device) -> None:
+        self.cfg = cfg
+        self.device = device
+        space = cfg.search_space()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone
+            self.network = SharedNetwork(space, num_classes, int(train.x.shape[1])).to(device)
+        self.network.dropout.p = cfg.shared_dropout
+        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=cfg.shared_lr, momentum=0.9, nesterov=True,
+                                         weight_decay=cfg.shared_weight_decay)  # fmt: skip
+        preprocess = Preprocess.fit(train.x)
+        batch = cfg.shared_batch_size
+        self.train_batches = Loader(train, batch, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed)
+        self.reward_batches = Loader(val, batch, preprocess, device, train=True, augment=False, seed=cfg.seed + 1)
+        self.val_batches = Loader(val, 2 * batch, preprocess, device)
+
+    def lr_at(self, epoch: int) -> float:
+        cfg = self.cfg
+        return sgdr_lr(epoch, cfg.shared_lr, cfg.shared_lr_min, cfg.shared_lr_t0, cfg.shared_lr_tmul)
+
+    def train_epoch(self, epoch: int, architectures: list[Architecture]) -> tuple[float, float]:
+        """One pass over the training split, minibatch k through `architectures[k]`; (mean loss, accuracy)."""
+        lr = self.lr_at(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(child_seed(self.cfg.seed, epoch, -1))  # dropout's draws
+        self.train_batches.set_epoch(epoch)
+        self.network.train()
+        loss_sum = correct = seen = 0.0
+        for (x, y), arch in zip(self.train_batches, architectures):
+            logits = self.network(x, arch)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)  # the paths not taken have no gradient and do not decay
+            loss.backward()
+            if self.cfg.shared_grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.cfg.shared_grad_clip)
+            self.optimizer.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += float((logits.argmax(1) == y).sum())
+            seen += len(y)
+        return loss_sum / seen, correct / seen
+
+    def reward_stream(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Validation minibatches for the controller's rewards, reshuffled each time the split runs out."""
+        for cycle in range(1_000_000):
+            self.reward_batches.set_epoch(epoch * 1_000_000 + cycle)
+            yield from self.reward_batches
+
+    @torch.no_grad()
+    def accuracy(self, arch: Architecture, batches: Any) -> float:
+        """The share of `batches`' images that `arch`'s path classifies correctly (evaluation mode)."""
+        self.network.eval()
+        correct = seen = 0
+        for x, y in batches:
+            correct += int((self.network(x, arch).argmax(1) == y).sum())
+            seen += len(y)
+        return correct / seen
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"network": self.network.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def run_epoch(
+    shared: SharedWeights, strategy: Strategy, store: RunStore, epoch: int, on_step: Any = None
+) -> EpochStats:
+    """Steps 1 and 2 of the module docstring for one epoch; its children and controller steps are stored."""
+    cfg = shared.cfg
+    start = time.perf_counter()
+    loss, acc = shared.train_epoch(epoch, strategy.propose(len(shared.train_batches)))
+    batches = shared.reward_stream(epoch)
+    rewards_seen: list[float] = []
+    entropy = 0.0
+    for step in range(cfg.controller_steps):
+        architectures = strategy.propose(cfg.children)
+        rewards = [shared.accuracy(arch, [next(batches)]) for arch in architectures]
+        episode = epoch * cfg.controller_steps + step
+        for k, (arch, reward) in enumerate(zip(architectures, rewards)):
+            store.record_child(ChildRecord.of(episode, k, arch, ChildResult(reward=reward, val_acc=reward)))
+        stats = strategy.update(architectures, rewards)
+        store.record_step(episode, stats, cfg.max_layers)
+        rewards_seen += rewards
+        entropy = float(stats["entropy"])
+        if on_step is not None:
+            on_step(step + 1)
+    mean_reward = sum(rewards_seen) / len(rewards_seen)
+    return EpochStats(loss, acc, shared.lr_at(epoch), mean_reward, entropy, time.perf_counter() - start)
+
+
+@dataclass
+class Derived:
+    """An architecture sampled from the final policy and its accuracy on the whole validation split."""
+
+    architecture: Architecture
+    val_acc: float
+
+
+def derive(shared: SharedWeights, strategy: Strategy, samples: int) -> list[Derived]:
+    """ENAS's last step (section 2.2, "Deriving Architectures"): sample from the trained policy, score each sample
+    with the shared weights, keep the best. The paper scores on one minibatch; we score on the whole validation
+    split (a steadier ranking for the same few samples), best first. The strategy's generator is restored after,
+    so deriving never changes what a resumed search would sample."""
+    state = strategy.state_dict()
+    try:
+        architectures = strategy.propose(samples)
+    finally:
+        strategy.load_state_dict(state)
+    unique = {arch.hash(): arch for arch in architectures}
+    scored = [Derived(arch, shared.accuracy(arch, shared.val_batches)) for arch in unique.values()]
+    return sorted(scored, key=lambda d: -d.val_acc)
