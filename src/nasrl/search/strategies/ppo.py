@@ -3,24 +3,51 @@
     L(theta) = -1/m sum_k min(r_k A_k, clip(r_k, 1 - eps, 1 + eps) A_k) - w H,   r_k = pi(arch_k) / pi_old(arch_k)
 
 with A_k = R'_k - b, the baseline and entropy bonus of `Reinforce`, and pi_old the policy before this episode's
-update. Each episode takes `ppo_epochs` gradient steps over its children; on the first the ratio is 1, so its
+update. Each episode takes up to `ppo_epochs` gradient steps over its children; on the first the ratio is 1, so its
 gradient is exactly REINFORCE's.
+
+Early stopping on the KL (OpenAI Spinning Up's PPO, `target_kl`; stable-baselines3's PPO, whose check and
+estimator we follow): before each later epoch, the approximate KL(pi_old || pi) over the episode's children is
+compared with 1.5 x `target_kl`, and the remaining epochs are skipped once it is above. Why: the clip removes a
+child's surrogate gradient once its ratio left [1 - eps, 1 + eps], but not the entropy bonus, and Adam scales any
+gradient to a step of about lr. Measured on the synthetic target (zoph, episodes of 10, defaults): once the policy
+is sharp, one step can move it by 0.6-1.7 nats per architecture; the second epoch then finds most children clipped
+(70-100 %), its surrogate gradient falls to about 0 and it becomes a full-size step up the entropy alone. That
+feedback drove 10 layers seed 1 from 0.975 to 0.514 and 4 layers seed 0 from 0.97 to 0.87 (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from nasrl.config import StrategyConfig
 from nasrl.search.strategies.reinforce import Reinforce
-from nasrl.space import Architecture
+from nasrl.space import Architecture, SearchSpace
+
+TARGET_KL = 0.01
+"""Approximate KL(pi_old || pi) per architecture above which (x 1.5) the later epochs stop; Spinning Up's default.
+Used while `StrategyConfig` has no `ppo_target_kl`; None there disables the check."""
 
 
 class PPO(Reinforce):
-    """`Reinforce` whose optimisation step is `ppo_epochs` steps of the clipped surrogate (clip `ppo_clip`)."""
+    """`Reinforce` whose optimisation step is up to `ppo_epochs` steps of the clipped surrogate (clip `ppo_clip`),
+    stopped early once the policy moved more than the KL target from the one that sampled the episode."""
 
     name = "ppo"
+
+    def __init__(self, space: SearchSpace, seed: int, settings: StrategyConfig | None = None, **overrides: Any) -> None:
+        super().__init__(space, seed, settings, **overrides)
+        self.target_kl: float | None = getattr(self.settings, "ppo_target_kl", TARGET_KL)
+        self.epochs_taken = 0
+        self.approx_kl = 0.0
+
+    def _update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+        """`Reinforce`'s statistics plus how many epochs ran and the KL at the last check (0 with one epoch)."""
+        stats = super()._update(architectures, rewards)
+        return stats | {"epochs": float(self.epochs_taken), "approx_kl": self.approx_kl}
 
     def _optimise(
         self, architectures: Sequence[Architecture], advantage: torch.Tensor
@@ -30,15 +57,32 @@ class PPO(Reinforce):
         with torch.no_grad():
             old_log_probs, _ = self.controller.log_prob(architectures)
         first: tuple[torch.Tensor, torch.Tensor, float] | None = None
-        for _ in range(self.settings.ppo_epochs):
+        self.epochs_taken, self.approx_kl = 0, 0.0
+        for epoch in range(self.settings.ppo_epochs):
             log_probs, entropies = self.controller.log_prob(architectures)
+            if epoch > 0 and self._moved_too_far(log_probs, old_log_probs):
+                break
             surrogate = clipped_surrogate(log_probs, old_log_probs, advantage, self.settings.ppo_clip)
             loss = self.loss(architectures, surrogate, entropies)
             grad_norm = self._step(loss)
+            self.epochs_taken += 1
             if first is None:
                 first = (loss, entropies, grad_norm)
         assert first is not None
         return first
+
+    def _moved_too_far(self, log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> bool:
+        """Records the approximate KL and says whether it is above 1.5 x the target (Spinning Up's margin)."""
+        self.approx_kl = approx_kl(log_probs.detach(), old_log_probs)
+        return self.target_kl is not None and self.approx_kl > 1.5 * self.target_kl
+
+
+def approx_kl(log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> float:
+    """KL(pi_old || pi) estimated on children drawn from pi_old as mean((r - 1) - log r), r = pi / pi_old: unbiased
+    and never negative (Schulman 2020, "Approximating KL Divergence"; stable-baselines3's PPO). With 10 children the
+    plain mean(log pi_old - log pi) is often negative, which would hide a large move."""
+    log_ratio = log_probs - old_log_probs
+    return float(torch.mean(torch.expm1(log_ratio) - log_ratio))
 
 
 def clipped_surrogate(
