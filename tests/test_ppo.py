@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nasrl.search.strategies import PPO, Reinforce, make_strategy
-from nasrl.search.strategies.ppo import clipped_surrogate
+from nasrl.search.strategies.ppo import approx_kl, clipped_surrogate
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset
 
@@ -42,6 +42,32 @@ def test_first_ppo_epoch_has_exactly_the_reinforce_gradient():
         # Later epochs differ: the policy moved, the ratio is no longer 1.
         assert any(not torch.allclose(a, b) for a, b in zip(seen_p[0], seen_p[1]))
         reinforce.load_state_dict(ppo.state_dict() | {"strategy": "reinforce"})  # same policy for the next episode
+
+
+def test_a_tiny_kl_target_stops_the_later_epochs_and_the_policy_moves_less():
+    space = preset("zoph", 5)
+    target = synthetic_target(space, 0)
+    moved = {}
+    for target_kl in (None, 1e-9):
+        ppo = PPO(space, seed=3, ppo_epochs=3)
+        ppo.target_kl = target_kl
+        steps = recorded_gradients(ppo)
+        archs = ppo.propose(8)
+        with torch.no_grad():
+            before, _ = ppo.controller.log_prob(archs)
+        stats = ppo.update(archs, [synthetic_reward(a, target) for a in archs])
+        with torch.no_grad():
+            after, _ = ppo.controller.log_prob(archs)
+        moved[target_kl] = approx_kl(after, before)
+        assert len(steps) == stats["epochs"] == (3 if target_kl is None else 1)
+        assert stats["approx_kl"] > 1e-9  # measured before the second epoch, after the first step
+    assert 0 < moved[1e-9] < moved[None] / 2
+
+
+def test_the_kl_estimate_is_zero_for_the_same_policy_and_positive_otherwise():
+    old = torch.tensor([-1.0, -2.0, -3.0])
+    assert approx_kl(old, old) == 0
+    assert approx_kl(old + torch.tensor([0.3, -0.3, 0.0]), old) > 0  # the plain mean of log ratios is 0 here
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,40 @@ def controller_plot(
     return _save(fig, path)
 
 
+def shared_plot(epochs: Sequence[dict], path: Path) -> Path | None:
+    """A weight-sharing search per epoch: the shared network's training loss and accuracy, its learning rate
+    (cosine with warm restarts: the jumps are restarts, not bugs), and the controller's mean reward and entropy
+    over the steps after it. Shows whether the shared weights learn and whether the controller follows them.
+    None without a finished epoch (an interrupted first epoch, a run that does not share weights)."""
+    if not epochs:
+        return None
+    xs = [e["epoch"] + 1 for e in epochs]
+    fig, (ax_train, ax_lr, ax_ctrl) = plt.subplots(1, 3, figsize=(14, 3.8))
+    ax_train.plot(xs, [_num(e.get("train_loss")) for e in epochs], "o-", ms=3, c="tab:red", label="training loss")
+    ax_acc = ax_train.twinx()
+    ax_acc.plot(xs, [_num(e.get("train_acc")) for e in epochs], "s-", ms=3, c="tab:blue", label="training accuracy")
+    ax_train.set(xlabel="epoch", ylabel="loss", title="Shared network training")
+    ax_acc.set_ylabel("accuracy")
+    ax_lr.plot(xs, [_num(e.get("lr")) for e in epochs], "o-", ms=3, c="tab:gray", label="learning rate")
+    ax_lr.set(xlabel="epoch", ylabel="learning rate", title="Learning rate (cosine, warm restarts)")
+    ax_ctrl.plot(xs, [_num(e.get("mean_reward")) for e in epochs], "o-", ms=3, c="tab:purple",
+                 label="mean reward (one minibatch each)")  # fmt: skip
+    ax_ent = ax_ctrl.twinx()
+    ax_ent.plot(xs, [_num(e.get("entropy")) for e in epochs], "s--", ms=3, c="tab:green", label="policy entropy")
+    ax_ctrl.set(xlabel="epoch", ylabel="reward", title="Controller")
+    ax_ent.set_ylabel("entropy (nats)")
+    for ax, twin in ((ax_train, ax_acc), (ax_lr, None), (ax_ctrl, ax_ent)):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if twin is not None:  # one legend for both axes of a panel
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        ax.legend(handles, labels, fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def policy_heatmap(
     sampled: Sequence[tuple[int, Architecture]], space: SearchSpace | None, path: Path
 ) -> tuple[Path, int] | None:

@@ -13,7 +13,7 @@ import base64
 import html
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from nasrl.errors import UserError
@@ -21,10 +21,29 @@ from nasrl.report.runs import SearchRun, read_json, read_search, when
 from nasrl.run.atomic import write_text_atomic
 from nasrl.run.records import ChildRecord
 
+if TYPE_CHECKING:
+    from nasrl.space import Architecture
+
 TOP_CHILDREN = 10
 #: Every picture a report may write; one not made this time is removed so report/ never shows a stale one.
-PICTURES = ("rewards.png", "controller.png", "policy.png", "pareto.png", "best_architecture.png")
+PICTURES = ("rewards.png", "controller.png", "shared.png", "policy.png", "pareto.png", "best_architecture.png")
 TRAIN_PICTURES = ("training_curves.png", "confusion_matrix.png", "predictions.png")
+#: Captions of a weight-sharing run: its rewards are one-minibatch accuracies, which readers must know to read them.
+SHARED_REWARDS = (
+    "Every sampled architecture's reward: its accuracy on one validation minibatch with the shared weights (noisy), "
+    "the controller's moving-average baseline and the best reward so far; an episode is one controller step "
+    "(epoch x controller steps per epoch + step)."
+)
+SHARED_NO_COST = (
+    "A weight-sharing search trains no child on its own, so it records no parameter or FLOP counts: there is no "
+    "accuracy-against-cost plot."
+)
+SHARED_CURVES = (
+    "Per epoch: the shared network's training loss and accuracy (one sampled architecture per batch), its learning "
+    "rate (cosine with warm restarts), and the controller's mean reward and policy entropy over the steps after it. "
+    "Rewards are accuracies of the shared weights on one validation minibatch each, so they are noisy and "
+    "lower than a network trained alone would reach."
+)
 
 
 # ----- the report ----------------------------------------------------------------------------------------
@@ -84,6 +103,9 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
     )  # fmt: skip
     if made["controller.png"] is None:
         notes["controller.png"] = "No controller steps yet: the first update comes after the first episode's children."
+    made["shared.png"] = rp.shared_plot(run.shared_epochs, out / "shared.png")
+    if made["shared.png"] is None and run.shared:
+        notes["shared.png"] = "No epoch of the shared weights has finished yet."
     sampled = [(c.episode, Architecture.from_json(c.arch_json)) for c in run.children]
     heat = rp.policy_heatmap(sampled, space, out / "policy.png")
     made["policy.png"] = heat[0] if heat else None
@@ -95,26 +117,38 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
             "This run used the synthetic evaluator, which trains no network and so records no parameter or FLOP "
             "counts: there is no accuracy-against-cost plot."
             if run.config.get("evaluator") == "synthetic"
+            else SHARED_NO_COST
+            if run.shared
             else "No successfully trained child with a parameter count yet."
         )
-    best = run.best
-    made["best_architecture.png"] = None
-    if best is None:
+    made["best_architecture.png"] = _best_picture(run, out / "best_architecture.png")
+    if made["best_architecture.png"] is None:
         notes["best_architecture.png"] = "No successful child yet, so no best architecture to draw."
-    else:
-        made["best_architecture.png"] = rp.architecture_graph(
-            Architecture.from_json(best.arch_json), out / "best_architecture.png",
-            f"Best architecture: reward {best.reward:.4f}",
-        )  # fmt: skip
     return made, notes, heat[1] if heat else 1
+
+
+def _best_picture(run: SearchRun, path: Path) -> Path | None:
+    """The best architecture's drawing. For a weight-sharing run with a derivation, the derived rank 1 (scored on
+    the whole validation split), not the child whose one-minibatch reward happened to be highest."""
+    from nasrl.report import figures as rp
+    from nasrl.space import Architecture
+
+    if run.shared and run.derived:
+        top = run.derived[0]
+        title = f"Derived architecture: shared-weight validation accuracy {top['val_acc']:.4f}"
+        return rp.architecture_graph(Architecture.from_dict(top["architecture"]), path, title)
+    best = run.best
+    if best is None:
+        return None
+    title = f"Best {'sampled ' if run.shared else ''}architecture: reward {best.reward:.4f}"
+    return rp.architecture_graph(Architecture.from_json(best.arch_json), path, title)
 
 
 def _search_body(
     run: SearchRun, out: Path, made: dict[str, Path | None], notes: dict[str, str], heat_block: int
 ) -> list[str]:
     """The report page's sections: summary, warnings, the figures with their captions, the best children."""
-    from nasrl.space import Architecture
-    from nasrl.space.describe import dna_string, layer_columns, layer_rows
+    from nasrl.space.describe import dna_string
 
     body = [_search_summary(run)]
     collapse_episode = run.meta.get("collapse_warned")
@@ -127,12 +161,13 @@ def _search_body(
         first = html.escape(str(failed[0].error or "no message"))
         body.append(f'<div class="warn">{len(failed)} children failed; the first error: <code>{first}</code></div>')
     sections = [
-        ("Reward over the search", "rewards.png",
+        ("Reward over the search", "rewards.png", SHARED_REWARDS if run.shared else
          "Every child's reward (validation accuracy, or its cube), the controller's moving-average baseline "
          "after each episode's update, and the best reward so far."),
         ("Controller", "controller.png",
          "The policy's entropy (exploration left; for evolution, the population's diversity) and the "
          "strategy's loss per episode."),
+        *([("Shared weights", "shared.png", SHARED_CURVES)] if run.shared else []),
         ("How the policy's choices evolve", "policy.png",
          f"For each token, the share of each value among all layers sampled in a block of {heat_block} episode(s)."),
         ("Accuracy against cost", "pareto.png",
@@ -141,20 +176,93 @@ def _search_body(
     ]  # fmt: skip
     for title, name, caption in sections:
         body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
-    beside = ""
-    best = run.best
-    if best is not None:
-        best_arch = Architecture.from_json(best.arch_json)
-        header = layer_columns(best_arch)
-        beside = (
-            f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
-            f"{_params_text(best)}.</p>{_table(header, layer_rows(best_arch))}"
-            f"<p>DNA: <code>{html.escape(dna_string(best_arch))}</code></p>"
-        )
-    body.append(_figure("Best architecture", out, "best_architecture.png", made["best_architecture.png"], "",
-                        notes.get("best_architecture.png"), beside))  # fmt: skip
+    if run.shared and run.derived:
+        body += [_derived_best(run, out, made["best_architecture.png"]), _derived_table(run)]
+    else:
+        body.append(_best_child(run, out, made["best_architecture.png"], notes.get("best_architecture.png")))
     body.append(_top_children(run, dna_string))
     return body
+
+
+def _arch_details(arch: Architecture) -> str:
+    """An architecture's layer table and one-line DNA, shown beside its drawing."""
+    from nasrl.space.describe import dna_string, layer_columns, layer_rows
+
+    return f"{_table(layer_columns(arch), layer_rows(arch))}<p>DNA: <code>{html.escape(dna_string(arch))}</code></p>"
+
+
+def _best_child(run: SearchRun, out: Path, made: Path | None, missing: str | None) -> str:
+    """The best child by reward; for a weight-sharing run without derived.json, a noisy pick, and says so
+    together with how to derive the real result."""
+    from nasrl.space import Architecture
+
+    beside, hint, best = "", "", run.best
+    if best is not None:
+        beside = (
+            f"<p>Episode {best.episode + 1}, child {best.child + 1}: reward <b>{best.reward:.4f}</b>"
+            f"{_params_text(best)}.</p>{_arch_details(Architecture.from_json(best.arch_json))}"
+        )
+    if run.shared:
+        when_done = "The search derives it when it finishes; or run" if run.status == "running" else "Run"
+        hint = (
+            "<div class='warn'>No derived.json yet, so this is the sampled child with the highest one-minibatch "
+            f"reward, a noisy pick. {when_done} <code>nasrl derive {html.escape(str(run.run_dir))}</code>: it "
+            "samples architectures from the policy, scores them on the whole validation split with the shared "
+            "weights, and writes best_architecture.json and derived.json.</div>"
+        )
+    title = "Best sampled architecture" if run.shared else "Best architecture"
+    section = _figure(title, out, "best_architecture.png", made, "", missing, beside)
+    return section.replace("</h2>", "</h2>" + hint, 1) if hint else section
+
+
+def _derived_best(run: SearchRun, out: Path, made: Path | None) -> str:
+    """A weight-sharing run's result: the derived rank 1, its shared-weight accuracy (against random architectures
+    with the same weights when best_architecture.json has them) and how to get its real accuracy."""
+    from nasrl.space import Architecture
+
+    assert run.derived
+    top = run.derived[0]
+    best_json = read_json(run.run_dir / "best_architecture.json")
+    best_json = best_json if isinstance(best_json, dict) else {}
+    sampled = best_json.get("sampled")
+    among = f" (from {sampled} sampled)" if isinstance(sampled, int) else ""
+    randoms = best_json.get("random_baseline")
+    versus = ""
+    if isinstance(randoms, dict) and isinstance(randoms.get("median"), (int, float)):
+        versus = f"; random architectures of the space score a median of {randoms['median']:.4f} with the same weights"
+    beside = (
+        f"<p>Rank 1 of {len(run.derived)} distinct architectures drawn from the final policy{among}: "
+        f"shared-weight validation accuracy <b>{top['val_acc']:.4f}</b>{versus}.</p>"
+        f"{_arch_details(Architecture.from_dict(top['architecture']))}"
+    )
+    retrain = html.escape(str(run.run_dir / "best_architecture.json"))
+    caption = (
+        "<p class='note'>These accuracies are with the shared weights, which rank architectures only roughly: "
+        f"retrain the architecture from scratch for its real accuracy, with <code>nasrl train --arch {retrain}</code>."
+        "</p>"
+    )
+    return _figure("Derived architecture", out, "best_architecture.png", made, "", None, beside).replace(
+        "</section>", caption + "</section>", 1
+    )
+
+
+def _derived_table(run: SearchRun) -> str:
+    """The top of derived.json: what else the final policy favours, by shared-weight validation accuracy."""
+    from nasrl.space import Architecture
+    from nasrl.space.describe import dna_string
+
+    derived = run.derived or []
+    rows = [
+        (str(d.get("rank", i)), f"{d['val_acc']:.4f}", f"<code>{html.escape(str(d.get('hash', '')))}</code>",
+         f"<code>{html.escape(dna_string(Architecture.from_dict(d['architecture'])))}</code>")
+        for i, d in enumerate(derived[:TOP_CHILDREN], 1)
+    ]  # fmt: skip
+    header = ("rank", "val acc (shared weights)", "hash", "DNA")
+    return (
+        f"<section><h2>Top {len(rows)} derived architectures</h2><p class='note'>Of {len(derived)} distinct "
+        "architectures sampled from the final policy, each scored on the whole validation split with the shared "
+        f"weights (derived.json).</p>{_table(header, rows, escape=False)}</section>"
+    )
 
 
 def _search_summary(run: SearchRun) -> str:
@@ -166,15 +274,21 @@ def _search_summary(run: SearchRun) -> str:
     episodes = f"{meta.get('episodes_done', len({c.episode for c in run.children}))} of {meta.get('episodes', '?')}"
     rows = [
         ("status", run.status),
-        ("episodes done", episodes),
+        *(
+            [("shared epochs done", f"{len(run.shared_epochs)} of {cfg.get('shared_epochs', '?')}")]
+            if run.shared
+            else []
+        ),
+        ("controller steps done" if run.shared else "episodes done", episodes),
         (
             "children",
             f"{len(run.children)} ({len(run.children) - cached - failed} trained, {cached} cached, {failed} failed)",
         ),  # fmt: skip
         (
-            "best reward",
+            "best minibatch reward" if run.shared else "best reward",
             f"{best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1})" if best else "none yet",
         ),
+        *([("derived best", _derived_text(run))] if run.shared else []),
         (
             "strategy / space",
             f"{cfg.get('strategy', '?')} over '{cfg.get('space', '?')}' ({cfg.get('layers') or 'default'} layers)",
@@ -192,9 +306,21 @@ def _search_summary(run: SearchRun) -> str:
     return "<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + note + "</section>"
 
 
+def _derived_text(run: SearchRun) -> str:
+    if not run.derived:
+        return "not yet (`nasrl derive RUN_DIR` makes it)"
+    return f"{run.derived[0]['val_acc']:.4f} shared-weight validation accuracy (whole split)"
+
+
 def _evaluator_text(cfg: dict[str, Any]) -> str:
     if cfg.get("evaluator") == "synthetic":
         return "synthetic (a hidden target architecture; no networks trained)"
+    if cfg.get("evaluator") == "shared":
+        return (
+            f"weight sharing on {cfg.get('data', '?')}: {cfg.get('shared_epochs', '?')} epochs, each followed by "
+            f"{cfg.get('controller_steps', '?')} controller steps of {cfg.get('children', '?')} architectures "
+            "rewarded by one validation minibatch"
+        )
     if not cfg:
         return "?"
     subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
@@ -222,8 +348,9 @@ def _top_children(run: SearchRun, dna_string: Any) -> str:
         for rank, c in enumerate(top, 1)
     ]  # fmt: skip
     header = ("#", "episode/child", "reward", "val acc", "parameters", "FLOPs", "seconds", "DNA")
+    noisy = " (one validation minibatch with the shared weights: noisy)" if run.shared else ""
     return (
-        f"<section><h2>Top {len(top)} children</h2><p class='note'>Distinct architectures by reward; "
+        f"<section><h2>Top {len(top)} children</h2><p class='note'>Distinct architectures by reward{noisy}; "
         f"DNA per layer: kernel/filters&lt;inputs (img = the image).</p>{_table(header, rows, escape=False)}</section>"
     )
 

@@ -29,7 +29,8 @@ from nasrl.run.store import connect_readonly
 
 @dataclass
 class SearchRun:
-    """A search run folder as read at one moment: config, status, children and controller steps."""
+    """A search run folder as read at one moment: config, status, children and controller steps; for a
+    weight-sharing run also its per-epoch rows and the derived ranking (None until derivation wrote it)."""
 
     run_dir: Path
     config: dict[str, Any]
@@ -38,6 +39,13 @@ class SearchRun:
     steps: list[dict[str, Any]]
     collapse_messages: list[str] = field(default_factory=list)
     read_at: float = field(default_factory=time.time)
+    shared_epochs: list[dict[str, Any]] = field(default_factory=list)
+    derived: list[dict[str, Any]] | None = None
+
+    @property
+    def shared(self) -> bool:
+        """A weight-sharing (ENAS) search: its children's rewards are one-minibatch accuracies of shared weights."""
+        return self.config.get("evaluator") == "shared"
 
     @property
     def per_episode(self) -> int:
@@ -76,6 +84,8 @@ def read_search(run_dir: str | Path) -> SearchRun:
             children.append(ChildRecord(**data))
         steps = [dict(r) for r in _rows(db, "SELECT * FROM controller_steps ORDER BY episode")]
         meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
+        # No such table in a run from before weight sharing: `_rows` reads that as no epochs.
+        epochs = [dict(r) for r in _rows(db, "SELECT * FROM shared_epochs ORDER BY epoch")]
     finally:
         db.close()
     config: dict[str, Any] = {}
@@ -89,7 +99,19 @@ def read_search(run_dir: str | Path) -> SearchRun:
             if '"collapse_warning"' in line:
                 with contextlib.suppress(json.JSONDecodeError):  # the driver may be writing this line now
                     collapse.append(str(json.loads(line).get("message", "")))
-    return SearchRun(run_dir, config, meta, children, steps, collapse)
+    return SearchRun(run_dir, config, meta, children, steps, collapse, shared_epochs=epochs,
+                     derived=_read_derived(run_dir))  # fmt: skip
+
+
+def _read_derived(run_dir: Path) -> list[dict[str, Any]] | None:
+    """derived.json's ranking (entries with an architecture and a numeric val_acc), or None when there is none
+    yet: an interrupted weight-sharing run derives only on `nasrl derive`, and a half-written file reads as none."""
+    data = read_json(run_dir / "derived.json")
+    if not isinstance(data, list):
+        return None
+    ranked = [d for d in data if isinstance(d, dict) and isinstance(d.get("architecture"), dict)]
+    ranked = [d for d in ranked if isinstance(d.get("val_acc"), (int, float))]
+    return sorted(ranked, key=lambda d: d.get("rank", math.inf)) or None
 
 
 def run_status(meta: dict[str, Any]) -> str:
@@ -157,7 +179,7 @@ def _run_info(path: Path) -> RunInfo:
         updated = meta.get("updated") if isinstance(meta.get("updated"), (int, float)) else None
         episodes = f" ({meta['episodes_done']}/{meta['episodes']} ep)" if "episodes_done" in meta else ""
         updated = updated or (path / "results.sqlite").stat().st_mtime
-        best_text = "-" if best is None else f"{best:.4f}"
+        best_text = _derived_best(path) or ("-" if best is None else f"{best:.4f}")
         return RunInfo(path.name, "search", run_status(meta), f"{total}{episodes}", best_text, updated)
     metrics = read_json(path / "metrics.json")
     history = read_json(path / "history.json") or []
@@ -168,6 +190,15 @@ def _run_info(path: Path) -> RunInfo:
         best = f"test {metrics['test_acc']:.4f}"
     newest = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=None)
     return RunInfo(path.name, "train", status, "-", best, newest)
+
+
+def _derived_best(path: Path) -> str | None:
+    """A weight-sharing run's derived accuracy (whole validation split) from best_architecture.json: its
+    children's rewards are one-minibatch accuracies, whose maximum overstates what was found."""
+    best = read_json(path / "best_architecture.json")
+    if isinstance(best, dict) and best.get("scored_with") and isinstance(best.get("val_acc"), (int, float)):
+        return f"{best['val_acc']:.4f} (derived)"
+    return None
 
 
 def format_runs(infos: list[RunInfo]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from nasrl.search.loop import (
     progress_display,
     raise_interrupt,
 )
-from nasrl.search.sharing import Derived, SharedWeights, derive, run_epoch
+from nasrl.search.sharing import Derived, SharedWeights, derive, random_baseline, run_epoch
 from nasrl.search.strategies import Strategy
 from nasrl.space.describe import layer_table
 
@@ -150,18 +151,27 @@ def _derive_and_write(
 ) -> ChildRecord:
     """Derive, write best_architecture.json and derived.json (the ranked list), log the top; the best as a row."""
     ranked = derive(shared, strategy, samples)
+    randoms = random_baseline(shared, samples, shared.cfg.seed + 1)
     write_json_atomic(store.run_dir / "derived.json", [_derived_entry(rank, d) for rank, d in enumerate(ranked, 1)])
     best = ranked[0]
-    write_json_atomic(store.best_path, {**_derived_entry(1, best), "reward": best.val_acc, "sampled": samples,
-                                        "scored_with": "shared weights, whole validation split"})  # fmt: skip
     accs = [d.val_acc for d in ranked]
+    baseline = {"samples": len(randoms), "best": randoms[0], "median": _median(randoms)}
+    write_json_atomic(store.best_path, {**_derived_entry(1, best), "reward": best.val_acc, "sampled": samples,
+                                        "scored_with": "shared weights, whole validation split",
+                                        "policy_median": _median(accs), "random_baseline": baseline})  # fmt: skip
     log.success(
         f"Derived: {len(ranked)} distinct of {samples} architectures sampled from the final policy; shared-weight "
-        f"validation accuracy best {accs[0]:.4f}, median {accs[len(accs) // 2]:.4f}, worst {accs[-1]:.4f}. "
-        f"Retrain the best from scratch: `nasrl train --arch {store.best_path}`.\n" + layer_table(best.architecture),
-        event="derived", best=accs[0], samples=samples,
+        f"validation accuracy best {accs[0]:.4f}, median {_median(accs):.4f}. The same weights give {len(randoms)} "
+        f"random architectures of the space best {randoms[0]:.4f}, median {_median(randoms):.4f} (a policy that "
+        f"learned should beat them). Retrain the best from scratch: `nasrl train --arch {store.best_path}`.\n"
+        + layer_table(best.architecture),
+        event="derived", best=accs[0], samples=samples, policy_median=_median(accs), random_median=_median(randoms),
     )  # fmt: skip
     return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
 
 
 def _derived_entry(rank: int, derived: Derived) -> dict[str, Any]:

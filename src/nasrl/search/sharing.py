@@ -180,3 +180,15 @@ def derive(shared: SharedWeights, strategy: Strategy, samples: int) -> list[Deri
     unique = {arch.hash(): arch for arch in architectures}
     scored = [Derived(arch, shared.accuracy(arch, shared.val_batches)) for arch in unique.values()]
     return sorted(scored, key=lambda d: -d.val_acc)
+
+
+def random_baseline(shared: SharedWeights, samples: int, seed: int) -> list[float]:
+    """Shared-weight validation accuracies of uniformly random architectures of the same space, best first.
+
+    Weight sharing's weak point made visible: if the policy's samples score no better than random ones with the
+    same weights, the search has not found anything (Li & Talwalkar 2019 found random search with weight sharing
+    matching ENAS; Yu et al. 2020, shared-weight rankings barely correlating with stand-alone ones)."""
+    from nasrl.search.strategies import make_strategy
+
+    architectures = make_strategy("random", shared.network.space, seed).propose(samples)
+    return sorted((shared.accuracy(arch, shared.val_batches) for arch in architectures), reverse=True)
