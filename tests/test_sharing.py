@@ -277,3 +277,16 @@ def test_enas_preset_is_the_papers_macro_search():
     assert (settings.hidden_size, settings.num_lstm_layers, settings.lr, settings.tanh_constant) == (64, 1, 1e-3, 1.5)
     assert (settings.skip_target, settings.skip_weight, settings.adam_beta1, settings.adam_eps) == (0.4, 0.8, 0, 1e-3)
     assert preset("enas-macro", 24).reductions == (7, 15)
+
+
+def test_a_derived_architecture_loads_at_its_own_width_and_a_wider_one(tmp_path):
+    from nasrl.space.files import load_architecture
+
+    arch = make_strategy("random", preset("enas-macro"), 0).propose(1)[0].to_dict()
+    for channels in (16, 96):
+        path = tmp_path / f"arch{channels}.json"
+        path.write_text(json.dumps({**arch, "channels": channels}))
+        assert load_architecture(str(path)).channels == channels
+    path = tmp_path / "zero.json"
+    path.write_text(json.dumps({**arch, "channels": 0}))
+    assert main(["show", str(path)]) == 2

@@ -3,6 +3,7 @@ name or a YAML file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def load_architecture(name_or_path: str) -> Architecture:
             data = data["architecture"]  # best_architecture.json wraps it with its reward
         arch = Architecture.from_dict(data)
         if arch.space in PRESET_TOKENS:
-            return arch.validate(preset(arch.space, arch.num_layers))
+            space = preset(arch.space, arch.num_layers)
+            if space.macro and arch.channels:  # the width is the search's (`--channels`) or the user's to choose
+                space = dataclasses.replace(space, channels=arch.channels)
+            return arch.validate(space)
         if not arch.macro:
             raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(PRESET_TOKENS)}.")
         return arch.validate(_space_of_macro(arch))

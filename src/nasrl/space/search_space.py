@@ -355,6 +355,8 @@ class Architecture:
         if not isinstance(reductions, list):
             raise ArchitectureError('"reductions" must be a list of layer indices.')
         channels = _as_int(data["channels"], 0, "channels")
+        if channels < 1:
+            raise ArchitectureError(f'"channels" must be a positive number, not {channels}.')
         return cls(arch.space, arch.layers, channels, tuple(_as_int(r, 0, "reductions") for r in reductions))
 
     @classmethod
