@@ -290,3 +290,13 @@ def test_a_derived_architecture_loads_at_its_own_width_and_a_wider_one(tmp_path)
     path = tmp_path / "zero.json"
     path.write_text(json.dumps({**arch, "channels": 0}))
     assert main(["show", str(path)]) == 2
+
+
+def test_derived_architecture_retrains_with_dropout_and_zoph_refuses_it(full_run, tmp_path):
+    smoke = ["--data", "synthetic", "--resolution", "8", "--train-subset", "64", "--max-steps", "2", "--batch-size",
+             "16", "--device", "cpu", "--quiet"]  # fmt: skip
+    run = tmp_path / "retrain"
+    assert main(["train", "--arch", str(full_run), "--dropout", "0.5", *smoke, "--run-dir", str(run)]) == 0
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["train"]["dropout"] == 0.5 and saved["architecture"]["channels"] == 8
+    assert main(["train", "--arch", "seed-baseline", "--dropout", "0.5", *smoke, "--run-dir", str(tmp_path / "z")]) == 2

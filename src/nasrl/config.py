@@ -69,6 +69,7 @@ class TrainConfig(BaseModel):
     step_gamma: float = Field(0.1, gt=0, le=1, description="'step' and 'plateau': lr factor per decay")
     plateau_patience: int = Field(2, ge=1, description="'plateau': epochs without val-acc gain before a decay")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout before a macro network's classifier (ENAS: 0.5)")
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without a better val accuracy")
     amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
     grad_clip: float | None = Field(None, gt=0, description="clip the global gradient norm to this")
@@ -489,10 +490,12 @@ def load_config_file(name_or_path: str) -> dict[str, Any]:
 def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> SearchConfig:
     """Validate `base` updated with `overrides`; any problem is one sentence naming the flag.
 
-    A preset's depth belongs to its space: `--space` given without `--layers` takes the new space's own depth."""
+    A preset's depth and width belong to its space: `--space` given without `--layers` (`--channels`) takes the new
+    space's own."""
     overrides = overrides or {}
-    if overrides.get("space") not in (None, base.get("space")) and "layers" not in overrides:
-        base = {k: v for k, v in base.items() if k not in ("layers", "layer_schedule")}
+    if overrides.get("space") not in (None, base.get("space")):
+        own = [k for k in ("layers", "layer_schedule", "channels") if k not in overrides]
+        base = {k: v for k, v in base.items() if k not in own or k == "layer_schedule" and "layers" in overrides}
     return validated(SearchConfig, {**base, **overrides})
 
 

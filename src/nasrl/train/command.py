@@ -76,7 +76,9 @@ def train_final(
         write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
         write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
-    model = builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]))
+    if cfg.dropout and not arch.macro:
+        raise UserError("--dropout acts before a macro network's classifier: drop it for this architecture.")
+    model = builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]), dropout=cfg.dropout)
     params = builder.count_parameters(model)
     say(f"network: {arch_label} ({arch.num_layers} layers, {params:,} parameters, hash {arch.hash()}) on {dev}")
     say(f"run folder: {run_dir}")
