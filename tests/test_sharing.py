@@ -135,7 +135,7 @@ def test_skip_penalty_is_the_bernoulli_kl_averaged_over_layers():
 # ----- the search ------------------------------------------------------------------------------------------------
 def _search_args(space_file: Path, run_dir: Path, strategy: str = "reinforce", epochs: int = 3) -> list[str]:
     return [
-        "search", "--config", "enas-quick", "--space", str(space_file), "--data", "synthetic", "--resolution", "8",
+        "search", "--config", "quick-enas", "--space", str(space_file), "--data", "synthetic", "--resolution", "8",
         "--train-subset", "96", "--val-subset", "48", "--shared-batch-size", "16", "--shared-epochs", str(epochs),
         "--controller-steps", "3", "--children", "4", "--derive-samples", "4", "--strategy", strategy,
         "--run-dir", str(run_dir), "--quiet",
@@ -246,9 +246,9 @@ def test_bad_space_files_are_one_sentence_and_exit_2(text, message, tmp_path, ca
     ("args", "message"),
     [
         (["--evaluator", "shared", "--space", "zoph"], "needs a macro space"),
-        (["--config", "enas-quick", "--strategy", "evolution"], "use reinforce, ppo or random"),
+        (["--config", "quick-enas", "--strategy", "evolution"], "use reinforce, ppo or random"),
         (["--evaluator", "shared", "--space", "enas-macro"], "--rungs trains children one by one"),
-        (["--config", "enas-quick", "--channels", "7"], "--channels must be even"),
+        (["--config", "quick-enas", "--channels", "7"], "--channels must be even"),
     ],
 )
 def test_shared_search_misuse_is_one_sentence_and_exit_2(args, message, tmp_path, capsys):

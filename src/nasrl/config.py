@@ -24,7 +24,7 @@ from nasrl.space.files import load_space
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PRESETS = ("quick", "fast", "default", "thorough", "paper", "enas", "enas-quick")
+PRESETS = ("quick", "fast", "default", "thorough", "paper", "enas", "quick-enas")
 
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
 Schedule = Literal["cosine", "step", "onecycle", "plateau", "none"]
@@ -389,7 +389,7 @@ class SearchConfig(BaseModel):
                 flag = "--" + name.replace("_", "-")
                 raise ValueError(
                     f"{flag} trains children one by one: with --evaluator shared set {flag} none, or start from "
-                    f"--config enas-quick or enas"
+                    f"--config quick-enas or enas"
                 )
         if self.executor != "local":
             raise ValueError("--evaluator shared trains one network in this process: use --executor local")
