@@ -72,11 +72,12 @@ def _config_overrides(args: argparse.Namespace, model: type[BaseModel]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nasrl.config import DataConfig, TrainConfig, validated
+    from nasrl.config import DataConfig, TrainConfig, load_train_recipe, validated
     from nasrl.train.command import train_final
 
-    cfg = validated(TrainConfig, _config_overrides(args, TrainConfig), "nasrl train --help")
-    opts = validated(DataConfig, _config_overrides(args, DataConfig), "nasrl train --help")
+    recipe, data = load_train_recipe(args.config) if args.config else ({}, {})
+    cfg = validated(TrainConfig, {**recipe, **_config_overrides(args, TrainConfig)}, "nasrl train --help")
+    opts = validated(DataConfig, {**data, **_config_overrides(args, DataConfig)}, "nasrl train --help")
     resume = Path(args.resume) if args.resume else None
     run_dir = Path(args.run_dir) if args.run_dir else None
     train_final(args.arch, cfg, opts, run_dir, resume, args.device, progress=not args.quiet)
@@ -95,6 +96,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         f"Data sources: {SOURCES_HELP}.",
     )
     p.add_argument("--arch", help="a zoo name (nascnn15, seed-baseline), an architecture JSON file or a run folder")
+    p.add_argument("--config", metavar="RECIPE", help="a recipe (enas-final) or a YAML file of the flags below")
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default runs/train-<arch>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own settings")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -27,7 +27,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 PRESETS = ("quick", "fast", "default", "thorough", "paper", "enas", "quick-enas")
 
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
-Schedule = Literal["cosine", "step", "onecycle", "plateau", "none"]
+Schedule = Literal["cosine", "sgdr", "step", "onecycle", "plateau", "none"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 #: `val_size`: an image count, a fraction of the training images, or None for the default (5,000, at most 10%).
@@ -63,10 +63,15 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD/RMSprop momentum; Adam's beta1")
     nesterov: bool = Field(True, description="Nesterov momentum (SGD only)")
     weight_decay: float = Field(1e-4, ge=0, description="L2 coefficient (decoupled for AdamW)")
-    schedule: Schedule = Field("cosine", description="learning-rate schedule: cosine, step, onecycle, plateau, none")
+    schedule: Schedule = Field(
+        "cosine", description="learning-rate schedule: cosine, sgdr (warm restarts), step, onecycle, plateau, none"
+    )
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up from 0 to lr, in epochs (cosine only)")
     step_epochs: int = Field(30, ge=1, description="'step' schedule: multiply lr by step_gamma every this many epochs")
     step_gamma: float = Field(0.1, gt=0, le=1, description="'step' and 'plateau': lr factor per decay")
+    lr_min: float = Field(0.0, ge=0, description="'sgdr': the rate each cosine cycle ends at")
+    restart_epochs: int = Field(10, ge=1, description="'sgdr': epochs of the first cycle (warm restarts after it)")
+    restart_mult: int = Field(2, ge=1, description="'sgdr': each cycle is this many times longer than the one before")
     plateau_patience: int = Field(2, ge=1, description="'plateau': epochs without val-acc gain before a decay")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before a macro network's classifier (ENAS: 0.5)")
@@ -320,7 +325,7 @@ class SearchConfig(BaseModel):
     child_lr: float = Field(0.05, gt=0, description="a child's peak learning rate")
     child_momentum: float = Field(0.9, ge=0, lt=1, description="a child's SGD momentum (Adam's beta1)")
     child_weight_decay: float = Field(5e-4, ge=0, description="a child's L2 coefficient")
-    child_schedule: Schedule = Field("cosine", description="cosine, step, onecycle, plateau or none")
+    child_schedule: Schedule = Field("cosine", description="cosine, sgdr, step, onecycle, plateau or none")
     child_max_steps: int | None = Field(None, ge=1, description="cap on optimizer steps per child (smoke runs)")
     augment: bool = Field(True, description="random crop and flip while a child trains")
 
@@ -465,6 +470,25 @@ class SearchConfig(BaseModel):
 
 def preset_text(name: str) -> str:
     return resources.files("nasrl").joinpath("presets", f"{name}.yaml").read_text()
+
+
+#: `nasrl train --config NAME`: recipes of training and data fields (presets/train-NAME.yaml).
+TRAIN_RECIPES = ("enas-final",)
+
+
+def load_train_recipe(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A training recipe's (TrainConfig fields, DataConfig fields); a field of neither is one sentence."""
+    if name_or_path in TRAIN_RECIPES:
+        data = load_config_file(str(resources.files("nasrl").joinpath("presets", f"train-{name_or_path}.yaml")))
+    elif not Path(name_or_path).expanduser().is_file():
+        raise UserError(f"No training recipe '{name_or_path}': use {', '.join(TRAIN_RECIPES)} or a YAML file path.")
+    else:
+        data = load_config_file(name_or_path)
+    unknown = [k for k in data if k not in TrainConfig.model_fields and k not in DataConfig.model_fields]
+    if unknown:
+        raise UserError(f"{name_or_path}: '{unknown[0]}' is not a flag of `nasrl train`; see `nasrl train --help`.")
+    train = {k: v for k, v in data.items() if k in TrainConfig.model_fields}
+    return train, {k: v for k, v in data.items() if k in DataConfig.model_fields}
 
 
 def load_config_file(name_or_path: str) -> dict[str, Any]:

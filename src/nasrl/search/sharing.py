@@ -21,7 +21,6 @@ cosine with warm restarts (T0 10, Tmul 2), L2 2.5e-4, keep probability 0.9 befor
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,17 +37,9 @@ from nasrl.run.store import RunStore
 from nasrl.search.evaluators import child_seed
 from nasrl.search.strategies import Strategy
 from nasrl.space import Architecture
+from nasrl.train.loop import sgdr_lr
 
 SHARED_CHECKPOINT_FORMAT = 1
-
-
-def sgdr_lr(epoch: int, lr_max: float, lr_min: float, t0: int, tmul: int) -> float:
-    """Cosine annealing with warm restarts (Loshchilov & Hutter 2017; ENAS's `lr_cosine`): cycles of t0, t0*tmul,
-    ... epochs, each from lr_max down towards lr_min, the rate constant within an epoch."""
-    start, length = 0, t0
-    while epoch >= start + length:
-        start, length = start + length, length * tmul
-    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (epoch - start) / length))
 
 
 @dataclass

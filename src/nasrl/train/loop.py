@@ -114,6 +114,15 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def sgdr_lr(epoch: int, lr_max: float, lr_min: float, t0: int, tmul: int) -> float:
+    """Cosine annealing with warm restarts (Loshchilov & Hutter 2017; ENAS's `lr_cosine`): cycles of t0, t0*tmul,
+    ... epochs, each from lr_max down towards lr_min, the rate constant within an epoch."""
+    start, length = 0, t0
+    while epoch >= start + length:
+        start, length = start + length, length * tmul
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (epoch - start) / length))
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, total_steps: int
 ) -> tuple[object | None, bool]:
@@ -135,6 +144,12 @@ def make_scheduler(
         return sched, True
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_epochs, cfg.step_gamma), False
+    if cfg.schedule == "sgdr":
+
+        def restarts(epoch: int) -> float:
+            return sgdr_lr(epoch, cfg.lr, cfg.lr_min, cfg.restart_epochs, cfg.restart_mult) / cfg.lr
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, restarts), False
     if cfg.schedule == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=cfg.step_gamma, patience=cfg.plateau_patience
