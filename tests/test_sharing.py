@@ -300,3 +300,48 @@ def test_derived_architecture_retrains_with_dropout_and_zoph_refuses_it(full_run
     saved = json.loads((run / "run.json").read_text())
     assert saved["train"]["dropout"] == 0.5 and saved["architecture"]["channels"] == 8
     assert main(["train", "--arch", "seed-baseline", "--dropout", "0.5", *smoke, "--run-dir", str(tmp_path / "z")]) == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rank_correlations_equal_scipys_with_ties(seed):
+    from scipy import stats
+
+    from nasrl.search.rank_check import kendall_tau, spearman_rho
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, 6, (12,), generator=g).tolist()  # few values: many ties
+    b = (torch.tensor(a) + torch.randint(0, 4, (12,), generator=g)).tolist()
+    assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
+    assert spearman_rho(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert kendall_tau(a, a) == pytest.approx(1.0) and kendall_tau(a, [-x for x in a]) == pytest.approx(-1.0)
+
+
+def test_rank_check_trains_k_architectures_spread_over_the_ranking(full_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run)
+    assert main(["derive", str(run), "--rank-check", "3", "--rank-epochs", "1", "--quiet"]) == 0
+    check = json.loads((run / "rank_check.json").read_text())
+    shared_accs = [e["shared_acc"] for e in check["architectures"]]
+    assert len(shared_accs) == 3 and shared_accs == sorted(shared_accs, reverse=True) and check["epochs"] == 1
+    assert len({e["hash"] for e in check["architectures"]}) == 3
+    assert all(0 <= e["standalone_acc"] <= 1 and e["params"] > 0 for e in check["architectures"])
+    assert -1 <= check["spearman_rho"] <= 1 or math.isnan(check["spearman_rho"])
+    assert main(["derive", str(run), "--rank-check", "1"]) == 2
+    assert "--rank-check must be at least 2" in capsys.readouterr().err
+
+
+def test_report_shows_the_rank_check(full_run, tmp_path):
+    import shutil
+
+    from nasrl.report.html import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run)
+    assert "--rank-check 20" in write_report(run).read_text()
+    check = {"kendall_tau": 0.25, "spearman_rho": 0.4, "epochs": 1,
+             "architectures": [{"hash": "abc", "shared_acc": 0.5, "standalone_acc": 0.25, "params": 1234}]}  # fmt: skip
+    (run / "rank_check.json").write_text(json.dumps(check))
+    page = write_report(run).read_text()
+    assert "Kendall tau <b>0.250</b>" in page and "Spearman rho <b>0.400</b>" in page and "1,234" in page

@@ -153,9 +153,11 @@ def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], swi
 def cmd_derive(args: argparse.Namespace) -> int:
     from nasrl.search.shared_search import derive_run
 
-    if args.samples is not None and args.samples < 1:
-        raise UserError(f"--samples must be at least 1, not {args.samples}.")
-    best = derive_run(args.run_dir, args.samples, quiet=args.quiet)
+    for flag, value, least in (("--samples", args.samples, 1), ("--rank-check", args.rank_check, 2),
+                               ("--rank-epochs", args.rank_epochs, 1)):  # fmt: skip
+        if value is not None and value < least:
+            raise UserError(f"{flag} must be at least {least}, not {value}.")
+    best = derive_run(args.run_dir, args.samples, args.quiet, args.rank_check or 0, args.rank_epochs or 2)
     print(f"best shared-weight validation accuracy: {best.reward:.4f}  (see {args.run_dir}/best_architecture.json; "
           f"the ranked list is derived.json)")  # fmt: skip
     return 0
@@ -247,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     derive.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a `nasrl search --evaluator shared` run")
     derive.add_argument("--samples", type=int, metavar="N", help="architectures to sample (default: the run's 100)")
+    derive.add_argument("--rank-check", type=int, metavar="K",
+                        help="also train K of the scored architectures stand-alone and report Kendall tau and "
+                        "Spearman rho between shared-weight and stand-alone accuracy (rank_check.json)")  # fmt: skip
+    derive.add_argument("--rank-epochs", type=int, metavar="E",
+                        help="epochs of each stand-alone training in the rank check (default 2)")  # fmt: skip
     derive.add_argument("--quiet", action="store_true", help="no console output (the logs are still written)")
     derive.set_defaults(func=cmd_derive)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,7 +178,7 @@ def _search_body(
     for title, name, caption in sections:
         body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
     if run.shared and run.derived:
-        body += [_derived_best(run, out, made["best_architecture.png"]), _derived_table(run)]
+        body += [_derived_best(run, out, made["best_architecture.png"]), _derived_table(run), _rank_check(run)]
     else:
         body.append(_best_child(run, out, made["best_architecture.png"], notes.get("best_architecture.png")))
     body.append(_top_children(run, dna_string))
@@ -262,6 +263,28 @@ def _derived_table(run: SearchRun) -> str:
         f"<section><h2>Top {len(rows)} derived architectures</h2><p class='note'>Of {len(derived)} distinct "
         "architectures sampled from the final policy, each scored on the whole validation split with the shared "
         f"weights (derived.json).</p>{_table(header, rows, escape=False)}</section>"
+    )
+
+
+def _rank_check(run: SearchRun) -> str:
+    """rank_check.json (`nasrl derive --rank-check K`): whether the shared weights rank architectures as stand-alone
+    training does; without it, how to make it."""
+    path = run.run_dir / "rank_check.json"
+    try:
+        check = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (
+            "<section><h2>Rank check</h2><p class='note'>Not run: <code>nasrl derive RUN_DIR --rank-check 20</code> "
+            "trains 20 of the scored architectures stand-alone and reports how well the shared-weight accuracies "
+            "rank them (Kendall tau, Spearman rho).</p></section>"
+        )
+    rows = [(f"<code>{html.escape(str(e['hash']))}</code>", f"{e['shared_acc']:.4f}", f"{e['standalone_acc']:.4f}",
+             f"{e['params']:,}") for e in check["architectures"]]  # fmt: skip
+    header = ("hash", "val acc, shared weights", f"val acc, stand-alone ({check['epochs']} epochs)", "parameters")
+    return (
+        f"<section><h2>Rank check</h2><p>Kendall tau <b>{check['kendall_tau']:.3f}</b>, Spearman rho "
+        f"<b>{check['spearman_rho']:.3f}</b> over {len(rows)} architectures (1: the shared weights order them as "
+        f"training them does; 0: no relation).</p>{_table(header, rows, escape=False)}</section>"
     )
 
 

@@ -147,11 +147,14 @@ def _epochs(
 
 
 def _derive_and_write(
-    shared: SharedWeights, strategy: Strategy, store: RunStore, log: RunLog, samples: int
-) -> ChildRecord:
-    """Derive, write best_architecture.json and derived.json (the ranked list), log the top; the best as a row."""
+    shared: SharedWeights, strategy: Strategy, store: RunStore, log: RunLog, samples: int, check: int = 0,
+    check_epochs: int = 2,
+) -> ChildRecord:  # fmt: skip
+    """Derive, write best_architecture.json and derived.json (the ranked list), log the top, and with `check` run
+    the rank check; the best as a row."""
     ranked = derive(shared, strategy, samples)
-    randoms = random_baseline(shared, samples, shared.cfg.seed + 1)
+    scored_randoms = random_baseline(shared, samples, shared.cfg.seed + 1)
+    randoms = [d.val_acc for d in scored_randoms]
     write_json_atomic(store.run_dir / "derived.json", [_derived_entry(rank, d) for rank, d in enumerate(ranked, 1)])
     best = ranked[0]
     accs = [d.val_acc for d in ranked]
@@ -167,7 +170,26 @@ def _derive_and_write(
         + layer_table(best.architecture),
         event="derived", best=accs[0], samples=samples, policy_median=_median(accs), random_median=_median(randoms),
     )  # fmt: skip
+    if check:
+        _rank_check(shared, [*ranked, *scored_randoms], store, log, check, check_epochs)
     return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
+
+
+def _rank_check(
+    shared: SharedWeights, candidates: list[Derived], store: RunStore, log: RunLog, k: int, epochs: int
+) -> None:
+    """Train k candidates stand-alone, write rank_check.json, log the correlations (see `rank_check`)."""
+    from nasrl.search.rank_check import rank_check
+
+    log.step(f"Rank check: training {k} architectures stand-alone for {epochs} epochs each", event="rank_check_start")
+    check = rank_check(shared, candidates, k, epochs)
+    write_json_atomic(store.run_dir / "rank_check.json", check.as_dict())
+    log.success(
+        f"Rank check on {len(check.entries)} architectures ({epochs} epochs each, stand-alone): Kendall tau "
+        f"{check.kendall_tau:.3f}, Spearman rho {check.spearman_rho:.3f} between shared-weight and stand-alone "
+        f"validation accuracy (1: the same order; 0: no relation)",
+        event="rank_check", kendall_tau=check.kendall_tau, spearman_rho=check.spearman_rho, k=len(check.entries),
+    )  # fmt: skip
 
 
 def _median(values: list[float]) -> float:
@@ -179,8 +201,11 @@ def _derived_entry(rank: int, derived: Derived) -> dict[str, Any]:
     return {"rank": rank, "architecture": arch.to_dict(), "hash": arch.hash(), "val_acc": derived.val_acc}
 
 
-def derive_run(run_dir: str | Path, samples: int | None = None, quiet: bool = False) -> ChildRecord:
-    """`nasrl derive RUN_DIR`: derive from a finished or interrupted weight-sharing run's last checkpoint."""
+def derive_run(
+    run_dir: str | Path, samples: int | None = None, quiet: bool = False, rank_check: int = 0, rank_epochs: int = 2
+) -> ChildRecord:
+    """`nasrl derive RUN_DIR`: derive from a finished or interrupted weight-sharing run's last checkpoint, and with
+    `rank_check` K train K architectures stand-alone to see whether the shared weights rank them right."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir} holds no config.yaml: give the folder of a nasrl search run.")
@@ -192,7 +217,7 @@ def derive_run(run_dir: str | Path, samples: int | None = None, quiet: bool = Fa
     try:
         epoch = load_shared_checkpoint(store, shared, strategy)
         log.step(f"Deriving from the checkpoint after epoch {epoch} of {cfg.shared_epochs}", event="derive")
-        return _derive_and_write(shared, strategy, store, log, samples or cfg.derive_samples)
+        return _derive_and_write(shared, strategy, store, log, samples or cfg.derive_samples, rank_check, rank_epochs)
     finally:
         log.close()
         store.close()

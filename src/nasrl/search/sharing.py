@@ -61,6 +61,7 @@ class SharedWeights:
     def __init__(self, cfg: SearchConfig, train: Any, val: Any, num_classes: int, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
+        self.train_split, self.val_split, self.num_classes = train, val, num_classes
         space = cfg.search_space()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone
@@ -173,7 +174,7 @@ def derive(shared: SharedWeights, strategy: Strategy, samples: int) -> list[Deri
     return sorted(scored, key=lambda d: -d.val_acc)
 
 
-def random_baseline(shared: SharedWeights, samples: int, seed: int) -> list[float]:
+def random_baseline(shared: SharedWeights, samples: int, seed: int) -> list[Derived]:
     """Shared-weight validation accuracies of uniformly random architectures of the same space, best first.
 
     Weight sharing's weak point made visible: if the policy's samples score no better than random ones with the
@@ -182,4 +183,5 @@ def random_baseline(shared: SharedWeights, samples: int, seed: int) -> list[floa
     from nasrl.search.strategies import make_strategy
 
     architectures = make_strategy("random", shared.network.space, seed).propose(samples)
-    return sorted((shared.accuracy(arch, shared.val_batches) for arch in architectures), reverse=True)
+    scored = [Derived(arch, shared.accuracy(arch, shared.val_batches)) for arch in architectures]
+    return sorted(scored, key=lambda d: -d.val_acc)
