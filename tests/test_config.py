@@ -7,7 +7,16 @@ from types import SimpleNamespace
 import pytest
 
 from nasrl import cli
-from nasrl.config import PRESETS, SearchConfig, load_config_file, make_config
+from nasrl.config import (
+    PRESETS,
+    TRAIN_RECIPES,
+    DataConfig,
+    SearchConfig,
+    TrainConfig,
+    load_config_file,
+    load_train_recipe,
+    make_config,
+)
 from nasrl.errors import UserError
 
 
@@ -34,7 +43,14 @@ def user_error(base: dict, overrides: dict | None = None) -> str:
 
 def test_every_shipped_preset_is_listed():
     files = resources.files("nasrl").joinpath("presets").iterdir()
-    assert {p.name.removesuffix(".yaml") for p in files if p.name.endswith(".yaml")} == set(PRESETS)
+    names = {p.name.removesuffix(".yaml") for p in files if p.name.endswith(".yaml")}
+    assert names == set(PRESETS) | {f"train-{name}" for name in TRAIN_RECIPES}
+
+
+@pytest.mark.parametrize("name", TRAIN_RECIPES)
+def test_every_training_recipe_loads_and_validates(name):
+    train, data = load_train_recipe(name)
+    assert TrainConfig(**train).epochs > 0 and DataConfig(**data) is not None
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -141,6 +141,9 @@ class StrategyConfig(BaseModel):
     reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
     ppo_epochs: int = Field(2, ge=1, description="PPO: gradient steps over each episode's children")
     ppo_clip: float = Field(0.2, gt=0, lt=1, description="PPO: the ratio is clipped to 1 +- this")
+    ppo_target_kl: float | None = Field(
+        0.01, gt=0, description="PPO: skip the later epochs once the approximate KL(old || new) passes 1.5 x this"
+    )
     # regularized evolution (Real et al. 2019)
     population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
     tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
@@ -173,6 +176,7 @@ STRATEGY_FIELDS = {
     "reward_transform": "reward_transform",
     "ppo_epochs": "ppo_epochs",
     "ppo_clip": "ppo_clip",
+    "ppo_target_kl": "ppo_target_kl",
     "population_size": "population_size",
     "tournament_size": "tournament_size",
 }
@@ -281,6 +285,7 @@ class SearchConfig(BaseModel):
     reward_transform: Literal["none", "cube"] = _strategy_field("reward_transform")
     ppo_epochs: int = _strategy_field("ppo_epochs")
     ppo_clip: float = _strategy_field("ppo_clip")
+    ppo_target_kl: float | None = _strategy_field("ppo_target_kl")
     population_size: int = _strategy_field("population_size")
     tournament_size: int = _strategy_field("tournament_size")
     collapse_entropy: float = Field(
@@ -536,6 +541,7 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "entropy_per_decision": False,
     "controller_position_embedding": False,
     "controller_skip_bias": False,
+    "ppo_target_kl": None,
 }
 
 

@@ -28,10 +28,6 @@ from nasrl.config import StrategyConfig
 from nasrl.search.strategies.reinforce import Reinforce
 from nasrl.space import Architecture, SearchSpace
 
-TARGET_KL = 0.01
-"""Approximate KL(pi_old || pi) per architecture above which (x 1.5) the later epochs stop; Spinning Up's default.
-Used while `StrategyConfig` has no `ppo_target_kl`; None there disables the check."""
-
 
 class PPO(Reinforce):
     """`Reinforce` whose optimisation step is up to `ppo_epochs` steps of the clipped surrogate (clip `ppo_clip`),
@@ -41,7 +37,7 @@ class PPO(Reinforce):
 
     def __init__(self, space: SearchSpace, seed: int, settings: StrategyConfig | None = None, **overrides: Any) -> None:
         super().__init__(space, seed, settings, **overrides)
-        self.target_kl: float | None = getattr(self.settings, "ppo_target_kl", TARGET_KL)
+        self.target_kl: float | None = self.settings.ppo_target_kl  # None: every epoch runs
         self.epochs_taken = 0
         self.approx_kl = 0.0
 
