@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(func=cmd_search)
     _add_train_parser(sub)
 
+    _add_run_parsers(sub)
+    return parser
+
+
+def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that read (or finish) run folders: derive, report, runs, compare."""
     derive = sub.add_parser(
         "derive",
         help="pick the architecture of a weight-sharing search (finished or interrupted)",
@@ -282,7 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--window", metavar="N", type=int, default=50,
                       help="children in the running mean (default 50)")  # fmt: skip
     comp.set_defaults(func=cmd_compare)
-    return parser
 
 
 #: The seed project's form `nasrl --mode nas|train ...` names the subcommands `search` and `train`.
