@@ -57,7 +57,7 @@ def test_report_of_shared_run_shows_shared_curves_and_the_derived_result(shared_
     assert table.count("<tr>") == min(len(derived), 10) + 1
     best = _section(page, "Derived architecture")
     assert f"<b>{rank1}</b>" in best and "only roughly" in best and "nasrl train --arch" in best
-    assert "nasrl derive" not in page and "Best sampled architecture" not in page
+    assert f"nasrl derive {run}<" not in page and "Best sampled architecture" not in page
     assert [r.best for r in list_runs(run)] == [
         f"{json.loads((run / 'best_architecture.json').read_text())['val_acc']:.4f} (derived)"
     ]
