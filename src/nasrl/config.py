@@ -253,6 +253,9 @@ class SearchConfig(BaseModel):
     )
     cpus_per_child: float = Field(1.0, gt=0, description="CPUs per child on Ray (also its torch threads)")
     max_child_retries: int = Field(1, ge=0, description="Ray retries of a child whose worker died")
+    in_flight: int | None = Field(
+        None, ge=1, description="keep K children running; update on every --children results (default: episodes)"
+    )
 
     # --- the search space ---
     space: str = Field("zoph", description="zoph, zoph-stride, dna, enas-macro, or a YAML file describing a space")
@@ -403,6 +406,17 @@ class SearchConfig(BaseModel):
                 )
         if self.executor != "local":
             raise ValueError("--evaluator shared trains one network in this process: use --executor local")
+        return self
+
+    @model_validator(mode="after")
+    def _in_flight_loop(self) -> SearchConfig:
+        """Children in flight replace the synchronous episode, which successive halving and weight sharing need."""
+        if self.in_flight is not None and self.rungs is not None:
+            raise ValueError(
+                "--in-flight cannot run with --rungs (successive halving ranks whole episodes): set --rungs none"
+            )
+        if self.in_flight is not None and self.evaluator == "shared":
+            raise ValueError("--in-flight cannot run with --evaluator shared: weight sharing has its own loop")
         return self
 
     @model_validator(mode="after")

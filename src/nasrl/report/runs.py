@@ -78,7 +78,7 @@ def read_search(run_dir: str | Path) -> SearchRun:
     db = connect_readonly(run_dir / "results.sqlite")
     try:
         children = []
-        for row in _rows(db, "SELECT * FROM children ORDER BY episode, child"):
+        for row in _rows(db, "SELECT * FROM children WHERE status != 'pending' ORDER BY episode, child"):
             data = dict(row)
             data["cached"] = bool(data["cached"])
             children.append(ChildRecord(**data))
@@ -172,7 +172,8 @@ def _run_info(path: Path) -> RunInfo:
         try:
             meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
             ok = ChildStatus.OK.value
-            count = _rows(db, f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children")
+            count = _rows(db, f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children "
+                              "WHERE status != 'pending'")
         finally:
             db.close()
         total, best = tuple(count[0]) if count else (0, None)

@@ -21,6 +21,7 @@ class ChildStatus(str, Enum):
 
     OK = "ok"
     FAILED = "failed"
+    PENDING = "pending"  # submitted, result not yet known (children in flight); never a finished child
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ChildRecord:
     history_json: str | None = None  # per-epoch metrics of the child's training
     finished_at: float = field(default_factory=time.time)
     rung: int | None = None  # successive halving: the last rung reached (0-based), its accuracy is `reward`
+    arrival: int | None = None  # the store numbers finished rows 0, 1, 2, ... in the order their results came
+    proposal_log_prob: float | None = None  # log pi(arch) of the policy that proposed it (children in flight)
 
     def __post_init__(self) -> None:
         self.status = ChildStatus(self.status)  # rows read back from SQLite hold the plain string
@@ -83,7 +86,7 @@ class ChildRecord:
     @classmethod
     def of(
         cls, episode: int, child: int, arch: Architecture, result: ChildResult, cached: bool = False,
-        rung: int | None = None,
+        rung: int | None = None, proposal_log_prob: float | None = None,
     ) -> ChildRecord:  # fmt: skip
         """The one builder of stored rows, for trained and cached children alike."""
         return cls(
@@ -102,7 +105,14 @@ class ChildRecord:
             cached=cached,
             history_json=json.dumps(result.history) if result.history is not None else None,
             rung=rung,
+            proposal_log_prob=proposal_log_prob,
         )
+
+    @classmethod
+    def pending(cls, episode: int, child: int, arch: Architecture, proposal_log_prob: float | None) -> ChildRecord:
+        """The row of a child in flight: what a driver killed before its result needs to submit it again."""
+        return cls(episode, child, arch.to_json(), arch.hash(), arch.num_layers, reward=FAILED_REWARD,
+                   status=ChildStatus.PENDING, proposal_log_prob=proposal_log_prob)  # fmt: skip
 
     def result(self) -> ChildResult:
         """This row's outcome, as an evaluation would return it (the cache answers with it)."""

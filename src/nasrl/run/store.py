@@ -2,7 +2,11 @@
 
 The driver is the only writer. Every child is one row keyed by (episode, child),
 so a resumed run that meets an already-finished child reuses its row instead of
-training it again, and no child is ever stored twice.
+training it again, and no child is ever stored twice. With children in flight
+(`--in-flight`), a child is a row from the moment it is submitted (status
+`pending`) and is replaced by its result; every read of finished children here
+leaves pending rows out. Finished rows are numbered in the order their results
+arrived (`arrival`), which says which of them an asynchronous update consumed.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ CREATE TABLE IF NOT EXISTS children (
     params INTEGER,
     flops INTEGER,
     train_seconds REAL NOT NULL DEFAULT 0,
-    status TEXT NOT NULL,            -- ok | failed
+    status TEXT NOT NULL,            -- ok | failed | pending (in flight: submitted, no result yet)
     error TEXT,
     cached INTEGER NOT NULL DEFAULT 0,
     history_json TEXT,               -- per-epoch metrics of the child's training
     finished_at REAL NOT NULL,
     rung INTEGER,                    -- successive halving: the last rung reached (0-based); NULL without rungs
+    arrival INTEGER,                 -- finished rows numbered 0, 1, 2, ... as their results arrived; NULL: pending
+    proposal_log_prob REAL,          -- log pi(arch) under the policy that proposed it (--in-flight); else NULL
     PRIMARY KEY (episode, child)
 );
 CREATE INDEX IF NOT EXISTS children_by_hash ON children (arch_hash);
@@ -54,6 +60,9 @@ CREATE TABLE IF NOT EXISTS shared_epochs (  -- weight sharing: one row per epoch
     seconds REAL, finished_at REAL NOT NULL
 );
 """
+
+
+_PENDING = ChildStatus.PENDING.value
 
 
 def rung_checkpoint_path(run_dir: str | Path, episode: int, child: int) -> Path:
@@ -75,8 +84,10 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(children)")}
-            if "rung" not in columns:  # a run folder from before successive halving
-                self.db.execute("ALTER TABLE children ADD COLUMN rung INTEGER")
+            # Columns a run folder from an earlier version lacks (before successive halving, before --in-flight).
+            for name, kind in (("rung", "INTEGER"), ("arrival", "INTEGER"), ("proposal_log_prob", "REAL")):
+                if name not in columns:
+                    self.db.execute(f"ALTER TABLE children ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as e:
             raise UserError(f"{self.db_path} is not a readable results database ({e}): restore or remove it.") from None
 
@@ -127,18 +138,42 @@ class RunStore:
             yield self.db
 
     def record_child(self, rec: ChildRecord) -> None:
-        """Store one child at once (durable on return); the same (episode, child) replaces, never duplicates."""
+        """Store one child at once (durable on return); the same (episode, child) replaces, never duplicates.
+        A finished row gets the next arrival number (written into `rec` too); a pending one (in flight) none."""
         row = asdict(rec)
         row["cached"] = int(rec.cached)
         row["status"] = rec.status.value
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with self._tx() as db:
+            if rec.status != ChildStatus.PENDING:
+                row["arrival"] = db.execute("SELECT COALESCE(MAX(arrival), -1) + 1 FROM children").fetchone()[0]
+                rec.arrival = row["arrival"]  # the caller's record is the stored row
             db.execute(f"INSERT OR REPLACE INTO children ({cols}) VALUES ({marks})", row)
 
     def child(self, episode: int, child: int) -> ChildRecord | None:
-        cur = self.db.execute("SELECT * FROM children WHERE episode=? AND child=?", (episode, child))
+        """The finished child under this key (a pending row is not a result)."""
+        cur = self.db.execute(
+            "SELECT * FROM children WHERE episode=? AND child=? AND status!=?", (episode, child, _PENDING)
+        )
         return _record(cur.fetchone())
+
+    def pending(self) -> list[ChildRecord]:
+        """The children in flight when the driver stopped: submitted, never finished (to submit again)."""
+        cur = self.db.execute("SELECT * FROM children WHERE status=? ORDER BY episode, child", (_PENDING,))
+        return [_record(r) for r in cur.fetchall()]
+
+    def arrived_since(self, arrival: int) -> list[ChildRecord]:
+        """The finished children numbered `arrival` and later, in the order they arrived (the results an
+        asynchronous search had not yet learned from when its checkpoint was written)."""
+        cur = self.db.execute("SELECT * FROM children WHERE arrival>=? ORDER BY arrival", (arrival,))
+        return [_record(r) for r in cur.fetchall()]
+
+    def proposed(self, episode: int | None = None) -> int:
+        """How many children were ever submitted, finished or in flight (in one episode, or in all)."""
+        if episode is None:
+            return self.db.execute("SELECT COUNT(*) FROM children").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM children WHERE episode=?", (episode,)).fetchone()[0]
 
     def evaluated(self, arch_hash: str) -> ChildRecord | None:
         """The first successful, really trained child with this architecture (the run's cache)."""
@@ -149,7 +184,7 @@ class RunStore:
         return _record(cur.fetchone())
 
     def children(self) -> list[ChildRecord]:
-        cur = self.db.execute("SELECT * FROM children ORDER BY episode, child")
+        cur = self.db.execute("SELECT * FROM children WHERE status!=? ORDER BY episode, child", (_PENDING,))
         return [_record(r) for r in cur.fetchall()]
 
     def best(self) -> ChildRecord | None:
@@ -161,8 +196,8 @@ class RunStore:
 
     def counts(self) -> dict[str, int]:
         cur = self.db.execute(
-            "SELECT COUNT(*), SUM(cached), SUM(status=?), SUM(cached=0 AND status=?) FROM children",
-            (ChildStatus.FAILED.value, ChildStatus.OK.value),
+            "SELECT COUNT(*), SUM(cached), SUM(status=?), SUM(cached=0 AND status=?) FROM children WHERE status!=?",
+            (ChildStatus.FAILED.value, ChildStatus.OK.value, _PENDING),
         )
         total, cached, failed, trained = cur.fetchone()
         return {"children": total, "cached": cached or 0, "failed": failed or 0, "evaluated": trained or 0}

@@ -2,13 +2,17 @@
 
 An executor takes one episode's pending children and yields each result as soon
 as it is known, so the driver, the only writer of the run store, stores and logs
-every child the moment it finishes.
+every child the moment it finishes. With children in flight (`--in-flight K`) the
+driver instead submits children one by one, asks how many more the executor takes
+(`free_slots`), and collects results as they finish (`wait_any`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -33,6 +37,21 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+#: A finished child as the asynchronous loop collects it: (episode, child, architecture, result).
+Finished = tuple[int, int, Architecture, ChildResult]
+
+
+class AsyncExecutor(Executor, Protocol):
+    """An executor the loop with children in flight drives: children go in one at a time, results come out as they
+    finish, and `free_slots` says how many more to propose now (the driver proposes nothing else)."""
+
+    def submit(self, episode: int, index: int, arch: Architecture) -> None: ...
+
+    def free_slots(self, in_flight: int) -> int: ...
+
+    def wait_any(self) -> list[Finished]: ...
+
+
 class LocalExecutor:
     """One child after another in the driver's process (the default, and the reference for the others)."""
 
@@ -40,6 +59,21 @@ class LocalExecutor:
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
+        self.queue: deque[tuple[int, int, Architecture]] = deque()
+
+    def submit(self, episode: int, index: int, arch: Architecture) -> None:
+        """Queue a child; it is evaluated lazily, by `wait_any`."""
+        self.queue.append((episode, index, arch))
+
+    def free_slots(self, in_flight: int) -> int:
+        """All K slots once the queue is empty, none before: one worker cannot run K children at once, so the
+        driver proposes in batches of K, and with K = --children it proposes (and draws its random numbers)
+        exactly as the synchronous loop does."""
+        return in_flight if not self.queue else 0
+
+    def wait_any(self) -> list[Finished]:
+        episode, index, arch = self.queue.popleft()
+        return [(episode, index, arch, evaluate_safely(self.evaluator, arch, episode, index))]
 
     def run(
         self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
@@ -87,6 +121,7 @@ class RayExecutor:
         )
         self.threads = max(1, int(cfg.cpus_per_child))
         self.retries = cfg.max_child_retries
+        self.in_flight: dict[Any, tuple[int, int, Architecture, float]] = {}  # ref -> (episode, index, arch, start)
         self.description = (
             f"Ray ready in {self.startup_seconds:.1f}s ({ray.cluster_resources().get('CPU', 0):g} CPUs, "
             f"{ray.cluster_resources().get('GPU', 0):g} GPUs); each child gets {cfg.cpus_per_child:g} CPU(s) "
@@ -104,18 +139,43 @@ class RayExecutor:
         while refs:
             (ready,), _ = self.ray.wait(list(refs), num_returns=1)
             index, arch = refs.pop(ready)
-            try:
-                result = self.ray.get(ready)
-            except Exception as e:  # the worker died on every try
-                result = ChildResult.failure(  # the worker's own exceptions were turned into results there
-                    f"worker lost after {1 + self.retries} tries: {type(e).__name__}: "
-                    + str(e).strip().splitlines()[0][:300],
-                    time.perf_counter() - started,
-                )
-            yield index, arch, result
+            yield index, arch, self._result(ready, started)
+
+    def _result(self, ref: Any, started: float) -> ChildResult:
+        try:
+            return self.ray.get(ref)
+        except Exception as e:  # the worker died on every try
+            return ChildResult.failure(  # the worker's own exceptions were turned into results there
+                f"worker lost after {1 + self.retries} tries: {type(e).__name__}: "
+                + str(e).strip().splitlines()[0][:300],
+                time.perf_counter() - started,
+            )
+
+    def submit(self, episode: int, index: int, arch: Architecture) -> None:
+        ref = self.task.remote(self.evaluator_ref, arch, episode, index, self.threads)
+        self.in_flight[ref] = (episode, index, arch, time.perf_counter())
+
+    def free_slots(self, in_flight: int) -> int:
+        """A slot per child finished: K tasks stay submitted (Ray queues what its CPUs cannot run yet)."""
+        return max(0, in_flight - len(self.in_flight))
+
+    def wait_any(self) -> list[Finished]:
+        """Every child finished by now, at least one (a driver that fell behind collects them in one go)."""
+        ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
+        more, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
+        done = []
+        for ref in dict.fromkeys([*ready, *more]):
+            episode, index, arch, started = self.in_flight.pop(ref)
+            done.append((episode, index, arch, self._result(ref, started)))
+        return done
 
     def close(self) -> None:
-        """Shut down the local Ray this executor started (a cluster joined, or a Ray the caller runs, stays)."""
+        """Cancel children still in flight (their rows stay pending, to run again on resume); shut down the local
+        Ray this executor started (a cluster joined, or a Ray the caller runs, stays)."""
+        for ref in self.in_flight:
+            with contextlib.suppress(Exception):  # already finished, or Ray is gone: nothing left to stop
+                self.ray.cancel(ref, force=True)
+        self.in_flight.clear()
         if self.owns_ray and self.ray.is_initialized():
             self.ray.shutdown()
 
@@ -143,8 +203,8 @@ def _import_ray() -> Any:
     return ray
 
 
-def make_executor(cfg: SearchConfig, evaluator: Evaluator) -> Executor:
-    """The executor the config names."""
+def make_executor(cfg: SearchConfig, evaluator: Evaluator) -> AsyncExecutor:
+    """The executor the config names (both run episodes and children in flight)."""
     if cfg.executor == "ray":
         return RayExecutor(cfg, evaluator)
     return LocalExecutor(evaluator)

@@ -6,7 +6,8 @@ episode, so the resumed run proposes the same children. Each child's training
 seed depends only on (seed, episode, child). And a child already in the store
 under the same (episode, child) and architecture is reused, never trained again.
 So a run killed at any point, even with `kill -9`, and resumed, equals an
-uninterrupted run child for child.
+uninterrupted run child for child. With children in flight (`--in-flight K`) the
+loop is `async_loop.run_in_flight`'s; this module keeps the run around it.
 """
 
 from __future__ import annotations
@@ -167,8 +168,11 @@ class ChildProgress:
         self.progress.update(self.task, visible=False)
 
 
-def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cfg: SearchConfig) -> None:
-    """The resume point, written to a temporary file and renamed (a crash never corrupts the last good one)."""
+def save_checkpoint(
+    store: RunStore, next_episode: int, strategy_state: dict, cfg: SearchConfig, proposed: int | None = None
+) -> None:
+    """The resume point, written to a temporary file and renamed (a crash never corrupts the last good one).
+    `proposed` (children in flight): how many children the strategy had proposed when its state was taken."""
     state = {
         "format": CHECKPOINT_FORMAT,
         "next_episode": next_episode,
@@ -176,6 +180,8 @@ def save_checkpoint(store: RunStore, next_episode: int, strategy_state: dict, cf
         "config": cfg.model_dump_json(),
         "saved_at": time.time(),
     }
+    if proposed is not None:
+        state["proposed"] = proposed
     save_atomic(state, store.checkpoint_path)
 
 
@@ -297,16 +303,26 @@ class _Session:
             self.best = self.store.best()
             if self.best is not None:  # a kill may have come after a new best was stored, before its file
                 _write_best(self.store, self.best)
-            for self.episode in range(first_episode, cfg.episodes):
-                episode_start_state = self.strategy.state_dict()
-                self.run_episode(executor, self.episode)
+
+            def episode_done() -> None:
                 self.log_eta(self.episode - first_episode + 1, time.perf_counter() - session_start)
                 if self.progress is not None and task is not None:
                     self.progress.update(task, completed=self.episode + 1)
+
+            if cfg.in_flight is not None:
+                from nasrl.search.async_loop import run_in_flight  # it builds on this module's helpers
+
+                run_in_flight(self, executor, first_episode, episode_done)
+            else:
+                for self.episode in range(first_episode, cfg.episodes):
+                    episode_start_state = self.strategy.state_dict()
+                    self.run_episode(executor, self.episode)
+                    episode_done()
             self.episode = cfg.episodes
             return self.episode, "finished"
         except (KeyboardInterrupt, SearchInterrupt) as e:
-            save_checkpoint(self.store, self.episode, episode_start_state, cfg)
+            if cfg.in_flight is None:  # in flight, the last update's checkpoint and the pending rows resume
+                save_checkpoint(self.store, self.episode, episode_start_state, cfg)
             self.log.error(
                 f"Interrupted ({str(e) or 'SIGINT'}) during episode {self.episode + 1}: checkpoint saved; "
                 f"continue with `nasrl search --resume {self.store.run_dir}`",
@@ -338,20 +354,24 @@ class _Session:
         records = _evaluate_episode(store, executor, log, episode, architectures, cfg)
         self.note_best(records)
         stats = self.strategy.update(architectures, [r.reward for r in records])
-        store.record_step(episode, stats, num_layers)
+        self.record_update(episode, records, stats, num_layers)
+        if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
+            save_checkpoint(store, episode + 1, self.strategy.state_dict(), cfg)
+        store.set_meta(episodes_done=episode + 1, updated=time.time())
+
+    def record_update(self, episode: int, records: list[ChildRecord], stats: dict[str, float], num_layers: int) -> None:
+        """A strategy update into the store, TensorBoard and the log, then the collapse check (both loops)."""
+        self.store.record_step(episode, stats, num_layers)
         if self.board is not None:
             self.board.episode(episode, records, stats, self.best.reward if self.best is not None else None)
-        log.metric(
+        self.log.metric(
             f"Controller: mean reward {stats['mean_reward']:.4f}, baseline {stats['baseline']:.4f}, "
             f"loss {stats['loss']:.4f}, entropy {stats['entropy']:.3f}, lr {stats['lr']:.2e}",
             event="controller_step",
             episode=episode,
             **{k: float(v) for k, v in stats.items()},
         )
-        _collapse_check(store, log, cfg, num_layers)
-        if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
-            save_checkpoint(store, episode + 1, self.strategy.state_dict(), cfg)
-        store.set_meta(episodes_done=episode + 1, updated=time.time())
+        _collapse_check(self.store, self.log, self.cfg, num_layers)
 
     def note_best(self, records: list[ChildRecord]) -> None:
         """A child better than every earlier one becomes best_architecture.json at once."""
@@ -465,9 +485,9 @@ def _accuracy_at(record: ChildRecord, epochs: int, cfg: SearchConfig) -> float:
 
 def _store_result(
     store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult,
-    rung: int | None = None,
+    rung: int | None = None, proposal_log_prob: float | None = None,
 ) -> ChildRecord:  # fmt: skip
-    rec = ChildRecord.of(episode, index, arch, result, rung=rung)
+    rec = ChildRecord.of(episode, index, arch, result, rung=rung, proposal_log_prob=proposal_log_prob)
     store.record_child(rec)
     for h in result.history or []:
         val = f"{h['val_acc']:.4f}" if h.get("val_acc") is not None else "-"
@@ -502,11 +522,12 @@ def _store_result(
 
 
 def _store_cached(
-    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord
-) -> ChildRecord:
+    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord,
+    proposal_log_prob: float | None = None,
+) -> ChildRecord:  # fmt: skip
     answer = known.result()
     answer.train_seconds, answer.history = 0.0, None  # nothing was trained for this child
-    rec = ChildRecord.of(episode, index, arch, answer, cached=True)
+    rec = ChildRecord.of(episode, index, arch, answer, cached=True, proposal_log_prob=proposal_log_prob)
     store.record_child(rec)
     log.reward(
         f"  child {index + 1}: cached (seen in episode {known.episode + 1}), reward {known.reward:.4f}",

@@ -103,8 +103,13 @@ class RegularizedEvolution(StrategyBase):
         return self.space.with_layers(self.num_layers).architecture(values, inputs if self.space.skips else None)
 
     # ----- learning ---------------------------------------------------------------------------------------
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        """Each child joins the population in order, each pushing out the oldest member once it is full."""
+    def update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
+        """Each child joins the population in order, each pushing out the oldest member once it is full (with
+        children in flight: whichever children arrived; there is no policy to correct, `proposal_log_probs` is
+        ignored)."""
         check_rewards(architectures, rewards)
         for arch, reward in zip(architectures, rewards):
             self.population.append((arch, float(reward)))

@@ -15,6 +15,11 @@ is sharp, one step can move it by 0.6-1.7 nats per architecture; the second epoc
 children clipped (70-100 %), its surrogate gradient falls to about 0 and it becomes a full-size step up the
 entropy alone. That feedback drove 10 layers seed 1 from 0.975 to 0.514 and 4 layers seed 0 from 0.97 to 0.87
 (BENCHMARKS.md). The first epoch never stops (its KL is 0), so REINFORCE's gradient is kept.
+
+Children in flight (`--in-flight`): pi_old of a child proposed before the last update is the policy that proposed
+it (its log-probability stored at proposal time), as in asynchronous PPO (IMPALA-style actors with PPO's surrogate):
+the ratio then starts away from 1 and the clip bounds how far this update follows such a child. The KL check
+still measures this update's own move (from the policy before it), so stale children do not stop it at once.
 """
 
 from __future__ import annotations
@@ -41,23 +46,32 @@ class PPO(Reinforce):
         self.epochs_taken = 0
         self.approx_kl = 0.0
 
-    def _update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+    def _update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
         """`Reinforce`'s statistics plus how many epochs ran and the KL at the last check (0 with one epoch)."""
-        stats = super()._update(architectures, rewards)
+        stats = super()._update(architectures, rewards, proposal_log_probs)
         return stats | {"epochs": float(self.epochs_taken), "approx_kl": self.approx_kl}
 
     def _optimise(
-        self, architectures: Sequence[Architecture], advantage: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        self, architectures: Sequence[Architecture], advantage: torch.Tensor,
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:  # fmt: skip
         """Returns the first epoch's loss, entropies and gradient norm: the policy before this update, as
         `Reinforce` reports it."""
         with torch.no_grad():
-            old_log_probs, _ = self.controller.log_prob(architectures)
+            before, _ = self.controller.log_prob(architectures)
+        old_log_probs = before
+        if proposal_log_probs is not None:  # stale children: pi_old is the policy that proposed them
+            proposing = zip(before.tolist(), proposal_log_probs)
+            old_log_probs = torch.tensor([now if then is None else then for now, then in proposing])
+            self.last_ratios = torch.exp(before - old_log_probs).tolist()
         first: tuple[torch.Tensor, torch.Tensor, float] | None = None
         self.epochs_taken, self.approx_kl = 0, 0.0
         for epoch in range(self.settings.ppo_epochs):
             log_probs, entropies = self.controller.log_prob(architectures)
-            if epoch > 0 and self._moved_too_far(log_probs, old_log_probs):
+            if epoch > 0 and self._moved_too_far(log_probs, before):
                 break
             surrogate = clipped_surrogate(log_probs, old_log_probs, advantage, self.settings.ppo_clip)
             loss = self.loss(architectures, surrogate, entropies)

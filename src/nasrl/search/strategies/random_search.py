@@ -38,7 +38,11 @@ class RandomSearch(StrategyBase):
             raise ValueError(f"propose needs n >= 1, got {n}.")
         return uniform_architectures(self.space, n, self.num_layers, self.generator)
 
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+    def update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
+        """Nothing to learn (`proposal_log_probs` ignored): the baseline moves for comparable logs."""
         check_rewards(architectures, rewards)
         mean_reward = sum(float(r) for r in rewards) / len(rewards)
         baseline = self.advance_baseline(mean_reward)

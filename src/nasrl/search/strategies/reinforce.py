@@ -10,6 +10,13 @@ which we minimise as the loss
 
 with R' the (optionally cubed) reward, b an exponential moving average of earlier episodes' mean rewards, and
 D_k the number of decisions of arch_k (`entropy_per_decision`; 1 for the paper's bonus on the summed entropy).
+
+Children in flight (`--in-flight`): a child proposed before the last update was drawn from an older policy mu,
+so its term is weighted by the truncated importance ratio w_k = min(pi(arch_k) / mu(arch_k), rho_bar), a
+constant in the gradient: V-trace's policy gradient (Espeholt et al. 2018, IMPALA, section 4.2) with rho_bar = 1
+(`IMPORTANCE_CAP`, their default), which keeps a child the policy has since become much likelier to propose from
+dominating the step, at the price of a bias towards the proposing policy. A child the current policy proposed has
+w_k = 1 exactly, so an update on such children equals the synchronous one bit for bit.
 """
 
 from __future__ import annotations
@@ -72,6 +79,27 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+#: V-trace's rho-bar: the largest importance weight a stale child's term gets (Espeholt et al. 2018 use 1).
+IMPORTANCE_CAP = 1.0
+
+
+def importance_weights(
+    log_probs: torch.Tensor, proposal_log_probs: Sequence[float | None], cap: float = IMPORTANCE_CAP
+) -> torch.Tensor:
+    """min(pi(a_k) / mu(a_k), cap) per child from log pi (current policy) and log mu (the proposing one), no
+    gradient; 1 exactly where mu is None (the current policy proposed the child)."""
+    weights = torch.ones_like(log_probs)
+    for k, old in enumerate(proposal_log_probs):
+        if old is not None:
+            weights[k] = torch.clamp(torch.exp(log_probs[k].detach() - old), max=cap)
+    return weights
+
+
+def stale(proposal_log_probs: Sequence[float | None] | None) -> bool:
+    """Whether any child came from an older policy (else the update is exactly the synchronous one)."""
+    return proposal_log_probs is not None and any(lp is not None for lp in proposal_log_probs)
+
+
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
@@ -96,6 +124,8 @@ class Reinforce(StrategyBase):
         self.optimizer = torch.optim.Adam(
             self.controller.parameters(), lr=settings.lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
         )
+        self.importance_cap = IMPORTANCE_CAP
+        self.last_ratios: list[float] = []  # the last stale update's importance ratios, before the cap
         self.scheduler = None
         if settings.lr_decay is not None:
             self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
@@ -105,27 +135,41 @@ class Reinforce(StrategyBase):
         return reward**3 if self.settings.reward_transform == "cube" else reward
 
     def propose(self, n: int) -> list[Architecture]:
+        return [arch for arch, _ in self.propose_scored(n)]
+
+    def propose_scored(self, n: int) -> list[tuple[Architecture, float | None]]:
+        """The sampled architectures with the log-probability the sampling pass computed for each."""
         with torch.no_grad(), one_thread():
-            return self.controller.sample(n, generator=self.generator, num_layers=self.num_layers).architectures
+            sample = self.controller.sample(n, generator=self.generator, num_layers=self.num_layers)
+        return list(zip(sample.architectures, [float(lp) for lp in sample.log_probs]))
 
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        """One policy-gradient update on one episode's children (eq. 2 with baseline, averaged over the m children)."""
+    def update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
+        """One policy-gradient update on one episode's children (eq. 2 with baseline, averaged over the m children),
+        each stale child's term weighted by its truncated importance ratio (the module's docstring)."""
         check_rewards(architectures, rewards)
+        if proposal_log_probs is not None and len(proposal_log_probs) != len(architectures):
+            raise ValueError(f"update needs one proposal log-prob per architecture, got {len(proposal_log_probs)}.")
         with one_thread():
-            return self._update(architectures, rewards)
+            return self._update(architectures, rewards, proposal_log_probs if stale(proposal_log_probs) else None)
 
-    def _update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
+    def _update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
         transformed = [self.transform(float(r)) for r in rewards]
         mean_transformed = _mean(transformed)
         baseline = mean_transformed if self.baseline is None else self.baseline
         advantage = torch.tensor(transformed) - baseline  # (R'_k - b)
         self.controller.train()
         lr = self.optimizer.param_groups[0]["lr"]
-        loss, entropies, grad_norm = self._optimise(architectures, advantage)
+        loss, entropies, grad_norm = self._optimise(architectures, advantage, proposal_log_probs)
         if self.scheduler is not None:
             self.scheduler.step()
         self.advance_baseline(mean_transformed)  # the episode joins the baseline only after it was judged
-        return {
+        stats = {
             "loss": float(loss.detach()),
             "baseline": float(baseline),
             "mean_reward": _mean([float(r) for r in rewards]),
@@ -133,12 +177,30 @@ class Reinforce(StrategyBase):
             "lr": float(lr),
             "grad_norm": grad_norm,
         }
+        return stats | self.importance_stats(proposal_log_probs)
+
+    def importance_stats(self, proposal_log_probs: Sequence[float | None] | None) -> dict[str, float]:
+        """How stale this update's children were: the stale share and the mean of their weights before the
+        cap (the log's evidence that the correction acts; nothing for a synchronous update)."""
+        if proposal_log_probs is None:
+            return {}
+        stale_at = [k for k, lp in enumerate(proposal_log_probs) if lp is not None]
+        ratios = [self.last_ratios[k] for k in stale_at]
+        return {
+            "stale_share": len(stale_at) / len(proposal_log_probs),
+            "importance_ratio": _mean(ratios),
+            "capped_share": sum(r > self.importance_cap for r in ratios) / len(ratios),
+        }
 
     def _optimise(
-        self, architectures: Sequence[Architecture], advantage: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        self, architectures: Sequence[Architecture], advantage: torch.Tensor,
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:  # fmt: skip
         """One gradient step of the REINFORCE loss; returns (loss, the children's entropies, gradient norm)."""
         log_probs, entropies = self.controller.log_prob(architectures)
+        if proposal_log_probs is not None:  # stale children: truncated importance weights (module docstring)
+            self.last_ratios = importance_weights(log_probs, proposal_log_probs, cap=float("inf")).tolist()
+            advantage = advantage * importance_weights(log_probs, proposal_log_probs, self.importance_cap)
         loss = self.loss(architectures, advantage * log_probs, entropies)
         return loss, entropies, self._step(loss)
 

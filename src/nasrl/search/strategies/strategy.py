@@ -1,5 +1,5 @@
-"""What every strategy promises the search loop (`Strategy`), the state they all keep (`StrategyBase`), and the
-check that a checkpoint is a strategy's own."""
+"""What every strategy promises the search loop (`Strategy`), what the loop with children in flight needs on top
+(`AsyncStrategy`), the state they all keep (`StrategyBase`), and the check that a checkpoint is a strategy's own."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ class Strategy(Protocol):
         """n architectures for one episode, with the strategy's current depth."""
         ...
 
-    def update(self, architectures: Sequence[Architecture], rewards: Sequence[float]) -> dict[str, float]:
-        """Learn from one episode; returns at least loss, baseline, mean_reward, entropy and lr."""
+    def update(
+        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        proposal_log_probs: Sequence[float | None] | None = None,
+    ) -> dict[str, float]:  # fmt: skip
+        """Learn from one episode; returns at least loss, baseline, mean_reward, entropy and lr.
+        `proposal_log_probs` (children in flight): log pi(arch) under the policy that proposed each child, None
+        (or no list) for a child the current policy proposed; a policy-gradient strategy corrects for the rest."""
         ...
 
     def set_num_layers(self, num_layers: int) -> None:
@@ -36,6 +41,21 @@ class Strategy(Protocol):
         ...
 
     def load_state_dict(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class AsyncStrategy(Strategy, Protocol):
+    """A strategy the loop with children in flight can drive: its proposals come with their log-probabilities,
+    which an update made after a later policy step needs for its importance correction."""
+
+    def propose_scored(self, n: int) -> list[tuple[Architecture, float | None]]:
+        """`propose(n)` (the same draws) with log pi(arch) of each; None where the strategy has no policy."""
+        ...
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling generator: a resumed asynchronous run already spent the draws after its
+        checkpoint on children in the store, and must not draw them again."""
+        ...
 
 
 def check_state(name: str, space: SearchSpace, state: dict) -> None:
@@ -73,6 +93,13 @@ class StrategyBase:
         if num_layers < 1:
             raise UserError(f"The number of layers must be at least 1, got {num_layers}.")
         self.num_layers = num_layers
+
+    def propose_scored(self, n: int) -> list[tuple[Architecture, float | None]]:
+        """Without a policy there is no probability to correct with: None for each proposal."""
+        return [(arch, None) for arch in self.propose(n)]  # type: ignore[attr-defined]
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
 
     def advance_baseline(self, mean_reward: float) -> float:
         """The baseline before this episode (its own mean the first time), then the episode joins the average."""

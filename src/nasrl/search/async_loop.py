@@ -1,0 +1,177 @@
+"""Children in flight (`--in-flight K`): K children run at all times, and the strategy learns from every
+`--children` results in the order they arrive, so no worker waits for an episode's slowest child.
+
+Numbering. Update k is episode k (its `controller_steps` row). A child's (episode, child) is (the number of
+updates done when it was proposed, its place among that round's proposals): a round holds as many children
+as were proposed between two updates, so with K > --children a child index can exceed --children - 1.
+
+The executor says when to propose (`free_slots`): Ray frees a slot per finished child; the local executor,
+one worker, frees all K once its queue is empty. So with the local executor and K = --children every round is
+one batch of --children proposals from the current policy, evaluated in order, and the run stores the same
+children and controller steps as the synchronous loop.
+
+Stale proposals. An update may learn from children an older policy proposed; each child's log-probability
+under the proposing policy is stored with it, and REINFORCE and PPO correct for the difference (truncated
+importance weights; the strategies' docstrings). A child of the current round has none to correct.
+
+Resume. Every child is a row from the moment it is submitted (status `pending`), and every result is
+numbered by arrival; update k learns from arrivals k*m .. k*m + m - 1 (m = --children) in (episode, child)
+order. A resumed driver loads the last checkpoint (strategy state after update k), learns again from the
+arrivals after it, submits the pending rows again and goes on: no finished child is lost, none is stored
+twice, and children already proposed are never proposed again (the generator is reseeded when proposals
+after the checkpoint were already spent). Only with the local executor is the order, and so the run, fixed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nasrl.run.records import ChildRecord, ChildResult
+from nasrl.search.evaluators import child_seed
+from nasrl.search.executors import AsyncExecutor
+from nasrl.search.loop import (
+    _Session,
+    _store_cached,
+    _store_result,
+    load_search_checkpoint,
+    save_checkpoint,
+)  # fmt: skip
+from nasrl.search.strategies.strategy import AsyncStrategy
+from nasrl.space import Architecture
+from nasrl.space.describe import dna_string
+
+
+@dataclass
+class Proposal:
+    """A child submitted and not yet stored as finished: its key, architecture and proposal log-probability."""
+
+    episode: int
+    index: int
+    arch: Architecture
+    log_prob: float | None
+
+
+@dataclass
+class InFlightDriver:
+    """The asynchronous loop's state: what runs, what waits for a running twin, what arrived unlearned."""
+
+    session: _Session
+    executor: AsyncExecutor
+    updates: int = 0  # updates done: the round new proposals belong to
+    proposed: int = 0  # children proposed over the run, finished or in flight
+    arrived: list[ChildRecord] = field(default_factory=list)  # finished, not yet learned from, in arrival order
+    running: dict[str, Proposal] = field(default_factory=dict)  # arch hash -> the child evaluating it
+    twins: dict[str, list[Proposal]] = field(default_factory=dict)  # arch hash -> children waiting for it
+
+    @property
+    def strategy(self) -> AsyncStrategy:
+        return self.session.strategy  # type: ignore[return-value]  # every StrategyBase is one
+
+    def restore(self, first_update: int) -> None:
+        """Pick up where the store and the checkpoint left off (nothing to do in a new run)."""
+        store, cfg = self.session.store, self.session.cfg
+        self.updates = first_update
+        self.arrived = store.arrived_since(first_update * cfg.children)
+        self.proposed = store.proposed()
+        saved = load_search_checkpoint(store.checkpoint_path).get("proposed", 0)
+        if self.proposed > saved:  # the draws after the checkpoint went into children already in the store
+            self.strategy.reseed(child_seed(cfg.seed, -1, self.proposed))
+        for rec in store.pending():
+            arch = Architecture.from_json(rec.arch_json)
+            self.admit(Proposal(rec.episode, rec.child, arch, rec.proposal_log_prob))
+
+    def run(self, episode_done: Callable[[], None]) -> None:
+        """Update whenever --children results are in, keep the executor's slots full, collect what finishes."""
+        cfg = self.session.cfg
+        total = cfg.episodes * cfg.children
+        while self.updates < cfg.episodes:
+            if len(self.arrived) >= cfg.children:
+                self.update()
+                episode_done()
+                continue
+            self.refill(total)
+            if len(self.arrived) >= cfg.children:  # every proposal was answered by the cache
+                continue
+            assert self.running, "fewer than --children results can come only while children run"
+            for episode, index, arch, result in self.executor.wait_any():
+                self.finish(episode, index, arch, result)
+
+    def refill(self, total: int) -> None:
+        """Propose as many children as the executor has free slots (never beyond the run's total) and submit."""
+        cfg = self.session.cfg
+        n = min(self.executor.free_slots(cfg.in_flight or 1), total - self.proposed)
+        if n <= 0:
+            return
+        num_layers = cfg.layers_at(self.updates * cfg.children)
+        self.strategy.set_num_layers(num_layers)
+        first = self.session.store.proposed(self.updates)
+        self.session.log.info(
+            f"Round {self.updates + 1}: {n} children of {num_layers} layers proposed ({len(self.running)} running)",
+            event="proposed", episode=self.updates, children=n, num_layers=num_layers,
+        )  # fmt: skip
+        for offset, (arch, log_prob) in enumerate(self.strategy.propose_scored(n)):
+            self.proposed += 1
+            self.admit(Proposal(self.updates, first + offset, arch, log_prob))
+
+    def admit(self, child: Proposal) -> None:
+        """A proposal's answer from the cache at once; else a pending row, then the executor (or, when its
+        architecture is being evaluated already, a wait for that twin: nothing is trained twice)."""
+        store, log = self.session.store, self.session.log
+        arch_hash = child.arch.hash()
+        known = store.evaluated(arch_hash)
+        if known is not None:
+            self.arrive(_store_cached(store, log, child.episode, child.index, child.arch, known, child.log_prob))
+            return
+        store.record_child(ChildRecord.pending(child.episode, child.index, child.arch, child.log_prob))
+        if arch_hash in self.running:
+            self.twins.setdefault(arch_hash, []).append(child)
+            return
+        self.running[arch_hash] = child
+        log.architecture(
+            f"  child {child.index + 1} of round {child.episode + 1}: {dna_string(child.arch)}",
+            event="child_start", episode=child.episode, child=child.index, arch_hash=arch_hash,
+        )  # fmt: skip
+        self.executor.submit(child.episode, child.index, child.arch)
+
+    def finish(self, episode: int, index: int, arch: Architecture, result: ChildResult) -> None:
+        """Store a result (replacing its pending row), then answer the twins that waited for it."""
+        store, log = self.session.store, self.session.log
+        child = self.running.pop(arch.hash())
+        rec = _store_result(store, log, episode, index, arch, result, proposal_log_prob=child.log_prob)
+        self.arrive(rec)
+        for twin in self.twins.pop(arch.hash(), []):
+            known = store.evaluated(arch.hash()) or rec
+            self.arrive(_store_cached(store, log, twin.episode, twin.index, twin.arch, known, twin.log_prob))
+
+    def arrive(self, rec: ChildRecord) -> None:
+        self.arrived.append(rec)
+        self.session.note_best([rec])
+
+    def update(self) -> None:
+        """Learn from the first --children arrivals (in key order, so a run's update never depends on which of
+        them came first), record the step, checkpoint."""
+        session, cfg = self.session, self.session.cfg
+        batch = sorted(self.arrived[: cfg.children], key=lambda r: (r.episode, r.child))
+        del self.arrived[: cfg.children]
+        episode = session.episode = self.updates
+        architectures = [Architecture.from_json(r.arch_json) for r in batch]
+        # A child of this round was proposed by the current policy: nothing to correct (None).
+        log_probs = [r.proposal_log_prob if r.episode < episode else None for r in batch]
+        stats = self.strategy.update(architectures, [r.reward for r in batch], log_probs)
+        num_layers = cfg.layers_at(episode * cfg.children)
+        session.record_update(episode, batch, stats, num_layers)
+        self.updates += 1
+        if self.updates % cfg.checkpoint_every == 0 or self.updates == cfg.episodes:
+            save_checkpoint(session.store, self.updates, self.strategy.state_dict(), cfg, proposed=self.proposed)
+        session.store.set_meta(episodes_done=self.updates, updated=time.time())
+
+
+def run_in_flight(
+    session: _Session, executor: AsyncExecutor, first_update: int, episode_done: Callable[[], None]
+) -> None:
+    """The search to `--episodes` updates with `--in-flight` children running (the module docstring)."""
+    driver = InFlightDriver(session, executor)
+    driver.restore(first_update)
+    driver.run(episode_done)

@@ -1,0 +1,207 @@
+"""Children in flight (`--in-flight K`): the synchronous run as a special case, the importance correction,
+kill -9 and resume without loss or duplicates, pending rows hidden from every reader, and the flags' errors."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasrl.cli import main
+from nasrl.config import make_config
+from nasrl.report.runs import read_search
+from nasrl.run.records import ChildRecord, ChildResult
+from nasrl.run.store import RunStore
+from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.strategies import make_strategy
+from nasrl.search.strategies.reinforce import importance_weights
+from nasrl.space import preset
+
+SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 5, "rungs": None}
+
+
+def search(tmp_path: Path, name: str, **fields):
+    cfg = make_config({**SYNTH, **fields, "run_dir": str(tmp_path / name)})
+    return run_search(prepare_run(cfg, None, {}), quiet=True)
+
+
+def rows(run_dir: Path, table: str = "children") -> list[tuple]:
+    with sqlite3.connect(run_dir / "results.sqlite") as db:
+        if table == "children":
+            return db.execute(
+                "SELECT episode, child, arch_hash, reward, status, cached FROM children ORDER BY episode, child"
+            ).fetchall()
+        return db.execute(
+            "SELECT episode, loss, baseline, mean_reward, entropy, lr FROM controller_steps ORDER BY episode"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("strategy", ["reinforce", "ppo", "evolution"])
+def test_in_flight_equal_to_children_on_the_local_executor_is_the_synchronous_run(tmp_path, strategy):
+    fields = {"strategy": strategy, "episodes": 12, "controller_lr": 0.05, "layers": 2, "population_size": 10}
+    sync = search(tmp_path, "sync", **fields)
+    in_flight = search(tmp_path, "async", in_flight=5, **fields)
+    assert rows(in_flight.run_dir) == rows(sync.run_dir)
+    assert rows(in_flight.run_dir, "steps") == rows(sync.run_dir, "steps")
+    assert any(r[5] for r in rows(sync.run_dir)), "no cached child: the cache path went untested"
+
+
+def test_fewer_in_flight_than_children_stores_every_child_once_and_numbers_arrivals(tmp_path):
+    run = search(tmp_path, "k3", in_flight=3, episodes=6).run_dir
+    stored = rows(run)
+    assert len(stored) == 30 and all(status == "ok" for *_, status, _ in stored)
+    assert [r[0] for r in rows(run, "steps")] == list(range(6))
+    assert (0, 5) in {(e, c) for e, c, *_ in stored}  # round 0 held 6 proposals (2 batches of 3)
+    with sqlite3.connect(run / "results.sqlite") as db:
+        arrivals = [a for (a,) in db.execute("SELECT arrival FROM children ORDER BY arrival")]
+    assert arrivals == list(range(30))
+
+
+def _strategy(name: str = "reinforce"):
+    return make_strategy(name, preset("zoph", 3), 0, entropy_weight=0.0, lr=0.05)
+
+
+def _params(strategy) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in strategy.controller.parameters()]
+
+
+@pytest.mark.parametrize("name", ["reinforce", "ppo"])
+def test_update_with_the_proposing_policys_log_probs_equals_the_plain_update(name):
+    plain, corrected = _strategy(name), _strategy(name)
+    proposals = corrected.propose_scored(6)
+    assert [a for a, _ in proposals] == plain.propose(6)
+    archs, rewards = [a for a, _ in proposals], [0.1, 0.5, 0.2, 0.9, 0.4, 0.3]
+    plain_stats = plain.update(archs, rewards)
+    stats = corrected.update(archs, rewards, [lp for _, lp in proposals])
+    assert stats["importance_ratio"] == 1.0 and stats["capped_share"] == 0.0
+    assert stats["loss"] == plain_stats["loss"]
+    assert all(torch.equal(a, b) for a, b in zip(_params(plain), _params(corrected)))
+
+
+def test_stale_proposals_are_weighted_by_the_truncated_importance_ratio():
+    base = _strategy()
+    proposals = base.propose_scored(6)
+    archs, rewards = [a for a, _ in proposals], [0.1, 0.5, 0.2, 0.9, 0.4, 0.3]
+    log_probs = [lp for _, lp in proposals]
+
+    def updated(proposal_log_probs):
+        strategy = _strategy()
+        strategy.load_state_dict(base.state_dict())
+        return strategy, strategy.update(archs, rewards, proposal_log_probs)
+
+    plain, plain_stats = updated(None)
+    # mu twice as likely as pi: every weight is 1/2, so (entropy weight 0) the loss halves and the step differs.
+    half, half_stats = updated([lp + float(torch.log(torch.tensor(2.0))) for lp in log_probs])
+    assert half_stats["loss"] == pytest.approx(plain_stats["loss"] / 2, rel=1e-3)
+    assert not all(torch.equal(a, b) for a, b in zip(_params(plain), _params(half)))
+    # mu far less likely than pi: the ratio e^5 is capped at 1, and the update is the plain one.
+    capped, capped_stats = updated([lp - 5.0 for lp in log_probs])
+    assert capped_stats["capped_share"] == 1.0 and capped_stats["importance_ratio"] == pytest.approx(148.41, rel=1e-3)
+    assert capped_stats["loss"] == pytest.approx(plain_stats["loss"], rel=1e-3)
+    weights = importance_weights(torch.tensor([-1.0, -1.0, -1.0]), [None, -3.0, 0.0])
+    assert weights.tolist() == pytest.approx([1.0, 1.0, float(torch.exp(torch.tensor(-1.0)))])
+
+
+def test_a_pending_row_is_invisible_to_every_reader(tmp_path):
+    store = RunStore(tmp_path / "run")
+    arch_a, arch_b = _strategy().propose(2)
+    store.record_child(ChildRecord.of(0, 0, arch_a, ChildResult(reward=0.3)))
+    store.record_child(ChildRecord.pending(0, 1, arch_b, -4.0))
+    assert store.counts()["children"] == 1 and len(store.children()) == 1
+    assert store.child(0, 1) is None and store.evaluated(arch_b.hash()) is None and store.best().child == 0
+    assert [(r.child, r.proposal_log_prob) for r in store.pending()] == [(1, -4.0)]
+    store.close()
+    assert [c.child for c in read_search(tmp_path / "run").children] == [0]
+
+
+SLOW_DRIVER = """
+import sys, time
+from nasrl.search import loop
+from nasrl.search.evaluators import SyntheticEvaluator
+
+class Slow(SyntheticEvaluator):
+    def evaluate(self, arch, episode, child_index, epochs=None):
+        time.sleep(0.02)
+        return super().evaluate(arch, episode, child_index, epochs)
+
+real = loop.build_evaluator
+def slow(cfg, progress):
+    evaluator, note = real(cfg, progress)
+    return Slow(evaluator.space, evaluator.target_seed), note
+loop.build_evaluator = slow
+from nasrl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _snapshot(run: Path) -> tuple[dict, dict]:
+    with sqlite3.connect(run / "results.sqlite", timeout=5) as db:
+        got = db.execute("SELECT episode, child, arch_hash, reward, arrival, status FROM children").fetchall()
+    finished = {(e, c): (h, r, a) for e, c, h, r, a, s in got if s != "pending"}
+    pending = {(e, c): h for e, c, h, _, _, s in got if s == "pending"}
+    return finished, pending
+
+
+def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing(tmp_path):
+    run = tmp_path / "run"
+    argv = ["search", "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--children", "4",
+            "--in-flight", "6", "--episodes", "15", "--seed", "3", "--rungs", "none", "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_DRIVER, *argv, "--run-dir", str(run)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.05)
+        try:
+            finished, pending = _snapshot(run)
+        except sqlite3.Error:
+            continue
+        if len(finished) >= 20 and pending:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished, pending = _snapshot(run)
+    assert 20 <= len(finished) < 60 and pending, "the kill came too late to find children in flight"
+    assert main(["search", "--resume", str(run), "--quiet"]) == 0
+    after, still_pending = _snapshot(run)
+    assert not still_pending
+    assert len(after) == 60 and sorted(a for _, _, a in after.values()) == list(range(60))
+    assert {k: after[k] for k in finished} == finished  # finished children were neither rerun nor renumbered
+    assert {k: after[k][0] for k in pending} == pending  # the children in flight ran, each under its own key
+    assert [r[0] for r in rows(run, "steps")] == list(range(15))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--in-flight", "0"], "Bad value '0' for --in-flight"),
+        (["--in-flight", "4", "--rungs", "1,3"], "--in-flight cannot run with --rungs"),
+        (
+            ["--config", "quick-enas", "--evaluator", "shared", "--in-flight", "4"],
+            "--in-flight cannot run with --evaluator shared",
+        ),
+    ],
+)
+def test_bad_in_flight_flags_are_one_sentence_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(["search", "--evaluator", "synthetic", "--run-dir", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_ray_with_fewer_in_flight_than_children_corrects_stale_children(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run = search(tmp_path, "ray", executor="ray", in_flight=3, children=4, episodes=5).run_dir
+    finally:
+        ray.shutdown()
+    stored = rows(run)
+    assert len(stored) == 20 and len({(e, c) for e, c, *_ in stored}) == 20
+    assert RunStore.open_existing(run).pending() == []
+    events = [line for line in (run / "events.jsonl").read_text().splitlines() if '"controller_step"' in line]
+    assert len(events) == 5 and any('"stale_share"' in line for line in events)
