@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from stored import rows
 
 from nasrl.cli import main
 from nasrl.config import make_config
@@ -24,17 +25,6 @@ SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 5, 
 def search(tmp_path: Path, name: str, **fields):
     cfg = make_config({**SYNTH, **fields, "run_dir": str(tmp_path / name)})
     return run_search(prepare_run(cfg, None, {}), quiet=True)
-
-
-def rows(run_dir: Path, table: str = "children") -> list[tuple]:
-    with sqlite3.connect(run_dir / "results.sqlite") as db:
-        if table == "children":
-            return db.execute(
-                "SELECT episode, child, arch_hash, reward, status, cached FROM children ORDER BY episode, child"
-            ).fetchall()
-        return db.execute(
-            "SELECT episode, loss, baseline, mean_reward, entropy, lr FROM controller_steps ORDER BY episode"
-        ).fetchall()
 
 
 def test_search_writes_every_artifact_and_one_row_per_child(tmp_path):
