@@ -537,8 +537,10 @@ def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -
     space's own."""
     overrides = overrides or {}
     if overrides.get("space") not in (None, base.get("space")):
-        own = [k for k in ("layers", "layer_schedule", "channels") if k not in overrides]
-        base = {k: v for k, v in base.items() if k not in own or k == "layer_schedule" and "layers" in overrides}
+        drop = {k for k in ("layers", "channels") if k not in overrides}
+        if "layers" in drop and "layer_schedule" not in overrides:
+            drop.add("layer_schedule")  # a schedule grows towards the preset's depth
+        base = {k: v for k, v in base.items() if k not in drop}
     return validated(SearchConfig, {**base, **overrides})
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from nasrl.errors import UserError
 from nasrl.nets import builder
-from nasrl.nets.macro import MacroNetwork
+from nasrl.nets.macro import MacroNetwork, read_after
 from nasrl.space import Architecture
 from nasrl.space.describe import layer_table, macro_widths, skip_names
 
@@ -263,9 +263,8 @@ def _macro_operation(name: str, width: int) -> list[str]:
 
 
 def _read_after(arch: Architecture, i: int) -> list[int]:
-    """The outputs (0 the stem, j layer j) that the layers after layer i read, which the reduction after layer i
-    must halve: later skips to outputs that exist by then, and layer i's own (`nets.macro` reduces the same ones)."""
-    return sorted({j for later in arch.layers[i + 1 :] for j in later.inputs if j <= i} | {i + 1})
+    """The outputs that exist after layer i and that later layers read: those the reduction after layer i halves."""
+    return sorted(j for j in read_after(arch, i) if j <= i + 1)
 
 
 def _output_name(j: int) -> str:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasrl.space import OPERATIONS, Architecture
+from nasrl.space.describe import macro_widths
 
 Form = Literal["shared", "final"]
 
@@ -105,21 +106,16 @@ class MacroBody(nn.Module):
         # A stand-alone child reduces only the outputs it reads later; the shared network has them all.
         self.reductions = nn.ModuleDict(
             {str(i): nn.ModuleDict({str(j): FactorizedReduction(self.widths[i], self._after(i))
-                                    for j in range(i + 2) if every_output or j in _read_after(arch, i)})
+                                    for j in range(i + 2) if every_output or j in read_after(arch, i)})
              for i in arch.reductions}
         )  # fmt: skip
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self._after(arch.num_layers - 1), num_classes, bias=False)
-        self.apply(_he_normal)
+        self.apply(he_normal)
 
     def _widths(self, arch: Architecture) -> list[int]:
         """Each layer's width: C throughout while searching; doubled after each reduction in the final form."""
-        widths, width = [], int(arch.channels or 0)
-        for i in range(arch.num_layers):
-            widths.append(width)
-            if i in arch.reductions and self.form == "final":
-                width *= 2
-        return widths
+        return macro_widths(arch) if self.form == "final" else [int(arch.channels or 0)] * arch.num_layers
 
     def _after(self, i: int) -> int:
         """The width of the outputs after layer i (and its reduction)."""
@@ -135,7 +131,7 @@ class MacroBody(nn.Module):
                 out = self.skips[i](sum(inputs[1:], inputs[0]) if self.form == "shared" else inputs)
             outs.append(out)
             if str(i) in self.reductions:
-                reductions, read = self.reductions[str(i)], _read_after(arch, i)
+                reductions, read = self.reductions[str(i)], read_after(arch, i)
                 outs = [reductions[str(j)](o) if j in read and o is not None else None for j, o in enumerate(outs)]
         features = outs[-1].mean(dim=(2, 3))
         return self.classifier(self.dropout(features))
@@ -155,11 +151,12 @@ class MacroNetwork(MacroBody):
         return self.run(image, self.arch, list(self.ops))
 
 
-def _read_after(arch: Architecture, i: int) -> set[int]:
+def read_after(arch: Architecture, i: int) -> set[int]:
     """The outputs (0 the stem, j layer j) that layers after layer i read: their skips, and layer i's output."""
     return {j for later in arch.layers[i + 1 :] for j in later.inputs} | {i + 1}
 
 
-def _he_normal(module: nn.Module) -> None:
+def he_normal(module: nn.Module) -> None:
+    """ENAS's `create_weight` initialiser for convolutions and the classifier."""
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")

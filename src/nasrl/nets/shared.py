@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasrl.nets.macro import MacroBody, MacroNetwork, make_operation
+from nasrl.nets.macro import MacroBody, he_normal, make_operation, read_after
 from nasrl.space import Architecture, SearchSpace
 
 
@@ -33,9 +33,7 @@ class SharedNetwork(MacroBody):
             nn.ModuleDict({name: make_operation(name, channels, channels) for name in names})
             for _ in range(space.num_layers)
         )
-        for module in self.ops.modules():  # the new operations start as MacroBody's do
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        self.ops.apply(he_normal)  # the operations start as MacroBody's parts do
 
     def forward(self, image: torch.Tensor, arch: Architecture) -> torch.Tensor:
         return self.run(image, arch, [self.ops[i][layer.op] for i, layer in enumerate(arch.layers)])
@@ -43,14 +41,15 @@ class SharedNetwork(MacroBody):
     def child_state_dict(self, arch: Architecture) -> dict[str, torch.Tensor]:
         """The weights (and BN statistics) `MacroNetwork(arch, form="shared")` needs, copied from this network."""
         state = {}
-        wanted = MacroNetwork(arch, 1, 1, form="shared").state_dict().keys()  # which reductions the child has
         for key, value in self.state_dict().items():
             if key.startswith("ops."):
                 _, layer, op, rest = key.split(".", 3)
                 if op != arch.layers[int(layer)].op:
                     continue
                 key = f"ops.{layer}.{rest}"
-            if key.startswith("reductions.") and key not in wanted:
-                continue
+            if key.startswith("reductions."):  # the child reduces only the outputs it reads later
+                _, layer, output, _ = key.split(".", 3)
+                if int(output) not in read_after(arch, int(layer)):
+                    continue
             state[key] = value.clone()
         return state
