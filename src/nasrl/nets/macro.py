@@ -13,7 +13,8 @@ Two forms of the same architecture. `shared`, the form every child takes inside 
 skips are summed with the operation's output, then BN (`_enas_layer`), and the width stays C. `final`, the form a
 derived architecture is retrained in: the skips and the output are concatenated, ReLU, a 1x1 conv back to the
 width, BN (`_fixed_layer`), and the width doubles at each reduction. Batch norms use the original's epsilon 1e-3
-and moving-average decay 0.9 (momentum 0.1); convolutions start He-normal (`create_weight`).
+and moving-average decay 0.9 (momentum 0.1). The stem, skip, reduction and classifier weights start He-normal
+(`create_weight`), and so do the shared network's operations; a stand-alone child's operations keep PyTorch's default.
 """
 
 from __future__ import annotations
