@@ -8,15 +8,19 @@ search). The workers only sleep, so 2 cores are enough. Last line: `utilization 
 
     python bench/async.py [--median 0.5 --sigma 1.0 --children 200]
 
-The median is 0.5 s, not less, because the driver's own work per child (a controller sample, two store writes,
-an eighth of an update: about 35 ms on the loaded 2-core dev box) is time a freed worker waits for its next child.
+Each line also gives the bound for the same children with a driver that takes no time: the synchronous loop's
+sum of every episode's slowest child, and greedy list scheduling of the in-flight children in the order they
+were proposed. With a fixed budget and a heavy tail, the bound is below 1 whenever a long child starts late (the
+other workers then have nothing left to run), and it varies from seed to seed: `--seeds 0 1 2` averages them.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import math
 import random
+import statistics
 import tempfile
 import time
 
@@ -26,6 +30,7 @@ from nasrl.config import make_config
 from nasrl.run.store import RunStore
 from nasrl.search import loop
 from nasrl.search.evaluators import SyntheticEvaluator, child_seed
+from nasrl.search.executors import RayExecutor
 
 WORKERS = 8
 
@@ -57,8 +62,8 @@ def _warm(seconds: float) -> int:
     return 0
 
 
-def utilization(fields: dict, median: float, sigma: float) -> tuple[float, float, float, int]:
-    """(wall seconds, busy seconds, utilization, cached children) of one search."""
+def utilization(fields: dict, median: float, sigma: float) -> tuple[float, float, float, float]:
+    """(wall seconds, busy seconds, utilization, the instantaneous driver's bound) of one search."""
     real = loop.build_evaluator
 
     def sleeping(cfg, progress):  # noqa: ANN001, ANN202
@@ -73,9 +78,22 @@ def utilization(fields: dict, median: float, sigma: float) -> tuple[float, float
         wall = time.perf_counter() - start
     finally:
         loop.build_evaluator = real
-    store = RunStore.open_existing(summary.run_dir)
-    busy = sum(c.train_seconds for c in store.children())
-    return wall, busy, busy / (WORKERS * wall), summary.counts["cached"]
+    children = RunStore.open_existing(summary.run_dir).children()  # in (episode, child) order: as proposed
+    seconds = [c.train_seconds for c in children if not c.cached]
+    busy = sum(seconds)
+    if fields.get("in_flight"):
+        ideal = _list_schedule(seconds, WORKERS)
+    else:
+        ideal = sum(max(c.train_seconds for c in children if c.episode == e) for e in {c.episode for c in children})
+    return wall, busy, busy / (WORKERS * wall), busy / (WORKERS * ideal)
+
+
+def _list_schedule(seconds: list[float], workers: int) -> float:
+    """Wall seconds of running children in this order, each on the first free worker, with no gap between."""
+    free_at = [0.0] * workers
+    for s in seconds:
+        heapq.heappush(free_at, heapq.heappop(free_at) + s)
+    return max(free_at)
 
 
 def main() -> None:
@@ -83,24 +101,36 @@ def main() -> None:
     parser.add_argument("--median", type=float, default=0.5, help="median sleep per child, seconds")
     parser.add_argument("--sigma", type=float, default=1.0, help="lognormal sigma of the sleep (its heavy tail)")
     parser.add_argument("--children", type=int, default=200, help="children per search (a multiple of 8)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="searches per loop; figures are means")
+    parser.add_argument("--loops", nargs="+", default=["sync", "async"], choices=["sync", "async", "plain"],
+                        help="plain: in flight, but proposing only when a slot frees and updating first")  # fmt: skip
     args = parser.parse_args()
     ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     ray.get([_warm.remote(1.0) for _ in range(WORKERS)])
     loop.build_strategy(make_config({"evaluator": "synthetic"}))  # torch's first optimiser imports for seconds
     tmp = tempfile.mkdtemp(prefix="nasrl-bench-async-")
     base = {"evaluator": "synthetic", "space": "zoph", "layers": 6, "children": WORKERS, "rungs": None,
-            "episodes": args.children // WORKERS, "executor": "ray", "seed": 0}  # fmt: skip
+            "episodes": args.children // WORKERS, "executor": "ray"}  # fmt: skip
     print(f"ray {ray.__version__}, {WORKERS} logical CPUs; sleep per child: lognormal, median {args.median:g} s, "
           f"sigma {args.sigma:g}; {base['episodes'] * WORKERS} children, reinforce, zoph 6 layers")  # fmt: skip
-    results = {}
-    for name, extra in (("sync", {}), ("async", {"in_flight": WORKERS})):
-        wall, busy, used, cached = utilization({**base, **extra, "run_dir": f"{tmp}/{name}"}, args.median, args.sigma)
-        label = "episodes of 8" if name == "sync" else "--in-flight 8"
-        print(f"{name:5} ({label}): wall {wall:.1f} s, busy {busy:.1f} worker-s, utilization {used:.2f} "
-              f"({cached} cached children)")  # fmt: skip
-        results[name] = used
+    results: dict[str, list[float]] = {name: [] for name in args.loops}
+    labels = {"sync": "episodes of 8", "async": "--in-flight 8", "plain": "--in-flight 8, nothing ahead"}
+    for seed in args.seeds:
+        for name in args.loops:
+            fields = {**base, **({} if name == "sync" else {"in_flight": WORKERS}), "seed": seed,
+                      "run_dir": f"{tmp}/{name}-{seed}"}  # fmt: skip
+            RayExecutor.concurrent = name != "plain"
+            wall, busy, used, bound = utilization(fields, args.median, args.sigma)
+            label = labels[name]
+            print(f"seed {seed} {name:5} ({label}): wall {wall:.1f} s, busy {busy:.1f} worker-s, "
+                  f"utilization {used:.2f} (bound with an instantaneous driver {bound:.2f})")  # fmt: skip
+            results[name].append(used)
     ray.shutdown()
-    print(f"utilization sync {results['sync']:.2f} async {results['async']:.2f}")
+    means = {name: statistics.mean(used) for name, used in results.items()}
+    if "plain" in means:
+        print(f"utilization, nothing proposed ahead: {means['plain']:.2f}")
+    if "sync" in means and "async" in means:
+        print(f"utilization sync {means['sync']:.2f} async {means['async']:.2f}")
 
 
 if __name__ == "__main__":

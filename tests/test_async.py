@@ -1,11 +1,14 @@
 """Children in flight (`--in-flight K`): the synchronous run as a special case, the importance correction,
 kill -9 and resume without loss or duplicates, pending rows hidden from every reader, and the flags' errors."""
 
+import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,13 +113,15 @@ def test_a_pending_row_is_invisible_to_every_reader(tmp_path):
 
 
 SLOW_DRIVER = """
-import sys, time
+import os, sys, time
 from nasrl.search import loop
 from nasrl.search.evaluators import SyntheticEvaluator
 
+DELAY = float(os.environ.get("CHILD_SECONDS", "0.02"))  # read here, so Ray ships the value with the class
+
 class Slow(SyntheticEvaluator):
     def evaluate(self, arch, episode, child_index, epochs=None):
-        time.sleep(0.02)
+        time.sleep(DELAY)
         return super().evaluate(arch, episode, child_index, epochs)
 
 real = loop.build_evaluator
@@ -163,6 +168,87 @@ def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing
     assert {k: after[k] for k in finished} == finished  # finished children were neither rerun nor renumbered
     assert {k: after[k][0] for k in pending} == pending  # the children in flight ran, each under its own key
     assert [r[0] for r in rows(run, "steps")] == list(range(15))
+
+
+# A local Ray of 2 CPUs (so 2 of 4 children in flight run, 2 wait in Ray's queue), its files under a short folder
+# (Ray's socket paths must stay under 108 characters): the RayExecutor starts none when one runs.
+RAY_OPTIONS = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
+RAY_INIT = f"""
+import os, ray
+ray.init(**{RAY_OPTIONS!r}, _temp_dir=os.environ["RAY_TEMP_DIR"])
+"""
+
+
+def _ray_driver(argv: list[str], env: dict) -> subprocess.Popen:
+    """SLOW_DRIVER on its own local Ray, in a session of its own (where what its Ray leaves behind is found)."""
+    return subprocess.Popen([sys.executable, "-c", RAY_INIT + SLOW_DRIVER, *argv], env=env, start_new_session=True)
+
+
+def _session(sid: int) -> list[int]:
+    """The live processes of session `sid`: whatever a driver started with `start_new_session` left behind."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(session) == sid and state != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def _end_session(proc: subprocess.Popen) -> None:
+    """Kill the driver, then what its Ray left: after a kill -9 the raylet and workers die with the driver (Ray
+    ties them to it), but Ray's dashboard and runtime-env agents live on. Only this driver's session is touched,
+    never another Ray on the machine (a session id is not reused while a member lives)."""
+    deadline = time.time() + 15
+    while (alive := _session(proc.pid)) and time.time() < deadline:
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):  # gone meanwhile
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    proc.wait(timeout=5)
+    assert not alive, f"processes of the driver's Ray outlived it: {alive}"
+
+
+def test_kill_9_of_a_ray_driver_with_children_in_flight_then_resume_loses_and_duplicates_nothing(tmp_path):
+    ray = pytest.importorskip("ray")
+    run, ray_dir = tmp_path / "run", Path(tempfile.mkdtemp(prefix="nasrl-ray-"))
+    argv = ["search", "--executor", "ray", "--in-flight", "4", "--children", "4", "--episodes", "6", "--seed", "3",
+            "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--rungs", "none", "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CHILD_SECONDS": "0.2", "RAY_TEMP_DIR": str(ray_dir)}
+    try:
+        driver = _ray_driver([*argv, "--run-dir", str(run)], env)
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline and driver.poll() is None:
+                time.sleep(0.05)
+                os.kill(driver.pid, signal.SIGSTOP)  # the store holds still while we look: killed as seen
+                try:
+                    finished, pending = _snapshot(run)
+                except sqlite3.Error:
+                    finished, pending = {}, {}
+                if len(finished) >= 8 and len(pending) >= 4:
+                    os.kill(driver.pid, signal.SIGKILL)
+                    break
+                os.kill(driver.pid, signal.SIGCONT)
+        finally:
+            _end_session(driver)
+        finished, pending = _snapshot(run)
+        assert 8 <= len(finished) < 24 and len(pending) >= 4, "the kill came too late to find 4 children in flight"
+        ray.init(**RAY_OPTIONS, _temp_dir=str(ray_dir))  # the resumed run on a Ray of its own, in this process
+        try:
+            assert main(["search", "--resume", str(run), "--quiet"]) == 0
+        finally:
+            ray.shutdown()
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    after, still_pending = _snapshot(run)
+    assert not still_pending
+    assert len(after) == 24 and sorted(a for _, _, a in after.values()) == list(range(24))
+    assert {k: after[k] for k in finished} == finished  # finished children were neither rerun nor renumbered
+    assert {k: after[k][0] for k in pending} == pending  # the children in flight ran, each under its own key
+    assert [r[0] for r in rows(run, "steps")] == list(range(6))
 
 
 @pytest.mark.parametrize(

@@ -362,6 +362,16 @@ class SearchConfig(BaseModel):
             raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
         return v
 
+    @field_validator("gpus_per_child")
+    @classmethod
+    def _gpu_share(cls, v: float | None) -> float | None:
+        """What Ray schedules: a whole number of GPUs, or a share of one (Ray refuses 1.5 at submit time)."""
+        if v is not None and not float(v).is_integer() and not 0.0001 <= v < 1:
+            raise ValueError(
+                "must be a whole number of GPUs such as 1, or a share of one GPU such as 0.25 (four children per GPU)"
+            )
+        return v
+
     @field_validator("rungs")
     @classmethod
     def _rungs_form(cls, v: str | None) -> str | None:

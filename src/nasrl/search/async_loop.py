@@ -42,6 +42,10 @@ from nasrl.search.strategies.strategy import AsyncStrategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
 
+#: Proposals a concurrent executor's driver keeps drawn ahead: one batched controller pass costs about the same
+#: for 1 or 8, and two cover the usual case of one or two children finishing at once.
+PROPOSE_AHEAD = 2
+
 
 @dataclass
 class Proposal:
@@ -64,6 +68,7 @@ class InFlightDriver:
     arrived: list[ChildRecord] = field(default_factory=list)  # finished, not yet learned from, in arrival order
     running: dict[str, Proposal] = field(default_factory=dict)  # arch hash -> the child evaluating it
     twins: dict[str, list[Proposal]] = field(default_factory=dict)  # arch hash -> children waiting for it
+    ahead: list[Proposal] = field(default_factory=list)  # drawn ahead, not yet submitted (a crash forgets them)
 
     @property
     def strategy(self) -> AsyncStrategy:
@@ -83,10 +88,16 @@ class InFlightDriver:
             self.admit(Proposal(rec.episode, rec.child, arch, rec.proposal_log_prob))
 
     def run(self, episode_done: Callable[[], None]) -> None:
-        """Update whenever --children results are in, keep the executor's slots full, collect what finishes."""
-        cfg = self.session.cfg
+        """Update whenever --children results are in, keep the executor's slots full, collect what finishes.
+
+        With a concurrent executor, freed slots are refilled before the update and the next proposals are drawn
+        while children run (`prefetch`), so a worker never waits for the driver's controller pass or update; its
+        child may then come from the policy before the update, which the importance correction accounts for."""
+        cfg, concurrent = self.session.cfg, self.executor.concurrent
         total = cfg.episodes * cfg.children
         while self.updates < cfg.episodes:
+            if concurrent:
+                self.refill(total)
             if len(self.arrived) >= cfg.children:
                 self.update()
                 episode_done()
@@ -94,26 +105,41 @@ class InFlightDriver:
             self.refill(total)
             if len(self.arrived) >= cfg.children:  # every proposal was answered by the cache
                 continue
+            if concurrent:
+                self.prefetch(total)
             assert self.running, "fewer than --children results can come only while children run"
             for episode, index, arch, result in self.executor.wait_any():
                 self.finish(episode, index, arch, result)
 
     def refill(self, total: int) -> None:
-        """Propose as many children as the executor has free slots (never beyond the run's total) and submit."""
-        cfg = self.session.cfg
-        n = min(self.executor.free_slots(cfg.in_flight or 1), total - self.proposed)
+        """Fill the executor's free slots: proposals drawn ahead first, then new ones (never beyond the total)."""
+        free = self.executor.free_slots(self.session.cfg.in_flight or 1)
+        ahead, self.ahead = self.ahead[:free], self.ahead[free:]
+        for child in ahead:
+            self.admit(child)
+        for child in self.propose(min(free - len(ahead), total - self.proposed)):
+            self.admit(child)
+
+    def prefetch(self, total: int) -> None:
+        """Draw the proposals for the next slots to free while the children run (one batched controller pass)."""
+        want = min(PROPOSE_AHEAD - len(self.ahead), total - self.proposed)
+        self.ahead.extend(self.propose(want))
+
+    def propose(self, n: int) -> list[Proposal]:
+        """n children from the current policy, numbered in the current round after every one proposed before."""
         if n <= 0:
-            return
+            return []
+        cfg = self.session.cfg
         num_layers = cfg.layers_at(self.updates * cfg.children)
         self.strategy.set_num_layers(num_layers)
-        first = self.session.store.proposed(self.updates)
+        first = self.session.store.proposed(self.updates) + sum(p.episode == self.updates for p in self.ahead)
         self.session.log.info(
             f"Round {self.updates + 1}: {n} children of {num_layers} layers proposed ({len(self.running)} running)",
             event="proposed", episode=self.updates, children=n, num_layers=num_layers,
         )  # fmt: skip
-        for offset, (arch, log_prob) in enumerate(self.strategy.propose_scored(n)):
-            self.proposed += 1
-            self.admit(Proposal(self.updates, first + offset, arch, log_prob))
+        self.proposed += n
+        scored = self.strategy.propose_scored(n)
+        return [Proposal(self.updates, first + k, arch, log_prob) for k, (arch, log_prob) in enumerate(scored)]
 
     def admit(self, child: Proposal) -> None:
         """A proposal's answer from the cache at once; else a pending row, then the executor (or, when its

@@ -45,6 +45,10 @@ class AsyncExecutor(Executor, Protocol):
     """An executor the loop with children in flight drives: children go in one at a time, results come out as they
     finish, and `free_slots` says how many more to propose now (the driver proposes nothing else)."""
 
+    #: Children run while the driver waits (Ray's workers), so the driver proposes the next ones ahead of time and
+    #: updates after refilling: a freed worker then waits for neither a controller pass nor an update.
+    concurrent: bool
+
     def submit(self, episode: int, index: int, arch: Architecture) -> None: ...
 
     def free_slots(self, in_flight: int) -> int: ...
@@ -56,6 +60,7 @@ class LocalExecutor:
     """One child after another in the driver's process (the default, and the reference for the others)."""
 
     description = "Children are evaluated one at a time in this process"
+    concurrent = False  # the driver itself evaluates: nothing runs while it proposes
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -92,6 +97,8 @@ class RayExecutor:
     from there. A task whose worker dies (killed, out of memory, node lost) is retried by Ray up to
     `max_child_retries` times, then comes back as a failed child."""
 
+    concurrent = True
+
     def __init__(self, cfg: SearchConfig, evaluator: Evaluator) -> None:
         ray = _import_ray()
         started = time.perf_counter()
@@ -105,10 +112,8 @@ class RayExecutor:
         self.startup_seconds = time.perf_counter() - started
         self.ray = ray
         self.owns_ray = started_here
-        gpus = cfg.gpus_per_child
-        if gpus is None:  # a GPU per child where the cluster has GPUs, else CPU training
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        self.gpus_per_child = gpus
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        gpus = self.gpus_per_child = self._gpu_share(cfg, cluster_gpus)
         shipped = copy.copy(evaluator)
         if hasattr(shipped, "progress"):
             shipped.progress = False  # the driver's progress display stays in the driver
@@ -122,11 +127,30 @@ class RayExecutor:
         self.threads = max(1, int(cfg.cpus_per_child))
         self.retries = cfg.max_child_retries
         self.in_flight: dict[Any, tuple[int, int, Architecture, float]] = {}  # ref -> (episode, index, arch, start)
+        packing = f" (up to {int(1 / gpus + 1e-9)} children per GPU)" if 0 < gpus < 1 else ""
+        waiting = "; the cluster has too few GPUs for one child yet, so children wait" if gpus > cluster_gpus else ""
         self.description = (
             f"Ray ready in {self.startup_seconds:.1f}s ({ray.cluster_resources().get('CPU', 0):g} CPUs, "
-            f"{ray.cluster_resources().get('GPU', 0):g} GPUs); each child gets {cfg.cpus_per_child:g} CPU(s) "
-            f"and {gpus:g} GPU(s), up to {self.retries} retries if its worker dies"
+            f"{cluster_gpus:g} GPUs); each child gets {cfg.cpus_per_child:g} CPU(s) "
+            f"and {gpus:g} GPU(s){packing}, up to {self.retries} retries if its worker dies{waiting}"
         )
+
+    def _gpu_share(self, cfg: SearchConfig, cluster_gpus: float) -> float:
+        """GPUs per child: the flag's, else one where the cluster has GPUs. A local Ray with fewer GPUs than one
+        child asks for would queue every child forever, so that is refused here (a joined cluster may still add
+        GPU nodes)."""
+        gpus = cfg.gpus_per_child
+        if gpus is None:
+            gpus = 1.0 if cluster_gpus > 0 else 0.0
+        if gpus > cluster_gpus and not cfg.ray_address:
+            if self.owns_ray:
+                self.ray.shutdown()
+            instead = "0 to train on the CPU" if cluster_gpus == 0 else f"{cluster_gpus:g} or less"
+            raise UserError(
+                f"--gpus-per-child {gpus:g} asks for more GPUs than this machine's Ray has ({cluster_gpus:g}), so no "
+                f"child would ever start: use --gpus-per-child {instead}."
+            )
+        return gpus
 
     def run(
         self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
@@ -183,14 +207,24 @@ class RayExecutor:
 def _evaluate_on_worker(
     evaluator: Evaluator, arch: Architecture, episode: int, index: int, threads: int, epochs: int | None = None
 ) -> ChildResult:
-    """Runs in a Ray worker: train on the GPU Ray assigned (CUDA_VISIBLE_DEVICES), else on the CPU."""
+    """Runs in a Ray worker: train on the GPU Ray assigned (CUDA_VISIBLE_DEVICES), else on the CPU. A GPU that
+    torch cannot see (a CPU-only torch on a GPU node) fails the child with what to do, not a CUDA traceback."""
     import ray
     import torch
 
     torch.set_num_threads(threads)
     if hasattr(evaluator, "device"):
-        evaluator.device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
+        assigned = bool(ray.get_gpu_ids())
+        if assigned and not torch.cuda.is_available():
+            return ChildResult.failure(NO_CUDA_ON_WORKER.format(torch=torch.__version__))
+        evaluator.device = torch.device("cuda" if assigned else "cpu")
     return evaluate_safely(evaluator, arch, episode, index, epochs)
+
+
+NO_CUDA_ON_WORKER = (
+    "Ray gave this child a GPU that torch {torch} on its node cannot use (torch.cuda.is_available() is False): "
+    "install a CUDA build of torch and the NVIDIA driver on that node, or run with --gpus-per-child 0."
+)
 
 
 def _import_ray() -> Any:
