@@ -12,7 +12,7 @@ from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.run.atomic import load_checkpoint
 from nasrl.space import Architecture
-from nasrl.train.loop import fit
+from nasrl.train.loop import fit, make_optimizer
 
 TINY = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": 24}] * 2)
 
@@ -116,6 +116,26 @@ def test_every_optimizer_and_schedule_trains(splits, optimizer, schedule, tmp_pa
     assert json.loads((tmp_path / "history.json").read_text())[1]["epoch"] == 2
     rows = list(csv.DictReader((tmp_path / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_the_fused_optimizer_takes_the_same_steps_as_the_foreach_one(optimizer):
+    """A GPU trains with the fused form (one kernel per step); its arithmetic must be the foreach form's."""
+    cfg = TrainConfig(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-2, weight_decay=5e-4, momentum=0.9)
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    weights = []
+    for fused in (False, True):
+        model = _model()
+        opt = make_optimizer(model, cfg, fused=fused)
+        assert bool(opt.param_groups[0]["fused"]) is fused
+        for _ in range(5):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        weights.append(model.state_dict())
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert make_optimizer(_model(), cfg).param_groups[0]["fused"] is not True  # CPU parameters: foreach
 
 
 def test_max_steps_stops_mid_epoch_and_bad_settings_are_user_errors(splits):

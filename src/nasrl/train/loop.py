@@ -100,17 +100,27 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig, fused: bool | None = None) -> torch.optim.Optimizer:
+    """The optimiser `cfg` names over the trainable parameters.
+
+    `fused` (default: when they are on a GPU) updates every parameter in one kernel instead of a few per
+    foreach pass: a small child on a GPU is launch-bound, and the optimiser's launches are a sizeable share of
+    its step. The arithmetic is the same; only rounding may differ. RMSprop has no fused form."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if fused is None:
+        fused = bool(params) and params[0].device.type == "cuda"
+    fused_arg = {"fused": True} if fused and cfg.optimizer != "rmsprop" else {}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
+            weight_decay=cfg.weight_decay, **fused_arg,
         )  # fmt: skip
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+        betas = (cfg.momentum, 0.999)
+        return torch.optim.Adam(params, cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **fused_arg)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+        betas = (cfg.momentum, 0.999)
+        return torch.optim.AdamW(params, cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **fused_arg)
     return torch.optim.RMSprop(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -425,7 +435,7 @@ def _train_steps(
         scaler.update()
         if run.per_step:
             run.scheduler.step()
-        loss_sum += loss.detach() * len(y)
+        loss_sum.add_(loss.detach(), alpha=len(y))
         correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
         run.steps += 1
