@@ -1,13 +1,14 @@
 import csv
 import json
 import math
+import shutil
 
 import pytest
 import torch
 from torch import nn
 
 from nasrl import data
-from nasrl.config import TrainConfig, validated
+from nasrl.config import TrainConfig, make_config, validated
 from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.run.atomic import load_checkpoint
@@ -136,6 +137,32 @@ def test_the_fused_optimizer_takes_the_same_steps_as_the_foreach_one(optimizer):
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-6, msg=name)
     assert make_optimizer(_model(), cfg).param_groups[0]["fused"] is not True  # CPU parameters: foreach
+
+
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="inductor needs a C++ compiler on CPU")
+def test_a_compiled_run_takes_the_eager_runs_steps_and_saves_plain_weights(splits):
+    """--compile changes the kernels, not the arithmetic: the same weights to rounding, under the same names."""
+    train, val = splits
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, augment=False)
+    eager, compiled = _model(), _model()
+    fit(eager, train, val, cfg, progress=False)
+    result = fit(compiled, train, val, cfg.model_copy(update={"compile": True}), progress=False)
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # no torch.compile wrapper in the names
+    for name, value in eager.state_dict().items():
+        torch.testing.assert_close(compiled.state_dict()[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert result.best_state is not None and set(result.best_state) == set(eager.state_dict())
+    assert make_config({"child_compile": True}).child_training().compile  # a search's children compile too
+
+
+def test_compile_without_a_working_compiler_is_one_sentence(splits, monkeypatch):
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    monkeypatch.setattr("nasrl.train.loop._COMPILER_WORKS", set())
+    train, val = splits
+    with pytest.raises(UserError, match="--compile cannot compile on this cpu .*or train without --compile"):
+        fit(_model(), train, val, TrainConfig(epochs=1, compile=True), progress=False)
 
 
 def test_max_steps_stops_mid_epoch_and_bad_settings_are_user_errors(splits):

@@ -85,6 +85,7 @@ class TrainConfig(BaseModel):
     channels_last: bool = Field(True, description="NHWC activations (tensor cores on CUDA; ~7% faster on CPU)")
     eval_batch_size: int = Field(500, ge=1, description="images per validation batch")
     check_every: int = Field(50, ge=1, description="steps between host syncs (divergence check, progress)")
+    compile: bool = Field(False, description="torch.compile the network: seconds to compile, then faster steps")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -335,6 +336,7 @@ class SearchConfig(BaseModel):
     child_weight_decay: float = Field(5e-4, ge=0, description="a child's L2 coefficient")
     child_schedule: Schedule = Field("cosine", description="cosine, sgdr, step, onecycle, plateau or none")
     child_max_steps: int | None = Field(None, ge=1, description="cap on optimizer steps per child (smoke runs)")
+    child_compile: bool = Field(False, description="torch.compile each child (pays only for children of many steps)")
     augment: bool = Field(True, description="random crop and flip while a child trains")
 
     # --- data (defaults and help from DataConfig) ---
@@ -485,6 +487,7 @@ class SearchConfig(BaseModel):
             weight_decay=self.child_weight_decay,
             schedule=self.child_schedule,
             max_steps=self.child_max_steps,
+            compile=self.child_compile,
             augment=self.augment,
             seed=self.seed if seed is None else seed,
         )

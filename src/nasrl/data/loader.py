@@ -160,8 +160,8 @@ class Loader:
         """Batches in order (evaluation) or shuffled and augmented (training).
 
         Training batches are prepared a chunk of ~4096 images at a time (airbench augments whole epochs):
-        one gather, crop and flip per chunk instead of per step, so a step only slices and normalises (two
-        kernels), which matters on a GPU where small children are launch-bound; a short run (--max-steps)
+        one gather, crop, flip and normalisation per chunk instead of per step, so a step's batch is a view
+        (no kernel), which matters on a GPU where small children are launch-bound; a short run (--max-steps)
         still prepares only the chunks it uses."""
         size = min(self.batch_size, len(self.y))
         if not self.train:
@@ -177,6 +177,6 @@ class Loader:
                 x = batch_crop(x, self.generator, flip=True)
             if self.channels_last:  # before the float conversion: a quarter of the bytes to move
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = self.y[idx]
+            x, y = self.preprocess(x), self.y[idx]  # normalised per chunk too: a step's batch is a view
             for b in range(0, len(idx), size):
-                yield self.preprocess(x[b : b + size]), y[b : b + size]
+                yield x[b : b + size], y[b : b + size]

@@ -206,6 +206,30 @@ def predict(
     return torch.cat(out).cpu() if out else torch.empty(0)
 
 
+def compiled(model: nn.Module, device: torch.device) -> nn.Module:
+    """`torch.compile(model)`, the compiler checked first so that a missing one is a sentence, not a traceback
+    in the middle of an epoch. Dynamo forgets earlier networks first: in a search every child is a new one, and
+    after a few recompilations of one class it would otherwise fall back to eager without a word."""
+    torch._dynamo.reset()
+    if device.type not in _COMPILER_WORKS:
+        try:
+            torch.compile(_compiler_probe)(torch.zeros(2, device=device))
+            _COMPILER_WORKS.add(device.type)
+        except Exception as e:  # what fails depends on the machine: no C++ compiler, no Triton, ...
+            raise UserError(
+                f"--compile cannot compile on this {device.type} ({type(e).__name__}): install a C++ compiler "
+                "(CPU) or Triton (GPU), or train without --compile."
+            ) from None
+    return torch.compile(model)
+
+
+_COMPILER_WORKS: set[str] = set()  # device types whose compiler was seen to work in this process
+
+
+def _compiler_probe(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x) + 1
+
+
 # ----- checkpoints -----------------------------------------------------------------------------------------
 
 
@@ -245,6 +269,7 @@ class _Run:
     diverged: bool = False
     stopped_early: bool = False
     finished: bool = False
+    forward: nn.Module | None = None  # what the steps call: the model, or its compiled form (`cfg.compile`)
 
 
 def fit(
@@ -340,6 +365,7 @@ def _start(
     scheduler, per_step = make_scheduler(optimizer, cfg, steps_per_epoch, total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(cfg, device) == torch.float16)
     run = _Run(model, optimizer, scheduler, per_step, scaler, preprocess)
+    run.forward = compiled(model, device) if cfg.compile else model
     if ckpt is None:
         torch.manual_seed(cfg.seed)  # any module randomness (dropout) in the loop follows the seed too
         return run
@@ -385,7 +411,7 @@ def _epoch(
     if run.diverged:
         val_loss, val_acc = float("nan"), None
     else:
-        val_loss, val_acc = evaluate(run.model, val_loader, cfg.label_smoothing, dtype)
+        val_loss, val_acc = evaluate(run.forward, val_loader, cfg.label_smoothing, dtype)
     if run.scheduler is not None and not run.per_step and not run.diverged:
         if cfg.schedule == "plateau":
             run.scheduler.step(val_acc)
@@ -413,7 +439,7 @@ def _train_steps(
 ) -> tuple[float, float, float]:  # fmt: skip
     """The optimiser steps of one epoch: (mean loss, accuracy, the last step's lr). One host sync every
     `check_every` steps (divergence check, progress); a non-finite loss ends the epoch there."""
-    model, optimizer, scaler = run.model, run.optimizer, run.scaler
+    model, optimizer, scaler = run.forward, run.optimizer, run.scaler
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     model.train()
     loader.set_epoch(run.epoch)
@@ -430,7 +456,7 @@ def _train_steps(
         scaler.scale(loss).backward()
         if cfg.grad_clip is not None:
             scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         if run.per_step:
