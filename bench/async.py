@@ -6,12 +6,14 @@ episodes of 8 (every worker waits for the episode's slowest child) and through 8
 gets the next child as soon as it is free). Utilization is busy seconds / (8 workers x wall seconds of the
 search). The workers only sleep, so 2 cores are enough. Last line: `utilization sync S async A`.
 
-    python bench/async.py [--median 0.5 --sigma 1.0 --children 200]
+    python bench/async.py [--median 0.5 --sigma 1.0 --children 200 --seeds 0 1 2 3 4 --loops sync async plain]
 
 Each line also gives the bound for the same children with a driver that takes no time: the synchronous loop's
 sum of every episode's slowest child, and greedy list scheduling of the in-flight children in the order they
 were proposed. With a fixed budget and a heavy tail, the bound is below 1 whenever a long child starts late (the
 other workers then have nothing left to run), and it varies from seed to seed: `--seeds 0 1 2` averages them.
+`--loops plain` runs the in-flight loop as it was before proposals were drawn ahead (a freed slot waits for a
+controller pass, and for the update when one is due), to show what drawing ahead buys.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from nasrl.config import make_config
 from nasrl.report.runs import read_search
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
+from nasrl.search.executors import LocalExecutor
 from nasrl.search.loop import prepare_run, run_search
 from nasrl.search.strategies import make_strategy
 from nasrl.search.strategies.reinforce import importance_weights
@@ -53,6 +54,29 @@ def test_fewer_in_flight_than_children_stores_every_child_once_and_numbers_arriv
     with sqlite3.connect(run / "results.sqlite") as db:
         arrivals = [a for (a,) in db.execute("SELECT arrival FROM children ORDER BY arrival")]
     assert arrivals == list(range(30))
+
+
+class ConcurrentLocal(LocalExecutor):
+    """The local executor posing as a concurrent one, so the Ray path of the driver (proposals drawn ahead, the
+    update after refilling) runs deterministically: K slots, one freed per result, as Ray frees them."""
+
+    concurrent = True
+
+    def free_slots(self, in_flight: int) -> int:
+        return max(0, in_flight - len(self.queue))
+
+
+def test_drawing_ahead_numbers_every_round_contiguously_and_repeats_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr("nasrl.search.loop.make_executor", lambda cfg, evaluator: ConcurrentLocal(evaluator))
+    runs = [search(tmp_path, f"ahead{k}", in_flight=3, episodes=6, layers=2).run_dir for k in range(2)]
+    assert rows(runs[0]) == rows(runs[1]) and rows(runs[0], "steps") == rows(runs[1], "steps")
+    stored = rows(runs[0])
+    assert len(stored) == 30 and len({(e, c) for e, c, *_ in stored}) == 30
+    for episode in {e for e, *_ in stored}:  # no index skipped or taken twice, though proposals came in batches
+        assert sorted(c for e, c, *_ in stored if e == episode) == list(range(sum(e == episode for e, *_ in stored)))
+    assert RunStore.open_existing(runs[0]).pending() == []
+    events = [line for line in (runs[0] / "events.jsonl").read_text().splitlines() if '"controller_step"' in line]
+    assert len(events) == 6 and any('"stale_share"' in line for line in events)  # drawn ahead: some were stale
 
 
 def _strategy(name: str = "reinforce"):
@@ -162,12 +186,18 @@ def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing
     finished, pending = _snapshot(run)
     assert 20 <= len(finished) < 60 and pending, "the kill came too late to find children in flight"
     assert main(["search", "--resume", str(run), "--quiet"]) == 0
+    _assert_resumed_without_loss(run, finished, pending, children=60, episodes=15)
+
+
+def _assert_resumed_without_loss(run: Path, finished: dict, pending: dict, children: int, episodes: int) -> None:
+    """Every child stored once and numbered by arrival; those finished before the kill untouched; those in flight
+    run under their own keys; every update done."""
     after, still_pending = _snapshot(run)
     assert not still_pending
-    assert len(after) == 60 and sorted(a for _, _, a in after.values()) == list(range(60))
+    assert len(after) == children and sorted(a for _, _, a in after.values()) == list(range(children))
     assert {k: after[k] for k in finished} == finished  # finished children were neither rerun nor renumbered
     assert {k: after[k][0] for k in pending} == pending  # the children in flight ran, each under its own key
-    assert [r[0] for r in rows(run, "steps")] == list(range(15))
+    assert [r[0] for r in rows(run, "steps")] == list(range(episodes))
 
 
 # A local Ray of 2 CPUs (so 2 of 4 children in flight run, 2 wait in Ray's queue), its files under a short folder
@@ -243,12 +273,7 @@ def test_kill_9_of_a_ray_driver_with_children_in_flight_then_resume_loses_and_du
             ray.shutdown()
     finally:
         shutil.rmtree(ray_dir, ignore_errors=True)
-    after, still_pending = _snapshot(run)
-    assert not still_pending
-    assert len(after) == 24 and sorted(a for _, _, a in after.values()) == list(range(24))
-    assert {k: after[k] for k in finished} == finished  # finished children were neither rerun nor renumbered
-    assert {k: after[k][0] for k in pending} == pending  # the children in flight ran, each under its own key
-    assert [r[0] for r in rows(run, "steps")] == list(range(6))
+    _assert_resumed_without_loss(run, finished, pending, children=24, episodes=6)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,11 @@ order. A resumed driver loads the last checkpoint (strategy state after update k
 arrivals after it, submits the pending rows again and goes on: no finished child is lost, none is stored
 twice, and children already proposed are never proposed again (the generator is reseeded when proposals
 after the checkpoint were already spent). Only with the local executor is the order, and so the run, fixed.
+
+Drawing ahead. With a concurrent executor (Ray) the driver draws the next `PROPOSE_AHEAD` proposals while the
+children run and refills freed slots before it updates (`InFlightDriver.run`). A proposal drawn ahead becomes a
+child, numbered in the round it was drawn in, only when it is submitted; a crash forgets the ones not yet
+submitted, and the resumed driver draws new ones.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ from nasrl.search.strategies.strategy import AsyncStrategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
 
-#: Proposals a concurrent executor's driver keeps drawn ahead: one batched controller pass costs about the same
-#: for 1 or 8, and two cover the usual case of one or two children finishing at once.
-PROPOSE_AHEAD = 2
+#: Proposals a concurrent executor's driver draws ahead at a time: one batched controller pass costs about the same
+#: for 1 child or 8, and 4 keep most of them from the current policy when updates come every 8 or more results.
+PROPOSE_AHEAD = 4
 
 
 @dataclass
@@ -121,9 +126,10 @@ class InFlightDriver:
             self.admit(child)
 
     def prefetch(self, total: int) -> None:
-        """Draw the proposals for the next slots to free while the children run (one batched controller pass)."""
-        want = min(PROPOSE_AHEAD - len(self.ahead), total - self.proposed)
-        self.ahead.extend(self.propose(want))
+        """Once the proposals drawn ahead run out, draw the next few while the children run, in one batched
+        controller pass (a pass costs about the same for 1 child or 8)."""
+        if not self.ahead:
+            self.ahead = self.propose(min(PROPOSE_AHEAD, total - self.proposed))
 
     def propose(self, n: int) -> list[Proposal]:
         """n children from the current policy, numbered in the current round after every one proposed before."""
