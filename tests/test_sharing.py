@@ -196,6 +196,21 @@ def test_random_strategy_shares_weights_too(space_file, tmp_path):
     assert len(_rows(tmp_path / "random", CHILDREN)) == 3 * 4
 
 
+def test_tensorboard_shows_the_shared_weights_and_the_controller_per_epoch(space_file, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main([*_search_args(space_file, tmp_path / "tb", epochs=2), "--tensorboard"]) == 0
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    accs = events.Scalars("shared/train_acc")
+    assert [e.step for e in accs] == [1, 2]
+    assert [e.value for e in accs] == pytest.approx([row[2] for row in _rows(tmp_path / "tb", EPOCHS)])
+    assert {"shared/train_loss", "shared/lr", "controller/mean_reward", "controller/entropy"} <= set(
+        events.Tags()["scalars"]
+    )
+
+
 def _count(run_dir: Path) -> int:
     try:
         return len(_rows(run_dir, CHILDREN))

@@ -3,7 +3,8 @@
 A small observer the search loop calls once per episode, after the children are stored and the
 controller has updated; it never reads the loop's internals. Every scalar's step is the number of
 children sampled so far, so a child's reward and the baseline it was measured against share one
-x axis in TensorBoard (an episode's scalars sit at the step of its last child).
+x axis in TensorBoard (an episode's scalars sit at the step of its last child). A weight-sharing search
+writes one set of scalars per epoch instead, its step the epoch.
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ class TensorBoardScalars:
             if value is not None and math.isfinite(float(value)):
                 self.writer.add_scalar(tag, float(value), step)
         self.writer.flush()  # so TensorBoard shows an episode as soon as it is done
+
+    def shared_epoch(self, epoch: int, stats: dict[str, float]) -> None:
+        """Record one epoch of a weight-sharing search: the shared weights' training, then the controller's steps."""
+        scalars = {
+            "shared/train_loss": stats.get("train_loss"),
+            "shared/train_acc": stats.get("train_acc"),
+            "shared/lr": stats.get("lr"),
+            "controller/mean_reward": stats.get("mean_reward"),
+            "controller/entropy": stats.get("entropy"),
+        }
+        for tag, value in scalars.items():
+            if value is not None and math.isfinite(float(value)):
+                self.writer.add_scalar(tag, float(value), epoch + 1)
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

@@ -18,6 +18,7 @@ from nasrl.run.atomic import load_checkpoint, save_atomic, write_json_atomic
 from nasrl.run.log import RunLog, format_seconds
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
+from nasrl.run.tensorboard import TensorBoardScalars
 from nasrl.search.loop import (
     SearchInterrupt,
     SearchSummary,
@@ -67,6 +68,9 @@ def run_shared_search(
     """Run (or continue) a weight-sharing search to `cfg.shared_epochs` epochs, then derive its architecture."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    board = None
+    if cfg.tensorboard:  # before the store, so a missing tensorboard package stops us before anything is written
+        board = TensorBoardScalars(Path(cfg.run_dir) / "tensorboard", cfg.children)
     shared, strategy, store, log = _open(cfg, quiet, console)
     if resume:
         first = load_shared_checkpoint(store, shared, strategy)
@@ -86,7 +90,7 @@ def run_shared_search(
     store.set_meta(status="running", pid=os.getpid(), episodes=cfg.shared_epochs * cfg.controller_steps,
                    updated=time.time())  # fmt: skip
     try:
-        status = _epochs(cfg, shared, strategy, store, log, first, quiet)
+        status = _epochs(cfg, shared, strategy, store, log, first, quiet, board)
         best = _derive_and_write(shared, strategy, store, log, cfg.derive_samples) if status == "finished" else None
     except BaseException as e:
         store.set_meta(status="failed", updated=time.time())
@@ -94,6 +98,9 @@ def run_shared_search(
         log.close()
         store.close()
         raise
+    finally:
+        if board is not None:
+            board.close()
     store.set_meta(status=status, updated=time.time())
     summary = SearchSummary(store.run_dir, status, len(store.shared_epochs()), best, store.counts(),
                             time.perf_counter() - started)  # fmt: skip
@@ -104,7 +111,7 @@ def run_shared_search(
 
 def _epochs(
     cfg: SearchConfig, shared: SharedWeights, strategy: Strategy, store: RunStore, log: RunLog, first: int,
-    quiet: bool,
+    quiet: bool, board: TensorBoardScalars | None = None,
 ) -> str:  # fmt: skip
     """Epochs until the last or an interruption (the checkpoint of the epoch's start stays the resume point)."""
     previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
@@ -123,6 +130,8 @@ def _epochs(
             on_step = (lambda s: progress.update(task, completed=s)) if progress is not None else None
             stats = run_epoch(shared, strategy, store, epoch, on_step)
             store.record_shared_epoch(epoch, stats.as_dict())
+            if board is not None:
+                board.shared_epoch(epoch, stats.as_dict())
             save_shared_checkpoint(store, epoch + 1, shared, strategy)
             store.set_meta(episodes_done=(epoch + 1) * cfg.controller_steps, updated=time.time())
             log.metric(
