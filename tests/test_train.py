@@ -154,6 +154,24 @@ def test_a_compiled_run_takes_the_eager_runs_steps_and_saves_plain_weights(split
     assert make_config({"child_compile": True}).child_training().compile  # a search's children compile too
 
 
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="inductor needs a C++ compiler on CPU")
+def test_every_network_of_a_search_compiles_though_dynamo_limits_recompilation(splits, monkeypatch):
+    """Children share their class's forward: without a reset, dynamo stops compiling after `recompile_limit`
+    networks and runs the rest eagerly without a word."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    train, val = splits
+    cfg = TrainConfig(epochs=1, batch_size=32, max_steps=1, compile=True)
+    for filters in (8, 16):  # the second network is a recompilation of the same forward
+        before = counters["stats"]["unique_graphs"]
+        torch.manual_seed(0)
+        model = builder.build(Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3,
+                                                                  "filters": filters}]))  # fmt: skip
+        fit(model, train, val, cfg, progress=False)
+        assert counters["stats"]["unique_graphs"] > before, f"the {filters}-filter network ran uncompiled"
+
+
 def test_compile_without_a_working_compiler_is_one_sentence(splits, monkeypatch):
     def no_compiler(*args, **kwargs):
         raise RuntimeError("no C++ compiler found")
