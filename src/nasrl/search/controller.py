@@ -268,32 +268,33 @@ class Controller(nn.Module):
         """Teacher forcing: the summed log-probability and entropy of each given architecture, differentiable.
 
         This is what REINFORCE differentiates, so proposals need no graph and a resumed run can update from
-        stored architectures. Architectures of different depths are scored in one pass per depth."""
-        if not architectures:
-            raise ValueError("log_prob needs at least one architecture.")
-        by_depth: dict[int, list[int]] = {}
-        for k, arch in enumerate(architectures):
-            by_depth.setdefault(arch.num_layers, []).append(k)
-        device = self.start.device
-        log_probs = torch.zeros(len(architectures), device=device)
-        entropies = torch.zeros(len(architectures), device=device)
-        for depth, idx in by_depth.items():
-            forced = architectures_to_decisions(self.space, [architectures[k] for k in idx])
-            _, lp, ent, _ = self._run(len(idx), depth, forced=forced)
-            where = torch.tensor(idx, device=device)
-            log_probs = log_probs.index_put((where,), lp)
-            entropies = entropies.index_put((where,), ent)
+        stored architectures."""
+        log_probs, entropies, _ = self.score(architectures)
         return log_probs, entropies
 
     def skip_kl(self, architectures: Sequence[Architecture]) -> torch.Tensor:
         """ENAS's skip penalty per architecture (general_controller.py, `skip_penaltys`): the KL divergence of each
         skip's Bernoulli from one with probability `skip_target`, summed over a layer's skips and averaged over
         the layers that have any. It keeps the policy from connecting everything (or nothing) early."""
-        depth = architectures[0].num_layers
-        if any(a.num_layers != depth for a in architectures):
-            raise ValueError("skip_kl scores architectures of one depth at a time.")
-        forced = architectures_to_decisions(self.space, list(architectures))
-        return self._run(len(architectures), depth, forced=forced)[3]
+        return self.score(architectures)[2]
+
+    def score(self, architectures: Sequence[Architecture]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`log_prob` and `skip_kl` of each architecture from one teacher-forced pass (an update needs both).
+        Architectures of different depths are scored in one pass per depth."""
+        if not architectures:
+            raise ValueError("log_prob needs at least one architecture.")
+        by_depth: dict[int, list[int]] = {}
+        for k, arch in enumerate(architectures):
+            by_depth.setdefault(arch.num_layers, []).append(k)
+        device = self.start.device
+        scores = [torch.zeros(len(architectures), device=device) for _ in range(3)]
+        for depth, idx in by_depth.items():
+            forced = architectures_to_decisions(self.space, [architectures[k] for k in idx])
+            where = torch.tensor(idx, device=device)
+            parts = self._run(len(idx), depth, forced=forced)[1:]  # log-probabilities, entropies, skip KLs
+            scores = [total.index_put((where,), part) for total, part in zip(scores, parts)]
+        log_probs, entropies, skip_kls = scores
+        return log_probs, entropies, skip_kls
 
 
 def _bernoulli_kl(logits: torch.Tensor, target: float) -> torch.Tensor:

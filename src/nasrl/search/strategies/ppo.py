@@ -70,11 +70,11 @@ class PPO(Reinforce):
         first: tuple[torch.Tensor, torch.Tensor, float] | None = None
         self.epochs_taken, self.approx_kl = 0, 0.0
         for epoch in range(self.settings.ppo_epochs):
-            log_probs, entropies = self.controller.log_prob(architectures)
+            log_probs, entropies, skip_kls = self.controller.score(architectures)
             if epoch > 0 and self._moved_too_far(log_probs, before):
                 break
             surrogate = clipped_surrogate(log_probs, old_log_probs, advantage, self.settings.ppo_clip)
-            loss = self.loss(architectures, surrogate, entropies)
+            loss = self.loss(architectures, surrogate, entropies, skip_kls)
             grad_norm = self._step(loss)
             self.epochs_taken += 1
             if first is None:

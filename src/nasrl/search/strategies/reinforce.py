@@ -197,16 +197,18 @@ class Reinforce(StrategyBase):
         proposal_log_probs: Sequence[float | None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, float]:  # fmt: skip
         """One gradient step of the REINFORCE loss; returns (loss, the children's entropies, gradient norm)."""
-        log_probs, entropies = self.controller.log_prob(architectures)
+        log_probs, entropies, skip_kls = self.controller.score(architectures)
         if proposal_log_probs is not None:  # stale children: truncated importance weights (module docstring)
-            self.last_ratios = importance_weights(log_probs, proposal_log_probs, cap=float("inf")).tolist()
-            advantage = advantage * importance_weights(log_probs, proposal_log_probs, self.importance_cap)
-        loss = self.loss(architectures, advantage * log_probs, entropies)
+            ratios = importance_weights(log_probs, proposal_log_probs, cap=float("inf"))
+            self.last_ratios = ratios.tolist()
+            advantage = advantage * ratios.clamp(max=self.importance_cap)
+        loss = self.loss(architectures, advantage * log_probs, entropies, skip_kls)
         return loss, entropies, self._step(loss)
 
     def loss(
-        self, architectures: Sequence[Architecture], surrogate: torch.Tensor, entropies: torch.Tensor
-    ) -> torch.Tensor:
+        self, architectures: Sequence[Architecture], surrogate: torch.Tensor, entropies: torch.Tensor,
+        skip_kls: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
         """-surrogate.mean() - w * H.mean(), H per decision when `entropy_per_decision`: the reward is a share of
         the decisions, so each decision's pull shrinks as 1 / decisions while a bonus on the summed entropy would
         pull each with the full weight and hold a deep policy near uniform."""
@@ -215,7 +217,7 @@ class Reinforce(StrategyBase):
             entropies = entropies / torch.tensor(counts, dtype=entropies.dtype)
         loss = -surrogate.mean() - self.settings.entropy_weight * entropies.mean()
         if self.settings.skip_weight > 0 and self.space.skips:  # ENAS: loss += skip_weight * skip_penaltys
-            loss = loss + self.settings.skip_weight * self.controller.skip_kl(architectures).mean()
+            loss = loss + self.settings.skip_weight * skip_kls.mean()
         return loss
 
     def _step(self, loss: torch.Tensor) -> float:
