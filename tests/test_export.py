@@ -2,6 +2,7 @@ import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,30 +130,42 @@ def test_weights_saved_with_torch_save_export_and_load(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_matches_the_builder_at_any_input_size(tmp_path):
-    reference = _trained_like(_UNEVEN)
-    path = tmp_path / "uneven.pt"
-    assert export.export_torchscript(_UNEVEN, path, reference.state_dict()) < 1e-5
+    _assert_torchscript_matches(_UNEVEN, _trained_like(_UNEVEN), tmp_path / "uneven.pt")
+
+
+def _assert_torchscript_matches(arch, reference: torch.nn.Module, path: Path) -> None:
+    """Export `arch` with `reference`'s weights; the loaded script equals it at the export's size and another."""
+    assert export.export_torchscript(arch, path, reference.state_dict()) < 1e-5
     loaded = torch.jit.load(str(path))
     for shape in [(2, 3, 32, 32), (3, 3, 19, 11)]:
         _assert_same(reference, loaded, shape)
 
 
-def test_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
+def _assert_onnxruntime_matches(arch, reference: torch.nn.Module, path, batch: int) -> None:
+    """Export `arch` with `reference`'s weights, then onnxruntime's logits on a fresh batch equal PyTorch's."""
     onnxruntime = pytest.importorskip("onnxruntime")
-    reference = _trained_like(_POOLED)
-    path = tmp_path / "pooled.onnx"
-    assert export.export_onnx(_POOLED, path, reference.state_dict()) < 1e-5
+    assert export.export_onnx(arch, path, reference.state_dict()) < 1e-5
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(5, 3, 32, 32)  # another batch size than the export's: the batch axis is free
+    x = torch.randn(batch, 3, 32, 32)
     (logits,) = session.run(["logits"], {"image": x.numpy()})
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(logits), reference(x), atol=1e-5, rtol=0)
 
 
-def test_export_command_writes_each_format_from_a_run_folder(tmp_path, monkeypatch, capsys):
-    run = tmp_path / "my-run"
+def test_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
+    # another batch size than the export's: the batch axis is free
+    _assert_onnxruntime_matches(_POOLED, _trained_like(_POOLED), tmp_path / "pooled.onnx", batch=5)
+
+
+def _search_folder(run: Path, arch) -> Path:
+    """A search run folder as `nasrl export` reads it: only its best_architecture.json."""
     run.mkdir()
-    (run / "best_architecture.json").write_text(json.dumps({"architecture": _UNEVEN.to_dict(), "reward": 0.5}))
+    (run / "best_architecture.json").write_text(json.dumps({"architecture": arch.to_dict(), "reward": 0.5}))
+    return run
+
+
+def test_export_command_writes_each_format_from_a_run_folder(tmp_path, monkeypatch, capsys):
+    run = _search_folder(tmp_path / "my-run", _UNEVEN)
     monkeypatch.chdir(tmp_path)
     assert main(["export", str(run)]) == 0
     out = capsys.readouterr().out
@@ -279,32 +292,17 @@ def test_macro_weights_of_one_channel_images_export(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_macro_torchscript_matches_the_builder_at_any_input_size(tmp_path):
-    reference = _macro_trained_like(_MACRO)
-    path = tmp_path / "tiny.pt"
-    assert export.export_torchscript(_MACRO, path, reference.state_dict()) < 1e-5
-    loaded = torch.jit.load(str(path))
-    for shape in [(2, 3, 32, 32), (3, 3, 19, 11)]:
-        _assert_same(reference, loaded, shape)
+    _assert_torchscript_matches(_MACRO, _macro_trained_like(_MACRO), tmp_path / "tiny.pt")
     with pytest.raises(UserError, match="final form"):
         export.export_torchscript(builder.build(_MACRO, form="shared"), tmp_path / "shared.pt")
 
 
 def test_macro_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
-    onnxruntime = pytest.importorskip("onnxruntime")
-    reference = _macro_trained_like(_MACRO)
-    path = tmp_path / "tiny.onnx"
-    assert export.export_onnx(_MACRO, path, reference.state_dict()) < 1e-5
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(3, 3, 32, 32)
-    (logits,) = session.run(["logits"], {"image": x.numpy()})
-    with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(logits), reference(x), atol=1e-5, rtol=0)
+    _assert_onnxruntime_matches(_MACRO, _macro_trained_like(_MACRO), tmp_path / "tiny.onnx", batch=3)
 
 
 def test_export_command_writes_a_macro_best_architecture(tmp_path, monkeypatch, capsys):
-    run = tmp_path / "macro-run"
-    run.mkdir()
-    (run / "best_architecture.json").write_text(json.dumps({"architecture": _MACRO.to_dict(), "reward": 0.5}))
+    run = _search_folder(tmp_path / "macro-run", _MACRO)
     monkeypatch.chdir(tmp_path)
     torch.save(_macro_trained_like(_MACRO).state_dict(), tmp_path / "w.pt")
     assert main(["export", str(run), "--weights", "w.pt"]) == 0
