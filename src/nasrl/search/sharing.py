@@ -39,8 +39,6 @@ from nasrl.search.strategies import Strategy
 from nasrl.space import Architecture
 from nasrl.train.loop import sgdr_lr
 
-SHARED_CHECKPOINT_FORMAT = 1
-
 
 @dataclass
 class EpochStats:
