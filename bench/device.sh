@@ -21,6 +21,7 @@
 # start (setup included): each runs under `timeout` with its own cap or the time left, whichever is less, so one
 # stuck step cannot eat the others' time, and a failing step does not stop the rest (set -u, not -e). The compile
 # bench (c) runs last: its cold inductor compiles are the likeliest to run long, and packing (d, e) matters more.
+# `SKIP="c e"` skips those steps (a rerun that needs only some); PACKING_ARGS (e.g. "--children 64") go to d and e.
 # Without CUDA (a dry run on a CPU machine: `OUT=/tmp/devout PYTHON=.venv/bin/python bash bench/device.sh`) the
 # GPU steps print "no CUDA: skipped" and d runs shrunk, to exercise the plumbing.
 set -u
@@ -34,6 +35,11 @@ mkdir -p "$OUT"
 step() {
     local name=$1 cap=$2
     shift 2
+    if [[ " ${SKIP:-} " == *" ${name%%.*} "* ]]; then
+        echo
+        echo "=== $name: skipped (SKIP=$SKIP)"
+        return
+    fi
     local left=$((BUDGET - SECONDS))
     local limit=$((cap < left ? cap : left))
     echo
@@ -102,7 +108,8 @@ packing_mps() {
         echo "=== e. packing under MPS: starting the MPS daemon failed (exit $rc): skipped"
         return
     fi
-    step "e. packing under MPS" 120 "$PY" bench/packing.py --launcher processes --json "$OUT/packing-mps.json"
+    step "e. packing under MPS" 120 "$PY" bench/packing.py --launcher processes ${PACKING_ARGS:-} \
+        --json "$OUT/packing-mps.json"
     echo quit | timeout 20 nvidia-cuda-mps-control
     echo "MPS daemon stopped (exit $?)"
     tail -n 5 "$CUDA_MPS_LOG_DIRECTORY"/control.log 2>/dev/null
@@ -120,7 +127,7 @@ main() {
         # d: packing.py's defaults: 16 children x 2 epochs x 5,000 images (+1,000 val) at levels 1,2,4,8. Assumed:
         # the small child at ~30,000 img/s, so ~0.5 s a child and ~8 s of training at x1 (less packed), plus
         # ~5-15 s a level to spawn its processes, import torch, start CUDA and warm up: ~60-80 s in all.
-        step "d. packing" 120 "$PY" bench/packing.py --launcher processes --json "$OUT/packing.json"
+        step "d. packing" 120 "$PY" bench/packing.py --launcher processes ${PACKING_ARGS:-} --json "$OUT/packing.json"
         (packing_mps)
         # c: eager vs torch.compile default / reduce-overhead, caches off: ~20-60 s a cold compile (Triton
         # kernels), so one round (two compiles) to stay inside the cap.

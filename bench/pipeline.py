@@ -23,7 +23,6 @@ import json
 import os
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 from torch import nn
@@ -51,7 +50,7 @@ def _model(arch: Architecture, device: torch.device, channels_last: bool) -> nn.
 def full_loop(arch, train, val, cfg, device, steps, pre, cpu_clock) -> tuple[float, float]:
     """(a): images/s of fit's training phases, and seconds spent validating."""
     model = _model(arch, device, False)
-    result = fit(model, train, val, replace(cfg, max_steps=steps), device, progress=False, preprocess=pre)
+    result = fit(model, train, val, cfg.model_copy(update={"max_steps": steps}), device, progress=False, preprocess=pre)
     train_seconds = sum(h["train_cpu_seconds" if cpu_clock else "train_seconds"] for h in result.history)
     val_seconds = sum(h["seconds"] - h["train_seconds"] for h in result.history)
     return result.steps * cfg.batch_size / train_seconds, val_seconds

@@ -36,7 +36,9 @@ class Preprocess:
     @classmethod
     def fit(cls, x: torch.Tensor, zca: bool = False, zca_epsilon: float = 1e-2) -> Preprocess:
         """Statistics of a uint8 training split; ZCA costs one eigendecomposition of a D x D covariance."""
-        # From a 256-bin histogram per channel: exact, and ~10x faster than float sums over 45k images.
+        # From a 256-bin histogram per channel: exact, and ~10x faster than float sums over 45k images. Computed
+        # and kept on the CPU wherever the split lives (a split already moved to a GPU, say): callers move them.
+        x = x.cpu()
         hist = torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])])
         values = torch.arange(256, dtype=torch.float64)
         count = hist.sum(1).double().clamp_min(2)
