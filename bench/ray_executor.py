@@ -68,6 +68,8 @@ def main() -> None:
         "data": args.data,
         "data_dir": args.data_dir,
     }
+    if args.data == "synthetic":
+        quick["val_subset"] = 500  # the synthetic set's validation split holds 600 images, the preset asks 1,000
     torch.set_num_threads(cpus)
     timed_search({**quick, "episodes": 1, "children": 1, "run_dir": f"{tmp}/warm"})  # data cache, imports
     local_s, n = timed_search({**quick, "run_dir": f"{tmp}/quick-local"})
