@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from nasrl.config import StrategyConfig
-from nasrl.search.strategies.reinforce import Reinforce
+from nasrl.search.strategies.reinforce import Reinforce, importance_weights, proposing_log_probs
 from nasrl.space import Architecture, SearchSpace
 
 
@@ -64,9 +64,8 @@ class PPO(Reinforce):
             before, _ = self.controller.log_prob(architectures)
         old_log_probs = before
         if proposal_log_probs is not None:  # stale children: pi_old is the policy that proposed them
-            proposing = zip(before.tolist(), proposal_log_probs)
-            old_log_probs = torch.tensor([now if then is None else then for now, then in proposing])
-            self.last_ratios = torch.exp(before - old_log_probs).tolist()
+            old_log_probs = proposing_log_probs(before, proposal_log_probs)
+            self.last_ratios = importance_weights(before, proposal_log_probs, cap=float("inf")).tolist()
         first: tuple[torch.Tensor, torch.Tensor, float] | None = None
         self.epochs_taken, self.approx_kl = 0, 0.0
         for epoch in range(self.settings.ppo_epochs):

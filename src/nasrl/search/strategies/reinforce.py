@@ -83,16 +83,20 @@ def one_thread() -> Iterator[None]:
 IMPORTANCE_CAP = 1.0
 
 
+def proposing_log_probs(log_probs: torch.Tensor, proposal_log_probs: Sequence[float | None]) -> torch.Tensor:
+    """log mu(a_k) per child, no gradient: the stored log-probability of the policy that proposed it, or log pi
+    itself where that is None (the current policy proposed the child)."""
+    now = log_probs.detach()
+    proposing = [pi if mu is None else mu for pi, mu in zip(now.tolist(), proposal_log_probs)]
+    return torch.tensor(proposing, dtype=now.dtype, device=now.device)
+
+
 def importance_weights(
     log_probs: torch.Tensor, proposal_log_probs: Sequence[float | None], cap: float = IMPORTANCE_CAP
 ) -> torch.Tensor:
     """min(pi(a_k) / mu(a_k), cap) per child from log pi (current policy) and log mu (the proposing one), no
     gradient; 1 exactly where mu is None (the current policy proposed the child)."""
-    weights = torch.ones_like(log_probs)
-    for k, old in enumerate(proposal_log_probs):
-        if old is not None:
-            weights[k] = torch.clamp(torch.exp(log_probs[k].detach() - old), max=cap)
-    return weights
+    return torch.exp(log_probs.detach() - proposing_log_probs(log_probs, proposal_log_probs)).clamp(max=cap)
 
 
 def stale(proposal_log_probs: Sequence[float | None] | None) -> bool:
