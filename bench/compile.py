@@ -22,13 +22,12 @@ import statistics
 import time
 
 import torch
+from pipeline import SMALL  # bench/pipeline.py's small child (a script's folder is on its import path)
 from torch import nn
 
 from nasrl.config import TrainConfig, load_config_file, make_config
 from nasrl.nets import builder
 from nasrl.train.loop import amp_dtype, make_optimizer, resolve_device
-
-SMALL_LAYERS = [{"filter_height": 3, "filter_width": 3, "filters": f} for f in (36, 48, 64)]
 
 
 def _sync(device: torch.device) -> None:
@@ -92,10 +91,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["default"], help="torch.compile modes to try")
     parser.add_argument("--configs", nargs="+", default=["quick", "default"], help="presets whose child budget counts")
     args = parser.parse_args()
-    from nasrl.space import Architecture
     from nasrl.space.files import load_architecture
 
-    arch = Architecture.from_layers("zoph", SMALL_LAYERS) if args.arch == "small" else load_architecture(args.arch)
+    arch = SMALL if args.arch == "small" else load_architecture(args.arch)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}; {name}; arch {args.arch}; batch 128")

@@ -40,15 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from pipeline import SMALL  # bench/pipeline.py's small child (a script's folder is on its import path)
 
 from nasrl.config import SearchConfig, make_config
 from nasrl.data import Split
 from nasrl.run.records import ChildResult
 from nasrl.search.evaluators import TrainEvaluator, evaluate_safely
 from nasrl.space import Architecture
-
-# bench/pipeline.py's SMALL: "a small child (3 layers of 32-64 filters)", the zoph space's nearest choices.
-SMALL = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": f} for f in (36, 48, 64)])
 
 
 class CpuTraining:
