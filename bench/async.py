@@ -104,28 +104,48 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=1.0, help="lognormal sigma of the sleep (its heavy tail)")
     parser.add_argument("--children", type=int, default=200, help="children per search (a multiple of 8)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="searches per loop; figures are means")
-    parser.add_argument("--loops", nargs="+", default=["sync", "async"], choices=["sync", "async", "plain"],
-                        help="plain: in flight, but proposing only when a slot frees and updating first")  # fmt: skip
+    parser.add_argument(
+        "--loops",
+        nargs="+",
+        default=["sync", "async"],
+        choices=["sync", "async", "plain"],
+        help="plain: in flight, but proposing only when a slot frees and updating first",
+    )
     args = parser.parse_args()
     ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     ray.get([_warm.remote(1.0) for _ in range(WORKERS)])
     loop.build_strategy(make_config({"evaluator": "synthetic"}))  # torch's first optimiser imports for seconds
     tmp = tempfile.mkdtemp(prefix="nasrl-bench-async-")
-    base = {"evaluator": "synthetic", "space": "zoph", "layers": 6, "children": WORKERS, "rungs": None,
-            "episodes": args.children // WORKERS, "executor": "ray"}  # fmt: skip
-    print(f"ray {ray.__version__}, {WORKERS} logical CPUs; sleep per child: lognormal, median {args.median:g} s, "
-          f"sigma {args.sigma:g}; {base['episodes'] * WORKERS} children, reinforce, zoph 6 layers")  # fmt: skip
+    base = {
+        "evaluator": "synthetic",
+        "space": "zoph",
+        "layers": 6,
+        "children": WORKERS,
+        "rungs": None,
+        "episodes": args.children // WORKERS,
+        "executor": "ray",
+    }
+    print(
+        f"ray {ray.__version__}, {WORKERS} logical CPUs; sleep per child: lognormal, median {args.median:g} s, "
+        f"sigma {args.sigma:g}; {base['episodes'] * WORKERS} children, reinforce, zoph 6 layers"
+    )
     results: dict[str, list[float]] = {name: [] for name in args.loops}
     labels = {"sync": "episodes of 8", "async": "--in-flight 8", "plain": "--in-flight 8, nothing ahead"}
     for seed in args.seeds:
         for name in args.loops:
-            fields = {**base, **({} if name == "sync" else {"in_flight": WORKERS}), "seed": seed,
-                      "run_dir": f"{tmp}/{name}-{seed}"}  # fmt: skip
+            fields = {
+                **base,
+                **({} if name == "sync" else {"in_flight": WORKERS}),
+                "seed": seed,
+                "run_dir": f"{tmp}/{name}-{seed}",
+            }
             RayExecutor.concurrent = name != "plain"
             wall, busy, used, bound = utilization(fields, args.median, args.sigma)
             label = labels[name]
-            print(f"seed {seed} {name:5} ({label}): wall {wall:.1f} s, busy {busy:.1f} worker-s, "
-                  f"utilization {used:.2f} (bound with an instantaneous driver {bound:.2f})")  # fmt: skip
+            print(
+                f"seed {seed} {name:5} ({label}): wall {wall:.1f} s, busy {busy:.1f} worker-s, "
+                f"utilization {used:.2f} (bound with an instantaneous driver {bound:.2f})"
+            )
             results[name].append(used)
     ray.shutdown()
     means = {name: statistics.mean(used) for name, used in results.items()}

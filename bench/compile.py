@@ -116,8 +116,10 @@ def main() -> None:
         compile_seconds = statistics.median(firsts[mode]) - eager_first
         saved = eager - per_step
         even = compile_seconds / saved if saved > 0 else float("inf")
-        print(f"compile ({mode}): {compile_seconds:.1f} s more for the first moves, {per_step * 1000:.2f} ms per "
-              f"step ({eager / per_step:.2f}x eager), break-even after {even:,.0f} steps")  # fmt: skip
+        print(
+            f"compile ({mode}): {compile_seconds:.1f} s more for the first moves, {per_step * 1000:.2f} ms per "
+            f"step ({eager / per_step:.2f}x eager), break-even after {even:,.0f} steps"
+        )
         if best is None or even < best[1]:
             best = (mode, even)
     for config in args.configs:

@@ -76,10 +76,18 @@ def random_splits(args: argparse.Namespace) -> tuple[Split, Split]:
 
 def child_config(args: argparse.Namespace, packing: int, max_steps: int | None = None) -> SearchConfig:
     cores = os.cpu_count() or 1
-    return make_config({
-        "space": "zoph", "layers": 3, "executor": "ray", "evaluator": "train", "child_epochs": args.epochs,
-        "child_max_steps": max_steps, "gpus_per_child": 1 / packing, "cpus_per_child": max(1, cores // packing),
-    })  # fmt: skip
+    return make_config(
+        {
+            "space": "zoph",
+            "layers": 3,
+            "executor": "ray",
+            "evaluator": "train",
+            "child_epochs": args.epochs,
+            "child_max_steps": max_steps,
+            "gpus_per_child": 1 / packing,
+            "cpus_per_child": max(1, cores // packing),
+        }
+    )
 
 
 # --- the Ray launcher ---------------------------------------------------------------------------------------------
@@ -163,15 +171,19 @@ def train_processes(args: argparse.Namespace, packing: int, cuda: bool) -> tuple
     tasks, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     for index in [*range(args.children), *[None] * packing]:
         tasks.put(index)
-    workers = [ctx.Process(target=worker, args=(args, packing, cuda, tasks, results, go), daemon=True)
-               for _ in range(packing)]  # fmt: skip
+    workers = [
+        ctx.Process(target=worker, args=(args, packing, cuda, tasks, results, go), daemon=True) for _ in range(packing)
+    ]
     started = time.perf_counter()
     for w in workers:
         w.start()
     try:
         receive(results, workers, packing)
-        print(f"x{packing} warm-up ({packing} process(es) start, CUDA contexts, a step each): "
-              f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+        print(
+            f"x{packing} warm-up ({packing} process(es) start, CUDA contexts, a step each): "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         start = time.perf_counter()
         go.set()
         done = receive(results, workers, args.children)
@@ -207,9 +219,12 @@ def measure(args: argparse.Namespace, packing: int, train: Callable[[int], tuple
     child = sum(r.train_seconds for r in results) / len(results)
     per_hour = len(results) / wall * 3600
     ratio = f" ({per_hour / (x1 or per_hour):.2f}x of x1)" if x1 or packing == 1 else ""
-    print(f"x{packing} ({cfg.gpus_per_child:g} GPU, {cfg.cpus_per_child:g} CPU per child): wall {wall:.1f} s, "
-          f"{per_hour:.0f} children/hour{ratio}, a child {child:.2f} s"
-          + (f", {len(failed)} FAILED: {failed[0].error}" if failed else ""), flush=True)  # fmt: skip
+    print(
+        f"x{packing} ({cfg.gpus_per_child:g} GPU, {cfg.cpus_per_child:g} CPU per child): wall {wall:.1f} s, "
+        f"{per_hour:.0f} children/hour{ratio}, a child {child:.2f} s"
+        + (f", {len(failed)} FAILED: {failed[0].error}" if failed else ""),
+        flush=True,
+    )
     return {"wall_seconds": wall, "children_per_hour": per_hour, "child_seconds": child, "failed": len(failed)}
 
 
@@ -237,13 +252,19 @@ def header(args: argparse.Namespace, cuda: bool) -> None:
     cores = os.cpu_count() or 1
     gpu = torch.cuda.get_device_name() if cuda else "none (CPU training)"
     launcher = f"ray {ray_version()}" if args.launcher == "ray" else "processes (torch.multiprocessing, spawn)"
-    print(f"gpu: {gpu}; torch {torch.__version__}, launcher {launcher}, {cores} CPUs, "
-          f"CUDA MPS daemon {'running' if mps_running() else 'not running'}")  # fmt: skip
-    print(f"{args.children} copies of the small child per level, {args.train} train / {args.val} val random images, "
-          f"{args.epochs} epoch(s), batch 128; packing levels {args.levels}")  # fmt: skip
+    print(
+        f"gpu: {gpu}; torch {torch.__version__}, launcher {launcher}, {cores} CPUs, "
+        f"CUDA MPS daemon {'running' if mps_running() else 'not running'}"
+    )
+    print(
+        f"{args.children} copies of the small child per level, {args.train} train / {args.val} val random images, "
+        f"{args.epochs} epoch(s), batch 128; packing levels {args.levels}"
+    )
     if not cuda:
-        print("WARNING: torch sees no CUDA device: children train on the CPU, so these figures test the script and "
-              "say nothing about packing children on a GPU.")  # fmt: skip
+        print(
+            "WARNING: torch sees no CUDA device: children train on the CPU, so these figures test the script and "
+            "say nothing about packing children on a GPU."
+        )
 
 
 def parse_args() -> argparse.Namespace:
@@ -268,8 +289,11 @@ def main() -> None:
     figures = (ray_levels if args.launcher == "ray" else process_levels)(args, levels, cuda)
     per_hour = {p: f["children_per_hour"] for p, f in figures.items()}
     base = per_hour.get(1, per_hour[levels[0]])
-    print("children/hour " + " ".join(f"x{p} {v:.0f}" for p, v in per_hour.items()) +
-          f" (best/x1 {max(per_hour.values()) / base:.2f})")  # fmt: skip
+    print(
+        "children/hour "
+        + " ".join(f"x{p} {v:.0f}" for p, v in per_hour.items())
+        + f" (best/x1 {max(per_hour.values()) / base:.2f})"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"cuda": cuda, "args": vars(args), "levels": figures}, indent=1))
 

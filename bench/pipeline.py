@@ -116,9 +116,13 @@ def torchvision_loader(arch, train, cfg, device, steps, channels_last, clock, pr
         ]
     )
     loader = torch.utils.data.DataLoader(
-        _PilImages(train, transform), batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=0,
+        _PilImages(train, transform),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=0,
         pin_memory=device.type == "cuda",
-    )  # fmt: skip
+    )
     model = _model(arch, device, channels_last)
     step = _step_fn(model, cfg, device)
     _sync(device)
@@ -152,9 +156,13 @@ def data_only(train, cfg, device, steps, channels_last, clock, pre) -> tuple[flo
     _sync(device)
     ours = (clock() - start) / steps * 1000
     transform = T.Compose(
-        [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-         T.Normalize((pre.mean / 255).tolist(), (pre.std / 255).tolist())]
-    )  # fmt: skip
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize((pre.mean / 255).tolist(), (pre.std / 255).tolist()),
+        ]
+    )
     tv = torch.utils.data.DataLoader(_PilImages(train, transform), batch_size=cfg.batch_size, shuffle=True)
     start = clock()
     for i, (x, _) in enumerate(tv):
@@ -196,8 +204,10 @@ def main() -> None:
     channels_last = cfg.channels_last  # what fit uses
     ds = data.load_dataset(args.data, args.data_dir)
     train, val = data.split_train_val(ds, val_size=min(5000, len(ds.train_y) // 10), val_subset=256)
-    print(f"{ds.summary()}; device {device}; threads {torch.get_num_threads()}; arch {args.arch}; "
-          f"batch {cfg.batch_size}; {args.steps} steps x {args.rounds} rounds; {args.clock} clock")  # fmt: skip
+    print(
+        f"{ds.summary()}; device {device}; threads {torch.get_num_threads()}; arch {args.arch}; "
+        f"batch {cfg.batch_size}; {args.steps} steps x {args.rounds} rounds; {args.clock} clock"
+    )
     pre = data.Preprocess.fit(train.x)  # once, as a search does for its children
     full_loop(arch, train, val, cfg, device, 3, pre, cpu_clock)  # warm-up: allocator, oneDNN / cuDNN kernel choice
 
@@ -222,10 +232,22 @@ def main() -> None:
     ac = statistics.median(x / y for x, y in zip(rates["a"], rates["c"]))
     print(f"(a)/(b) = {ab:.3f}   (a)/(c) = {ac:.3f}   (medians of per-round ratios; load average {load:.1f})")
     if args.json:
-        figures = {"a": a, "b": b, "c": c, "a_over_b": ab, "a_over_c": ac, "data_ms": [ours, theirs], "rates": rates,
-                   "device": str(device),
-                   "arch": args.arch, "batch_size": cfg.batch_size, "steps": args.steps, "data": ds.name,
-                   "clock": args.clock, "threads": torch.get_num_threads()}  # fmt: skip
+        figures = {
+            "a": a,
+            "b": b,
+            "c": c,
+            "a_over_b": ab,
+            "a_over_c": ac,
+            "data_ms": [ours, theirs],
+            "rates": rates,
+            "device": str(device),
+            "arch": args.arch,
+            "batch_size": cfg.batch_size,
+            "steps": args.steps,
+            "data": ds.name,
+            "clock": args.clock,
+            "threads": torch.get_num_threads(),
+        }
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)
 

@@ -28,9 +28,27 @@ from nasrl.space.files import load_space
 
 def retrain(arch_file: Path, out: Path, args: argparse.Namespace, resolution: int) -> dict:
     if not (out / "metrics.json").exists():
-        cmd = [sys.executable, "-m", "nasrl.cli", "train", "--arch", str(arch_file), "--data", args.data,
-               "--epochs", str(args.epochs), "--train-subset", str(args.train_subset), "--resolution",
-               str(resolution), "--device", "cpu", "--quiet", "--run-dir", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "nasrl.cli",
+            "train",
+            "--arch",
+            str(arch_file),
+            "--data",
+            args.data,
+            "--epochs",
+            str(args.epochs),
+            "--train-subset",
+            str(args.train_subset),
+            "--resolution",
+            str(resolution),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--run-dir",
+            str(out),
+        ]
         subprocess.run(cmd, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
     return {"best_val_acc": metrics["training"]["best_val_acc"], "test_acc": metrics["test_acc"]}

@@ -26,13 +26,36 @@ def run(args: argparse.Namespace, strategy: str, seed: int) -> Path:
     run_dir = Path(args.out) / "runs" / f"{strategy}-seed{seed}"
     if (run_dir / "best_architecture.json").exists() and "finished" in _status(run_dir):
         return run_dir
-    cmd = [sys.executable, "-m", "nasrl.cli", "search", "--config", args.config, "--strategy", strategy,
-           "--seed", str(seed), "--run-dir", str(run_dir), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "nasrl.cli",
+        "search",
+        "--config",
+        args.config,
+        "--strategy",
+        strategy,
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    ]
     if args.data:
         cmd += ["--data", args.data]
     else:
-        cmd += ["--evaluator", "synthetic", "--space", "zoph", "--layers", str(args.layers),
-                "--children", str(args.per_episode), "--episodes", str(args.children // args.per_episode)]  # fmt: skip
+        cmd += [
+            "--evaluator",
+            "synthetic",
+            "--space",
+            "zoph",
+            "--layers",
+            str(args.layers),
+            "--children",
+            str(args.per_episode),
+            "--episodes",
+            str(args.children // args.per_episode),
+        ]
     if args.episodes:
         cmd += ["--episodes", str(args.episodes)]
     if strategy == "random-sh":
@@ -50,15 +73,20 @@ def run(args: argparse.Namespace, strategy: str, seed: int) -> Path:
 
 
 def _status(run_dir: Path) -> str:
-    out = subprocess.run([sys.executable, "-m", "nasrl.cli", "runs", str(run_dir.parent)], capture_output=True,
-                         text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "nasrl.cli", "runs", str(run_dir.parent)], capture_output=True, text=True
+    ).stdout
     return next((line for line in out.splitlines() if line.startswith(run_dir.name + " ")), "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategies", nargs="+", default=["reinforce", "ppo", "evolution", "random"],
-                        help="any of reinforce, ppo, evolution, random, random-sh (random with --rungs)")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["reinforce", "ppo", "evolution", "random"],
+        help="any of reinforce, ppo, evolution, random, random-sh (random with --rungs)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--layers", type=int, default=10, help="synthetic: layers of the zoph space")
     parser.add_argument("--children", type=int, default=10000, help="synthetic: children per run")

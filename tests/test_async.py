@@ -168,8 +168,26 @@ def _snapshot(run: Path) -> tuple[dict, dict]:
 
 def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing(tmp_path):
     run = tmp_path / "run"
-    argv = ["search", "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--children", "4",
-            "--in-flight", "6", "--episodes", "15", "--seed", "3", "--rungs", "none", "--quiet"]  # fmt: skip
+    argv = [
+        "search",
+        "--evaluator",
+        "synthetic",
+        "--space",
+        "zoph",
+        "--layers",
+        "4",
+        "--children",
+        "4",
+        "--in-flight",
+        "6",
+        "--episodes",
+        "15",
+        "--seed",
+        "3",
+        "--rungs",
+        "none",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", SLOW_DRIVER, *argv, "--run-dir", str(run)], env=env)
     deadline = time.time() + 120
@@ -244,8 +262,28 @@ def _end_session(proc: subprocess.Popen) -> None:
 def test_kill_9_of_a_ray_driver_with_children_in_flight_then_resume_loses_and_duplicates_nothing(tmp_path):
     ray = pytest.importorskip("ray")
     run, ray_dir = tmp_path / "run", Path(tempfile.mkdtemp(prefix="nasrl-ray-"))
-    argv = ["search", "--executor", "ray", "--in-flight", "4", "--children", "4", "--episodes", "6", "--seed", "3",
-            "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--rungs", "none", "--quiet"]  # fmt: skip
+    argv = [
+        "search",
+        "--executor",
+        "ray",
+        "--in-flight",
+        "4",
+        "--children",
+        "4",
+        "--episodes",
+        "6",
+        "--seed",
+        "3",
+        "--evaluator",
+        "synthetic",
+        "--space",
+        "zoph",
+        "--layers",
+        "4",
+        "--rungs",
+        "none",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CHILD_SECONDS": "0.2", "RAY_TEMP_DIR": str(ray_dir)}
     try:
         driver = _ray_driver([*argv, "--run-dir", str(run)], env)

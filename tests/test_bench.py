@@ -15,8 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run_bench(script: str, *args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 
@@ -31,8 +37,23 @@ def test_pipeline_bench_measures_the_loop_the_compute_limit_and_torchvision(tmp_
 
 def test_packing_bench_trains_every_child_at_each_level_through_processes(tmp_path):
     out = tmp_path / "packing.json"
-    _run_bench("packing.py", "--launcher", "processes", "--children", "2", "--train", "128", "--val", "64",
-               "--epochs", "1", "--levels", "1,2", "--json", str(out))  # fmt: skip
+    _run_bench(
+        "packing.py",
+        "--launcher",
+        "processes",
+        "--children",
+        "2",
+        "--train",
+        "128",
+        "--val",
+        "64",
+        "--epochs",
+        "1",
+        "--levels",
+        "1,2",
+        "--json",
+        str(out),
+    )
     levels = json.loads(out.read_text())["levels"]
     assert sorted(levels) == ["1", "2"]
     for figures in levels.values():

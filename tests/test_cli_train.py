@@ -5,12 +5,33 @@ import torch
 from nasrl.cli import main
 
 # NASCNN15 at 8x8 pixels with a handful of images keeps an end-to-end run to seconds on a CPU.
-SMOKE = ["--data", "synthetic", "--max-steps", "2", "--batch-size", "8", "--val-subset", "20", "--resolution", "8",
-         "--device", "cpu", "--quiet"]  # fmt: skip
+SMOKE = [
+    "--data",
+    "synthetic",
+    "--max-steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--val-subset",
+    "20",
+    "--resolution",
+    "8",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 ARTIFACTS = [
-    "run.json", "architecture.json", "checkpoint.pt", "history.json", "history.csv", "model.pt", "metrics.json",
-    "training_curves.png", "confusion_matrix.png", "predictions.png",
-]  # fmt: skip
+    "run.json",
+    "architecture.json",
+    "checkpoint.pt",
+    "history.json",
+    "history.csv",
+    "model.pt",
+    "metrics.json",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "predictions.png",
+]
 
 
 def test_train_nascnn15_on_synthetic_data_writes_every_artifact(tmp_path, capsys):

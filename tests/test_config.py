@@ -103,8 +103,24 @@ def test_flag_values_reach_the_config_through_the_command_line(monkeypatch):
 
     monkeypatch.setattr("nasrl.search.loop.prepare_run", lambda cfg, *args, **kwargs: cfg)
     monkeypatch.setattr("nasrl.search.loop.run_search", run_search)
-    argv = ["search", "--config", "quick", "--child-epochs", "3", "--augment", "false", "--tensorboard",
-            "--layers", "none", "--layer-schedule", "2:1:8", "--controller-lr", "1e-3", "--run-dir", "r"]  # fmt: skip
+    argv = [
+        "search",
+        "--config",
+        "quick",
+        "--child-epochs",
+        "3",
+        "--augment",
+        "false",
+        "--tensorboard",
+        "--layers",
+        "none",
+        "--layer-schedule",
+        "2:1:8",
+        "--controller-lr",
+        "1e-3",
+        "--run-dir",
+        "r",
+    ]
     assert cli.main(argv) == 0
     cfg = seen["cfg"]
     assert (cfg.child_epochs, cfg.augment, cfg.tensorboard, cfg.layers) == (3, False, True, None)

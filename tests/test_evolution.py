@@ -71,8 +71,19 @@ def test_population_entropy_is_zero_for_clones_and_higher_for_a_mixed_population
 def test_a_tournament_larger_than_the_population_is_refused(tmp_path, capsys):
     with pytest.raises(UserError, match="tournament"):
         RegularizedEvolution(preset("zoph", 3), seed=0, population_size=5, tournament_size=6)
-    argv = ["search", "--strategy", "evolution", "--evaluator", "synthetic", "--population-size", "4",
-            "--tournament-size", "8", "--run-dir", str(tmp_path / "run")]  # fmt: skip
+    argv = [
+        "search",
+        "--strategy",
+        "evolution",
+        "--evaluator",
+        "synthetic",
+        "--population-size",
+        "4",
+        "--tournament-size",
+        "8",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "--tournament-size 8 is larger than --population-size 4" in err and len(err.strip().splitlines()) == 1

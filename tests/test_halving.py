@@ -12,10 +12,20 @@ from nasrl.search.loop import prepare_run, run_search
 from nasrl.train import loop as train_loop
 
 TINY_TRAIN = {
-    "evaluator": "train", "data": "synthetic", "space": "zoph", "layers": 2, "children": 4, "episodes": 2,
-    "rungs": "1,2,3", "eta": 2, "child_batch_size": 50, "train_subset": 200, "val_subset": 100,
-    "child_lr": 0.05, "device": "cpu",
-}  # fmt: skip
+    "evaluator": "train",
+    "data": "synthetic",
+    "space": "zoph",
+    "layers": 2,
+    "children": 4,
+    "episodes": 2,
+    "rungs": "1,2,3",
+    "eta": 2,
+    "child_batch_size": 50,
+    "train_subset": 200,
+    "val_subset": 100,
+    "child_lr": 0.05,
+    "device": "cpu",
+}
 
 
 def search(tmp_path, name, **fields):

@@ -57,9 +57,13 @@ def gpu_ray():
 
 
 def ray_config(gpus: float) -> SearchConfig:
-    return make_config({"evaluator": "synthetic", "space": "zoph", "layers": 3, "executor": "ray"}, {
-        "gpus_per_child": gpus, "cpus_per_child": 0.5,
-    })  # fmt: skip
+    return make_config(
+        {"evaluator": "synthetic", "space": "zoph", "layers": 3, "executor": "ray"},
+        {
+            "gpus_per_child": gpus,
+            "cpus_per_child": 0.5,
+        },
+    )
 
 
 def children(executor_class, gpus: float, count: int, seconds: float = 0.5, evaluator=None) -> list[ChildResult]:

@@ -57,9 +57,20 @@ def test_tiny_train_search_on_ray_stores_every_child_and_ships_data_once(tmp_pat
 
     monkeypatch.setattr(ray, "put", counting_put)
     summary = search(
-        tmp_path, "train", executor="ray", evaluator="train", data="synthetic", data_dir=str(tmp_path / "data"),
-        layers=2, episodes=2, children=2, child_epochs=1, child_max_steps=2, train_subset=200, val_subset=100,
-    )  # fmt: skip
+        tmp_path,
+        "train",
+        executor="ray",
+        evaluator="train",
+        data="synthetic",
+        data_dir=str(tmp_path / "data"),
+        layers=2,
+        episodes=2,
+        children=2,
+        child_epochs=1,
+        child_max_steps=2,
+        train_subset=200,
+        val_subset=100,
+    )
     stored = rows(summary.run_dir)
     assert summary.status == "finished" and len(stored) == 4
     assert all(r[4] == "ok" and 0.0 <= r[3] <= 1.0 for r in stored)

@@ -56,8 +56,18 @@ def assert_valid_report(html_path: Path) -> str:
 
 def make_child(episode: int, child: int, reward: float, params: int | None = None) -> ChildRecord:
     arch = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 5, "filters": 36}] * 3)
-    return ChildRecord(episode, child, arch.to_json(), arch.hash(), 3, reward, val_acc=reward, params=params,
-                       flops=None if params is None else params * 1000, train_seconds=1.5)  # fmt: skip
+    return ChildRecord(
+        episode,
+        child,
+        arch.to_json(),
+        arch.hash(),
+        3,
+        reward,
+        val_acc=reward,
+        params=params,
+        flops=None if params is None else params * 1000,
+        train_seconds=1.5,
+    )
 
 
 def test_report_of_finished_search_has_every_picture_and_valid_html(finished_run):
@@ -104,12 +114,20 @@ def test_report_marks_failures_and_collapse(tmp_path):
 def test_report_of_train_run_shows_curves_confusion_and_missing_predictions(tmp_path):
     run = tmp_path / "train-run"
     run.mkdir()
-    history = [{"epoch": e, "train_loss": 2 - e / 2, "val_loss": 2.1 - e / 3, "train_acc": 0.2 * e, "val_acc": 0.15 * e}
-               for e in (1, 2, 3)]  # fmt: skip
+    history = [
+        {"epoch": e, "train_loss": 2 - e / 2, "val_loss": 2.1 - e / 3, "train_acc": 0.2 * e, "val_acc": 0.15 * e}
+        for e in (1, 2, 3)
+    ]
     (run / "history.json").write_text(json.dumps(history))
-    metrics = {"architecture": "nascnn15", "parameters": 4_200_000, "test_acc": 0.5, "classes": ["a", "b"],
-               "confusion_matrix": [[5, 1], [4, 0]], "per_class_acc": {"a": 0.83, "b": 0.0},
-               "training": {"best_val_acc": 0.45, "epochs": 3}}  # fmt: skip
+    metrics = {
+        "architecture": "nascnn15",
+        "parameters": 4_200_000,
+        "test_acc": 0.5,
+        "classes": ["a", "b"],
+        "confusion_matrix": [[5, 1], [4, 0]],
+        "per_class_acc": {"a": 0.83, "b": 0.0},
+        "training": {"best_val_acc": 0.45, "epochs": 3},
+    }
     (run / "metrics.json").write_text(json.dumps(metrics))
     page = assert_valid_report(write_report(run))
     assert {p.name for p in (run / "report").glob("*.png")} == {"training_curves.png", "confusion_matrix.png"}
@@ -118,8 +136,25 @@ def test_report_of_train_run_shows_curves_confusion_and_missing_predictions(tmp_
 
 def test_report_while_search_runs_does_not_disturb_it(tmp_path):
     run = tmp_path / "live"
-    proc = subprocess.Popen([sys.executable, "-m", "nasrl.cli", "search", "--evaluator", "synthetic", "--layers", "3",
-                             "--children", "3", "--episodes", "500", "--quiet", "--run-dir", str(run)])  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nasrl.cli",
+            "search",
+            "--evaluator",
+            "synthetic",
+            "--layers",
+            "3",
+            "--children",
+            "3",
+            "--episodes",
+            "500",
+            "--quiet",
+            "--run-dir",
+            str(run),
+        ]
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not (run / "results.sqlite").exists():

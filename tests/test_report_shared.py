@@ -30,11 +30,33 @@ def shared_run(tmp_path_factory) -> Path:
     (root / "tiny.yaml").write_text(SPACE_YAML)
     run_dir = root / "run"
     args = [
-        "search", "--config", "quick-enas", "--space", str(root / "tiny.yaml"), "--data", "synthetic",
-        "--resolution", "8", "--train-subset", "96", "--val-subset", "48", "--shared-batch-size", "16",
-        "--shared-epochs", "2", "--controller-steps", "3", "--children", "4", "--derive-samples", "4",
-        "--run-dir", str(run_dir), "--quiet",
-    ]  # fmt: skip
+        "search",
+        "--config",
+        "quick-enas",
+        "--space",
+        str(root / "tiny.yaml"),
+        "--data",
+        "synthetic",
+        "--resolution",
+        "8",
+        "--train-subset",
+        "96",
+        "--val-subset",
+        "48",
+        "--shared-batch-size",
+        "16",
+        "--shared-epochs",
+        "2",
+        "--controller-steps",
+        "3",
+        "--children",
+        "4",
+        "--derive-samples",
+        "4",
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    ]
     assert main(args) == 0
     return run_dir
 

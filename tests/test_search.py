@@ -172,9 +172,21 @@ def test_sigterm_checkpoints_and_resume_finishes(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
         _nasrl(
-            "search", "--evaluator", "synthetic", "--layers", "4", "--children", "4", "--rungs", "none", "--episodes",
-            "400", "--quiet", "--run-dir", str(run),
-        ),  # fmt: skip
+            "search",
+            "--evaluator",
+            "synthetic",
+            "--layers",
+            "4",
+            "--children",
+            "4",
+            "--rungs",
+            "none",
+            "--episodes",
+            "400",
+            "--quiet",
+            "--run-dir",
+            str(run),
+        ),
     )
     deadline = time.time() + 120
     while time.time() < deadline and _count(run) < 5:

@@ -135,11 +135,35 @@ def test_skip_penalty_is_the_bernoulli_kl_averaged_over_layers():
 # ----- the search ------------------------------------------------------------------------------------------------
 def _search_args(space_file: Path, run_dir: Path, strategy: str = "reinforce", epochs: int = 3) -> list[str]:
     return [
-        "search", "--config", "quick-enas", "--space", str(space_file), "--data", "synthetic", "--resolution", "8",
-        "--train-subset", "96", "--val-subset", "48", "--shared-batch-size", "16", "--shared-epochs", str(epochs),
-        "--controller-steps", "3", "--children", "4", "--derive-samples", "4", "--strategy", strategy,
-        "--run-dir", str(run_dir), "--quiet",
-    ]  # fmt: skip
+        "search",
+        "--config",
+        "quick-enas",
+        "--space",
+        str(space_file),
+        "--data",
+        "synthetic",
+        "--resolution",
+        "8",
+        "--train-subset",
+        "96",
+        "--val-subset",
+        "48",
+        "--shared-batch-size",
+        "16",
+        "--shared-epochs",
+        str(epochs),
+        "--controller-steps",
+        "3",
+        "--children",
+        "4",
+        "--derive-samples",
+        "4",
+        "--strategy",
+        strategy,
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    ]
 
 
 def _rows(run_dir: Path, sql: str) -> list[tuple]:
@@ -275,8 +299,23 @@ def test_shared_search_misuse_is_one_sentence_and_exit_2(args, message, tmp_path
 
 def test_derive_refuses_a_run_without_shared_weights(tmp_path, capsys):
     run = tmp_path / "syn"
-    assert main(["search", "--evaluator", "synthetic", "--episodes", "1", "--rungs", "none", "--quiet",
-                 "--run-dir", str(run)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "search",
+                "--evaluator",
+                "synthetic",
+                "--episodes",
+                "1",
+                "--rungs",
+                "none",
+                "--quiet",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["derive", str(run)]) == 2
     assert "only weight-sharing runs derive" in capsys.readouterr().err
 
@@ -309,8 +348,21 @@ def test_a_derived_architecture_loads_at_its_own_width_and_a_wider_one(tmp_path)
 
 
 def test_derived_architecture_retrains_with_dropout_and_zoph_refuses_it(full_run, tmp_path):
-    smoke = ["--data", "synthetic", "--resolution", "8", "--train-subset", "64", "--max-steps", "2", "--batch-size",
-             "16", "--device", "cpu", "--quiet"]  # fmt: skip
+    smoke = [
+        "--data",
+        "synthetic",
+        "--resolution",
+        "8",
+        "--train-subset",
+        "64",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     run = tmp_path / "retrain"
     assert main(["train", "--arch", str(full_run), "--dropout", "0.5", *smoke, "--run-dir", str(run)]) == 0
     saved = json.loads((run / "run.json").read_text())
@@ -356,8 +408,12 @@ def test_report_shows_the_rank_check(full_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(full_run, run)
     assert "--rank-check 20" in write_report(run).read_text()
-    check = {"kendall_tau": 0.25, "spearman_rho": 0.4, "epochs": 1,
-             "architectures": [{"hash": "abc", "shared_acc": 0.5, "standalone_acc": 0.25, "params": 1234}]}  # fmt: skip
+    check = {
+        "kendall_tau": 0.25,
+        "spearman_rho": 0.4,
+        "epochs": 1,
+        "architectures": [{"hash": "abc", "shared_acc": 0.5, "standalone_acc": 0.25, "params": 1234}],
+    }
     (run / "rank_check.json").write_text(json.dumps(check))
     page = write_report(run).read_text()
     assert "Kendall tau <b>0.250</b>" in page and "Spearman rho <b>0.400</b>" in page and "1,234" in page

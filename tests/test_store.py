@@ -145,8 +145,18 @@ def test_a_child_stored_twice_is_one_row_holding_the_last_values(store):
 
 
 def test_a_record_round_trips_every_field(store):
-    rec = child(3, 1, 0.61, val_acc=0.85, params=1234, flops=5678, train_seconds=2.5, cached=True,
-                history_json='[{"epoch": 1}]', finished_at=1_700_000_000.0)  # fmt: skip
+    rec = child(
+        3,
+        1,
+        0.61,
+        val_acc=0.85,
+        params=1234,
+        flops=5678,
+        train_seconds=2.5,
+        cached=True,
+        history_json='[{"epoch": 1}]',
+        finished_at=1_700_000_000.0,
+    )
     store.record_child(rec)
     assert store.child(3, 1) == rec
     store.close()

@@ -66,8 +66,15 @@ def test_a_resumed_run_equals_an_uninterrupted_one(splits, tmp_path):
     for key, value in whole.best_state.items():
         assert torch.equal(value, resumed.best_state[key]), key
     with pytest.raises(UserError, match="lr=0.05"):
-        fit(_model(), train, val, TrainConfig(epochs=3, batch_size=32, lr=0.1, seed=7), progress=False,
-            checkpoint_path=ckpt, resume=True)  # fmt: skip
+        fit(
+            _model(),
+            train,
+            val,
+            TrainConfig(epochs=3, batch_size=32, lr=0.1, seed=7),
+            progress=False,
+            checkpoint_path=ckpt,
+            resume=True,
+        )
 
 
 def test_a_corrupt_checkpoint_is_one_user_error(splits, tmp_path):
@@ -101,9 +108,16 @@ def test_early_stopping_waits_for_patience_epochs(splits):
 def test_every_optimizer_and_schedule_trains(splits, optimizer, schedule, tmp_path):
     train, val = splits
     cfg = TrainConfig(
-        epochs=2, batch_size=64, optimizer=optimizer, schedule=schedule, lr=1e-3, label_smoothing=0.1,
-        grad_clip=1.0, zca=optimizer == "adam", step_epochs=1,
-    )  # fmt: skip
+        epochs=2,
+        batch_size=64,
+        optimizer=optimizer,
+        schedule=schedule,
+        lr=1e-3,
+        label_smoothing=0.1,
+        grad_clip=1.0,
+        zca=optimizer == "adam",
+        step_epochs=1,
+    )
     model = _model()
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     result = fit(model, train, val, cfg, progress=False, checkpoint_path=tmp_path / "c.pt")
@@ -166,8 +180,9 @@ def test_every_network_of_a_search_compiles_though_dynamo_limits_recompilation(s
     for filters in (8, 16):  # the second network is a recompilation of the same forward
         before = counters["stats"]["unique_graphs"]
         torch.manual_seed(0)
-        model = builder.build(Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3,
-                                                                  "filters": filters}]))  # fmt: skip
+        model = builder.build(
+            Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": filters}])
+        )
         fit(model, train, val, cfg, progress=False)
         assert counters["stats"]["unique_graphs"] > before, f"the {filters}-filter network ran uncompiled"
 

@@ -153,13 +153,18 @@ def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], swi
 def cmd_derive(args: argparse.Namespace) -> int:
     from nasrl.search.shared_search import derive_run
 
-    for flag, value, least in (("--samples", args.samples, 1), ("--rank-check", args.rank_check, 2),
-                               ("--rank-epochs", args.rank_epochs, 1)):  # fmt: skip
+    for flag, value, least in (
+        ("--samples", args.samples, 1),
+        ("--rank-check", args.rank_check, 2),
+        ("--rank-epochs", args.rank_epochs, 1),
+    ):
         if value is not None and value < least:
             raise UserError(f"{flag} must be at least {least}, not {value}.")
     best = derive_run(args.run_dir, args.samples, args.quiet, args.rank_check or 0, args.rank_epochs or 2)
-    print(f"best shared-weight validation accuracy: {best.reward:.4f}  (see {args.run_dir}/best_architecture.json; "
-          f"the ranked list is derived.json)")  # fmt: skip
+    print(
+        f"best shared-weight validation accuracy: {best.reward:.4f}  (see {args.run_dir}/best_architecture.json; "
+        f"the ranked list is derived.json)"
+    )
     return 0
 
 
@@ -255,11 +260,16 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     )
     derive.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a `nasrl search --evaluator shared` run")
     derive.add_argument("--samples", type=int, metavar="N", help="architectures to sample (default: the run's 100)")
-    derive.add_argument("--rank-check", type=int, metavar="K",
-                        help="also train K of the scored architectures stand-alone and report Kendall tau and "
-                        "Spearman rho between shared-weight and stand-alone accuracy (rank_check.json)")  # fmt: skip
-    derive.add_argument("--rank-epochs", type=int, metavar="E",
-                        help="epochs of each stand-alone training in the rank check (default 2)")  # fmt: skip
+    derive.add_argument(
+        "--rank-check",
+        type=int,
+        metavar="K",
+        help="also train K of the scored architectures stand-alone and report Kendall tau and "
+        "Spearman rho between shared-weight and stand-alone accuracy (rank_check.json)",
+    )
+    derive.add_argument(
+        "--rank-epochs", type=int, metavar="E", help="epochs of each stand-alone training in the rank check (default 2)"
+    )
     derive.add_argument("--quiet", action="store_true", help="no console output (the logs are still written)")
     derive.set_defaults(func=cmd_derive)
 
@@ -280,13 +290,20 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
         "DIR/compare.html with PNG plots. Runs must share the search space and the data.",
     )
     comp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="two or more nasrl search run folders")
-    comp.add_argument("--by", choices=["children", "seconds"], default="children",
-                      help="x axis of the primary plot and of the 'to reach' column (default children)")  # fmt: skip
+    comp.add_argument(
+        "--by",
+        choices=["children", "seconds"],
+        default="children",
+        help="x axis of the primary plot and of the 'to reach' column (default children)",
+    )
     comp.add_argument("-o", "--output", metavar="DIR", default="compare", help="output folder (default ./compare)")
-    comp.add_argument("--target", metavar="R", type=float,
-                      help="reward to reach (default: the median over the runs of their final best)")  # fmt: skip
-    comp.add_argument("--window", metavar="N", type=int, default=50,
-                      help="children in the running mean (default 50)")  # fmt: skip
+    comp.add_argument(
+        "--target",
+        metavar="R",
+        type=float,
+        help="reward to reach (default: the median over the runs of their final best)",
+    )
+    comp.add_argument("--window", metavar="N", type=int, default=50, help="children in the running mean (default 50)")
     comp.set_defaults(func=cmd_compare)
 
 

@@ -30,6 +30,8 @@ Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
 Schedule = Literal["cosine", "sgdr", "step", "onecycle", "plateau", "none"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
+
+
 #: `val_size`: an image count, a fraction of the training images, or None for the default (5,000, at most 10%).
 def _val_size(value: Any) -> Any:
     """An image count (a whole number from 1) or a fraction in (0, 1); text from the command line is parsed."""
@@ -188,8 +190,9 @@ def _field_from(model: type[BaseModel], name: str) -> Any:
     """A search config field that takes its default, constraints and help from another model's field, so each
     default is declared once (in `StrategyConfig` or `DataConfig`)."""
     source = model.model_fields[name]
-    return Field(source.default, description=source.description,
-                 **{k: v for m in source.metadata for k, v in _bounds(m).items()})  # fmt: skip
+    return Field(
+        source.default, description=source.description, **{k: v for m in source.metadata for k, v in _bounds(m).items()}
+    )
 
 
 def _strategy_field(name: str) -> Any:

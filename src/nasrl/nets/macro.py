@@ -48,8 +48,9 @@ def make_operation(name: str, cin: int, channels: int) -> nn.Module:
     size = int(name[-1])
     pre = _conv_bn_relu(cin, channels)
     if name.startswith("conv"):
-        return nn.Sequential(pre, nn.Conv2d(channels, channels, size, padding=size // 2, bias=False),
-                             _bn(channels), nn.ReLU())  # fmt: skip
+        return nn.Sequential(
+            pre, nn.Conv2d(channels, channels, size, padding=size // 2, bias=False), _bn(channels), nn.ReLU()
+        )
     if name.startswith("sep"):
         depthwise = nn.Conv2d(channels, channels, size, padding=size // 2, groups=channels, bias=False)
         return nn.Sequential(pre, depthwise, nn.Conv2d(channels, channels, 1, bias=False), _bn(channels), nn.ReLU())
@@ -106,10 +107,17 @@ class MacroBody(nn.Module):
         )
         # A stand-alone child reduces only the outputs it reads later; the shared network has them all.
         self.reductions = nn.ModuleDict(
-            {str(i): nn.ModuleDict({str(j): FactorizedReduction(self.widths[i], self._after(i))
-                                    for j in range(i + 2) if every_output or j in read_after(arch, i)})
-             for i in arch.reductions}
-        )  # fmt: skip
+            {
+                str(i): nn.ModuleDict(
+                    {
+                        str(j): FactorizedReduction(self.widths[i], self._after(i))
+                        for j in range(i + 2)
+                        if every_output or j in read_after(arch, i)
+                    }
+                )
+                for i in arch.reductions
+            }
+        )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self._after(arch.num_layers - 1), num_classes, bias=False)
         self.apply(he_normal)

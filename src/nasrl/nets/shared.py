@@ -25,8 +25,14 @@ class SharedNetwork(MacroBody):
             raise ValueError(f"weight sharing needs a macro space with an 'op' token, not '{space.name}'")
         names = [str(name) for name in space.token("op").choices]
         # The shared form's parts do not depend on the choices: any architecture of the space lays them out.
-        super().__init__(space.architecture([{"op": names[0]}] * space.num_layers), num_classes, in_channels,
-                         "shared", dropout=0.0, every_output=True)  # fmt: skip
+        super().__init__(
+            space.architecture([{"op": names[0]}] * space.num_layers),
+            num_classes,
+            in_channels,
+            "shared",
+            dropout=0.0,
+            every_output=True,
+        )
         self.space = space
         channels = int(space.channels or 0)
         self.ops = nn.ModuleList(

@@ -97,8 +97,10 @@ def check_comparable(runs: Sequence[SearchRun]) -> None:
         for fields, what in ((SPACE_FIELDS, "search different spaces"), (DATA_FIELDS, "use different data")):
             differ = [f for f in fields if first.config.get(f) != run.config.get(f)]
             if differ:
-                raise UserError(f"{first.run_dir} and {run.run_dir} {what} ({_differences(first, run, differ)}): "
-                                "compare only runs of one search space on the same data.")  # fmt: skip
+                raise UserError(
+                    f"{first.run_dir} and {run.run_dir} {what} ({_differences(first, run, differ)}): "
+                    "compare only runs of one search space on the same data."
+                )
     synthetic = [r for r in runs if r.config.get("evaluator") == "synthetic"]
     for run in synthetic[1:]:
         if run.config.get("synthetic_seed") != synthetic[0].config.get("synthetic_seed"):
@@ -213,8 +215,14 @@ def summarise(group: Group, target: float, budget: int, by: Axis) -> GroupRow:
 def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The table as text cells, shared by the terminal and the page so both say the same."""
     unit = "children" if by == "children" else "train seconds"
-    header = ("group", "seeds", "children", "final best (mean ± sd)", "mean best-so-far (± sd)",
-              f"{unit} to reach {target:.4g} (median)")  # fmt: skip
+    header = (
+        "group",
+        "seeds",
+        "children",
+        "final best (mean ± sd)",
+        "mean best-so-far (± sd)",
+        f"{unit} to reach {target:.4g} (median)",
+    )
     cells = []
     for r in rows:
         low, high = r.children
@@ -224,9 +232,16 @@ def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple
             need = f"not reached ({r.reached}/{len(r.seeds)} seeds did)"
         else:
             need = f"{r.needed:.4g}" + ("" if r.reached == len(r.seeds) else f" ({r.reached}/{len(r.seeds)} seeds)")
-        cells.append((r.label, f"{len(r.seeds)} ({', '.join(map(str, r.seeds))})",
-                      str(low) if low == high else f"{low}-{high}", _spread(r.best_mean, r.best_sd),
-                      _spread(r.auc_mean, r.auc_sd), need))  # fmt: skip
+        cells.append(
+            (
+                r.label,
+                f"{len(r.seeds)} ({', '.join(map(str, r.seeds))})",
+                str(low) if low == high else f"{low}-{high}",
+                _spread(r.best_mean, r.best_sd),
+                _spread(r.auc_mean, r.auc_sd),
+                need,
+            )
+        )
     return header, cells
 
 
@@ -321,9 +336,12 @@ class Comparison:
 
 
 def compare(
-    paths: Sequence[str | Path], out: str | Path = "compare", by: Axis = "children",
-    target: float | None = None, window: int = WINDOW,
-) -> Comparison:  # fmt: skip
+    paths: Sequence[str | Path],
+    out: str | Path = "compare",
+    by: Axis = "children",
+    target: float | None = None,
+    window: int = WINDOW,
+) -> Comparison:
     """Read, check and group the runs, then write OUT/compare.html and its two PNG pictures."""
     if window < 1:
         raise UserError(f"--window {window} is not a number of children: give 1 or more.")
@@ -340,15 +358,27 @@ def compare(
             (out / name).unlink(missing_ok=True)  # never leave a stale picture from an earlier comparison
     body = _page_body(groups, header, cells, goal, target is None, budget, by, window, made, out)
     page = out / "compare.html"
-    write_page(page, f"nasrl compare: {len(groups)} group{'' if len(groups) == 1 else 's'}", body,
-               f"<code>nasrl compare</code> at {time.strftime('%Y-%m-%d %H:%M:%S')}")  # fmt: skip
+    write_page(
+        page,
+        f"nasrl compare: {len(groups)} group{'' if len(groups) == 1 else 's'}",
+        body,
+        f"<code>nasrl compare</code> at {time.strftime('%Y-%m-%d %H:%M:%S')}",
+    )
     return Comparison(groups, rows, header, cells, goal, budget, page)
 
 
 def _page_body(
-    groups: Sequence[Group], header: tuple[str, ...], cells: list[tuple[str, ...]], target: float, default: bool,
-    budget: int, by: Axis, window: int, made: dict[str, Path | None], out: Path,
-) -> list[str]:  # fmt: skip
+    groups: Sequence[Group],
+    header: tuple[str, ...],
+    cells: list[tuple[str, ...]],
+    target: float,
+    default: bool,
+    budget: int,
+    by: Axis,
+    window: int,
+    made: dict[str, Path | None],
+    out: Path,
+) -> list[str]:
     """The page: the table with what each column means, then the primary picture and the other one."""
     where = "the median over all runs of their final best reward" if default else "given with --target"
     unit = "children evaluated" if by == "children" else "cumulative training seconds"
@@ -362,9 +392,11 @@ def _page_body(
     ]
     runs = [(g.label, str(r.seed), r.name, str(len(r.best)), f"{r.final_best:.4f}") for g in groups for r in g.runs]
     body = [
-        "<section><h2>Groups</h2>" + _table(header, cells)
-        + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes) + "</section>"
-    ]  # fmt: skip
+        "<section><h2>Groups</h2>"
+        + _table(header, cells)
+        + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+        + "</section>"
+    ]
     captions = {
         "children": "against children evaluated (in the order they finished)",
         "seconds": "against training seconds (each run's children's train_seconds added up in order; "
@@ -372,9 +404,11 @@ def _page_body(
     }
     missing = "No run recorded training time (the synthetic evaluator trains nothing), so there is no time axis."
     for axis in (by, "seconds" if by == "children" else "children"):
-        caption = (f"Reward {captions[axis]}: each group's median across its seeds (line) and min-max (band); "
-                   f"right: the mean reward of the last {window} children (fewer at the start). Beyond a seed's "
-                   "last child the median is over the seeds still going.")  # fmt: skip
+        caption = (
+            f"Reward {captions[axis]}: each group's median across its seeds (line) and min-max (band); "
+            f"right: the mean reward of the last {window} children (fewer at the start). Beyond a seed's "
+            "last child the median is over the seeds still going."
+        )
         title = f"Reward {captions[axis].split(' (')[0]}" + (" (primary)" if axis == by else "")
         body.append(_figure(title, out, PICTURES[axis], made[axis], caption, missing))
     body.append("<section><h2>Runs</h2>" + _table(("group", "seed", "run", "children", "best"), runs) + "</section>")

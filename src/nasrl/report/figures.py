@@ -80,8 +80,15 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
             ax.plot(
                 xs, [_num(s.get("baseline")) for s in steps], c="tab:orange", lw=2, label="baseline (moving average)"
             )
-        ax.plot(xs, [_num(s.get("mean_reward")) for s in steps], c="tab:purple", lw=1, alpha=0.6, ls="--",
-                label="episode mean")  # fmt: skip
+        ax.plot(
+            xs,
+            [_num(s.get("mean_reward")) for s in steps],
+            c="tab:purple",
+            lw=1,
+            alpha=0.6,
+            ls="--",
+            label="episode mean",
+        )
     ax.set(xlabel="episode", ylabel="reward", title="Reward of every child")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
@@ -111,8 +118,14 @@ def controller_plot(
     if uniform_entropy is not None:
         ax_ent.plot(episodes, uniform_entropy, c="gray", ls="--", lw=1, label="uniform policy (maximum)")
         if collapse_fraction:
-            ax_ent.plot(episodes, [collapse_fraction * u for u in uniform_entropy], c="tab:red", ls=":", lw=1,
-                        label=f"collapse threshold ({collapse_fraction:.0%} of uniform)")  # fmt: skip
+            ax_ent.plot(
+                episodes,
+                [collapse_fraction * u for u in uniform_entropy],
+                c="tab:red",
+                ls=":",
+                lw=1,
+                label=f"collapse threshold ({collapse_fraction:.0%} of uniform)",
+            )
     loss_name = {"ppo": "PPO loss (first epoch)", "reinforce": "REINFORCE loss"}.get(strategy, "no loss")
     ax_loss.plot(episodes, [_num(s.get("loss")) for s in steps], "o-", ms=3, c="tab:orange", label=loss_name)
     ax_loss.axhline(0, c="gray", lw=0.8)
@@ -145,8 +158,14 @@ def shared_plot(epochs: Sequence[dict], path: Path) -> Path | None:
     ax_acc.set_ylabel("accuracy")
     ax_lr.plot(xs, [_num(e.get("lr")) for e in epochs], "o-", ms=3, c="tab:gray", label="learning rate")
     ax_lr.set(xlabel="epoch", ylabel="learning rate", title="Learning rate (cosine, warm restarts)")
-    ax_ctrl.plot(xs, [_num(e.get("mean_reward")) for e in epochs], "o-", ms=3, c="tab:purple",
-                 label="mean reward (one minibatch each)")  # fmt: skip
+    ax_ctrl.plot(
+        xs,
+        [_num(e.get("mean_reward")) for e in epochs],
+        "o-",
+        ms=3,
+        c="tab:purple",
+        label="mean reward (one minibatch each)",
+    )
     ax_ent = ax_ctrl.twinx()
     ax_ent.plot(xs, [_num(e.get("entropy")) for e in epochs], "s--", ms=3, c="tab:green", label="policy entropy")
     ax_ctrl.set(xlabel="epoch", ylabel="reward", title="Controller")
@@ -177,8 +196,13 @@ def policy_heatmap(
     skips = space.skips if space is not None else any(len(layer.inputs) > 1 for _, a in sampled for layer in a.layers)
     rows = [(name, choices) for name, choices in tokens] + ([("skip connections", ("",))] if skips else [])
     heights = [max(len(c), 1) + 0.6 for _, c in rows]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(min(4 + 0.5 * num_blocks, 12), 0.32 * sum(heights) + 1.2),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(rows),
+        1,
+        figsize=(min(4 + 0.5 * num_blocks, 12), 0.32 * sum(heights) + 1.2),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
     for ax, (name, choices) in zip(axes[:, 0], rows):
         counts = np.zeros((len(choices), num_blocks))
         for episode, arch in sampled:
@@ -313,16 +337,32 @@ class _Canvas:
 
     def box(self, y: float, text: str, colour: object) -> None:
         width, height = self.width, self.height
-        self.ax.add_patch(FancyBboxPatch((-width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
-                                         fc=colour, ec="black", lw=0.8, zorder=2))  # fmt: skip
+        self.ax.add_patch(
+            FancyBboxPatch(
+                (-width / 2, y - height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0.02",
+                fc=colour,
+                ec="black",
+                lw=0.8,
+                zorder=2,
+            )
+        )
         self.ax.text(0, y, text, ha="center", va="center", fontsize=8, zorder=3)
 
     def arrow(self, y0: float, y1: float, side: int, colour: str, straight: bool = False, **style: float) -> None:
         """A straight arrow between box centres' edges, or an arc from the box's `side` (-1 left, 1 right)."""
         x = 0.0 if straight else side * self.width / 2
         lift = self.height / 2 if straight else 0.0
-        props = dict(arrowstyle="-|>", color=colour, lw=1.1, shrinkA=0, shrinkB=0,
-                     connectionstyle=f"arc3,rad={0.0 if straight else -self.rad * side}")  # fmt: skip
+        props = dict(
+            arrowstyle="-|>",
+            color=colour,
+            lw=1.1,
+            shrinkA=0,
+            shrinkB=0,
+            connectionstyle=f"arc3,rad={0.0 if straight else -self.rad * side}",
+        )
         self.ax.annotate("", xy=(x, y1 - lift), xytext=(x, y0 + lift), arrowprops={**props, **style}, zorder=1)
 
 
@@ -354,8 +394,17 @@ def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
             canvas.arrow(j, i + 1, 1, "tab:blue", **skip_style)
         if i in arch.reductions:
             ax.axhline(i + 1.5, color="tab:red", ls="--", lw=0.9, zorder=0)
-            ax.text(-width / 4, i + 1.5, f"reduce x2: {widths[i]} -> {2 * widths[i]} ch", ha="center", va="center",
-                    fontsize=7, color="tab:red", zorder=3, bbox=dict(fc="white", ec="none", pad=0.5))  # fmt: skip
+            ax.text(
+                -width / 4,
+                i + 1.5,
+                f"reduce x2: {widths[i]} -> {2 * widths[i]} ch",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="tab:red",
+                zorder=3,
+                bbox=dict(fc="white", ec="none", pad=0.5),
+            )
     canvas.box(n + 1, "global avg pool -> linear", "#f6d7b0")
     canvas.arrow(n, n + 1, 0, "dimgray", straight=True)
     ax.set_xlim(-width / 2 - 0.3, width / 2 + margin)

@@ -99,9 +99,13 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
         uniform = [uniform_entropy(space, s.get("num_layers") or space.num_layers) for s in run.steps]
     collapse_episode = run.meta.get("collapse_warned")
     made["controller.png"] = rp.controller_plot(
-        run.steps, out / "controller.png", uniform, run.config.get("collapse_entropy"),
-        collapse_episode if isinstance(collapse_episode, int) else None, str(run.config.get("strategy", "reinforce")),
-    )  # fmt: skip
+        run.steps,
+        out / "controller.png",
+        uniform,
+        run.config.get("collapse_entropy"),
+        collapse_episode if isinstance(collapse_episode, int) else None,
+        str(run.config.get("strategy", "reinforce")),
+    )
     if made["controller.png"] is None:
         notes["controller.png"] = "No controller steps yet: the first update comes after the first episode's children."
     made["shared.png"] = rp.shared_plot(run.shared_epochs, out / "shared.png")
@@ -162,19 +166,33 @@ def _search_body(
         first = html.escape(str(failed[0].error or "no message"))
         body.append(f'<div class="warn">{len(failed)} children failed; the first error: <code>{first}</code></div>')
     sections = [
-        ("Reward over the search", "rewards.png", SHARED_REWARDS if run.shared else
-         "Every child's reward (validation accuracy, or its cube), the controller's moving-average baseline "
-         "after each episode's update, and the best reward so far."),
-        ("Controller", "controller.png",
-         "The policy's entropy (exploration left; for evolution, the population's diversity) and the "
-         "strategy's loss per episode."),
+        (
+            "Reward over the search",
+            "rewards.png",
+            SHARED_REWARDS
+            if run.shared
+            else "Every child's reward (validation accuracy, or its cube), the controller's moving-average baseline "
+            "after each episode's update, and the best reward so far.",
+        ),
+        (
+            "Controller",
+            "controller.png",
+            "The policy's entropy (exploration left; for evolution, the population's diversity) and the "
+            "strategy's loss per episode.",
+        ),
         *([("Shared weights", "shared.png", SHARED_CURVES)] if run.shared else []),
-        ("How the policy's choices evolve", "policy.png",
-         f"For each token, the share of each value among all layers sampled in a block of {heat_block} episode(s)."),
-        ("Accuracy against cost", "pareto.png",
-         "Every trained child (cached repeats counted once); red: the Pareto front, where no smaller child "
-         "is as accurate."),
-    ]  # fmt: skip
+        (
+            "How the policy's choices evolve",
+            "policy.png",
+            f"For each token, the share of each value among all layers sampled in a block of {heat_block} episode(s).",
+        ),
+        (
+            "Accuracy against cost",
+            "pareto.png",
+            "Every trained child (cached repeats counted once); red: the Pareto front, where no smaller child "
+            "is as accurate.",
+        ),
+    ]
     for title, name, caption in sections:
         body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
     if run.shared and run.derived:
@@ -254,10 +272,14 @@ def _derived_table(run: SearchRun) -> str:
 
     derived = run.derived or []
     rows = [
-        (str(d.get("rank", i)), f"{d['val_acc']:.4f}", f"<code>{html.escape(str(d.get('hash', '')))}</code>",
-         f"<code>{html.escape(dna_string(Architecture.from_dict(d['architecture'])))}</code>")
+        (
+            str(d.get("rank", i)),
+            f"{d['val_acc']:.4f}",
+            f"<code>{html.escape(str(d.get('hash', '')))}</code>",
+            f"<code>{html.escape(dna_string(Architecture.from_dict(d['architecture'])))}</code>",
+        )
         for i, d in enumerate(derived[:TOP_CHILDREN], 1)
-    ]  # fmt: skip
+    ]
     header = ("rank", "val acc (shared weights)", "hash", "DNA")
     return (
         f"<section><h2>Top {len(rows)} derived architectures</h2><p class='note'>Of {len(derived)} distinct "
@@ -278,8 +300,15 @@ def _rank_check(run: SearchRun) -> str:
             "trains 20 of the scored architectures stand-alone and reports how well the shared-weight accuracies "
             "rank them (Kendall tau, Spearman rho).</p></section>"
         )
-    rows = [(f"<code>{html.escape(str(e['hash']))}</code>", f"{e['shared_acc']:.4f}", f"{e['standalone_acc']:.4f}",
-             f"{e['params']:,}") for e in check["architectures"]]  # fmt: skip
+    rows = [
+        (
+            f"<code>{html.escape(str(e['hash']))}</code>",
+            f"{e['shared_acc']:.4f}",
+            f"{e['standalone_acc']:.4f}",
+            f"{e['params']:,}",
+        )
+        for e in check["architectures"]
+    ]
     header = ("hash", "val acc, shared weights", f"val acc, stand-alone ({check['epochs']} epochs)", "parameters")
     return (
         f"<section><h2>Rank check</h2><p>Kendall tau <b>{check['kendall_tau']:.3f}</b>, Spearman rho "
@@ -306,7 +335,7 @@ def _search_summary(run: SearchRun) -> str:
         (
             "children",
             f"{len(run.children)} ({len(run.children) - cached - failed} trained, {cached} cached, {failed} failed)",
-        ),  # fmt: skip
+        ),
         (
             "best minibatch reward" if run.shared else "best reward",
             f"{best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1})" if best else "none yet",
@@ -315,7 +344,7 @@ def _search_summary(run: SearchRun) -> str:
         (
             "strategy / space",
             f"{cfg.get('strategy', '?')} over '{cfg.get('space', '?')}' ({cfg.get('layers') or 'default'} layers)",
-        ),  # fmt: skip
+        ),
         ("evaluator", _evaluator_text(cfg)),
         ("seed", str(cfg.get("seed", "?"))),
         ("last update", when(meta.get("updated"))),
@@ -365,11 +394,18 @@ def _top_children(run: SearchRun, dna_string: Any) -> str:
     if not top:
         return "<section><h2>Top children</h2><p class='note'>No successful child yet.</p></section>"
     rows = [
-        (str(rank), f"{c.episode + 1}/{c.child + 1}", f"{c.reward:.4f}",
-         "n/a" if c.val_acc is None else f"{c.val_acc:.4f}", _count(c.params), _count(c.flops),
-         f"{c.train_seconds:.1f}", f"<code>{html.escape(dna_string(Architecture.from_json(c.arch_json)))}</code>")
+        (
+            str(rank),
+            f"{c.episode + 1}/{c.child + 1}",
+            f"{c.reward:.4f}",
+            "n/a" if c.val_acc is None else f"{c.val_acc:.4f}",
+            _count(c.params),
+            _count(c.flops),
+            f"{c.train_seconds:.1f}",
+            f"<code>{html.escape(dna_string(Architecture.from_json(c.arch_json)))}</code>",
+        )
         for rank, c in enumerate(top, 1)
-    ]  # fmt: skip
+    ]
     header = ("#", "episode/child", "reward", "val acc", "parameters", "FLOPs", "seconds", "DNA")
     noisy = " (one validation minibatch with the shared weights: noisy)" if run.shared else ""
     return (
@@ -396,15 +432,17 @@ def _train_report(run_dir: Path) -> Path:
                 "data",
                 f"{metrics.get('data')}: {metrics.get('train_images')} training, "
                 f"{metrics.get('val_images')} validation, {metrics.get('test_images')} test images",
-            ),  # fmt: skip
+            ),
             ("test accuracy", "n/a" if metrics.get("test_acc") is None else f"{metrics['test_acc']:.2%}"),
             *((k.replace("_", " "), _value_text(k, v)) for k, v in training.items() if not isinstance(v, (dict, list))),
         ]
         body.append("<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + "</section>")
     else:
-        body.append("<section><h2>Run</h2><p class='note'>No metrics.json yet: the training has not finished "
-                    "(or was interrupted), so there is no test accuracy, confusion matrix or prediction grid.</p>"
-                    "</section>")  # fmt: skip
+        body.append(
+            "<section><h2>Run</h2><p class='note'>No metrics.json yet: the training has not finished "
+            "(or was interrupted), so there is no test accuracy, confusion matrix or prediction grid.</p>"
+            "</section>"
+        )
     made: dict[str, Path | None] = dict.fromkeys(TRAIN_PICTURES)
     for name in TRAIN_PICTURES:
         if (run_dir / name).is_file():
@@ -418,13 +456,22 @@ def _train_report(run_dir: Path) -> Path:
         matrix = torch.tensor(metrics["confusion_matrix"])
         made["confusion_matrix.png"] = plots.confusion_matrix(matrix, metrics["classes"], out / "confusion_matrix.png")
     captions = {
-        "training_curves.png": ("Training curves", "Loss and accuracy per epoch on the training and validation splits.",
-                                "No epoch has finished yet."),
-        "confusion_matrix.png": ("Confusion matrix", "Test set: rows are the true classes, columns the predictions.",
-                                 "No test evaluation yet (it runs once, after training)."),
-        "predictions.png": ("Predictions", "Test images the network got right (top) and wrong (bottom).",
-                            "No test evaluation yet (it runs once, after training)."),
-    }  # fmt: skip
+        "training_curves.png": (
+            "Training curves",
+            "Loss and accuracy per epoch on the training and validation splits.",
+            "No epoch has finished yet.",
+        ),
+        "confusion_matrix.png": (
+            "Confusion matrix",
+            "Test set: rows are the true classes, columns the predictions.",
+            "No test evaluation yet (it runs once, after training).",
+        ),
+        "predictions.png": (
+            "Predictions",
+            "Test images the network got right (top) and wrong (bottom).",
+            "No test evaluation yet (it runs once, after training).",
+        ),
+    }
     for name, (title, caption, missing) in captions.items():
         body.append(_figure(title, out, name, made[name], caption, missing))
     if metrics and metrics.get("per_class_acc"):

@@ -99,8 +99,9 @@ def read_search(run_dir: str | Path) -> SearchRun:
             if '"collapse_warning"' in line:
                 with contextlib.suppress(json.JSONDecodeError):  # the driver may be writing this line now
                     collapse.append(str(json.loads(line).get("message", "")))
-    return SearchRun(run_dir, config, meta, children, steps, collapse, shared_epochs=epochs,
-                     derived=_read_derived(run_dir))  # fmt: skip
+    return SearchRun(
+        run_dir, config, meta, children, steps, collapse, shared_epochs=epochs, derived=_read_derived(run_dir)
+    )
 
 
 def _read_derived(run_dir: Path) -> list[dict[str, Any]] | None:
@@ -172,8 +173,11 @@ def _run_info(path: Path) -> RunInfo:
         try:
             meta = {r["key"]: json.loads(r["value"]) for r in _rows(db, "SELECT * FROM meta")}
             ok = ChildStatus.OK.value
-            count = _rows(db, f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children "
-                              "WHERE status != 'pending'")
+            count = _rows(
+                db,
+                f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children "
+                "WHERE status != 'pending'",
+            )
         finally:
             db.close()
         total, best = tuple(count[0]) if count else (0, None)

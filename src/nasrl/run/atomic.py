@@ -47,9 +47,7 @@ def save_atomic(obj: object, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(
-    path: Path, kind: str = "training", fmt: int = 1, advice: str = "delete it to start over"
-) -> dict:
+def load_checkpoint(path: Path, kind: str = "training", fmt: int = 1, advice: str = "delete it to start over") -> dict:
     """A nasrl checkpoint (`fit`'s, or the search's with its own `kind` and `fmt`), loaded without unpickling
     code; anything else is one clear error that ends with `advice`."""
     try:
@@ -61,5 +59,3 @@ def load_checkpoint(
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         raise UserError(f"The checkpoint {path} is not a nasrl {kind} checkpoint of this version: {advice}.")
     return ckpt
-
-

@@ -85,9 +85,15 @@ class ChildRecord:
 
     @classmethod
     def of(
-        cls, episode: int, child: int, arch: Architecture, result: ChildResult, cached: bool = False,
-        rung: int | None = None, proposal_log_prob: float | None = None,
-    ) -> ChildRecord:  # fmt: skip
+        cls,
+        episode: int,
+        child: int,
+        arch: Architecture,
+        result: ChildResult,
+        cached: bool = False,
+        rung: int | None = None,
+        proposal_log_prob: float | None = None,
+    ) -> ChildRecord:
         """The one builder of stored rows, for trained and cached children alike."""
         return cls(
             episode=episode,
@@ -111,11 +117,20 @@ class ChildRecord:
     @classmethod
     def pending(cls, episode: int, child: int, arch: Architecture, proposal_log_prob: float | None) -> ChildRecord:
         """The row of a child in flight: what a driver killed before its result needs to submit it again."""
-        return cls(episode, child, arch.to_json(), arch.hash(), arch.num_layers, reward=FAILED_REWARD,
-                   status=ChildStatus.PENDING, proposal_log_prob=proposal_log_prob)  # fmt: skip
+        return cls(
+            episode,
+            child,
+            arch.to_json(),
+            arch.hash(),
+            arch.num_layers,
+            reward=FAILED_REWARD,
+            status=ChildStatus.PENDING,
+            proposal_log_prob=proposal_log_prob,
+        )
 
     def result(self) -> ChildResult:
         """This row's outcome, as an evaluation would return it (the cache answers with it)."""
         history = json.loads(self.history_json) if self.history_json else None
-        return ChildResult(self.reward, self.val_acc, self.params, self.flops, self.train_seconds, self.status,
-                           self.error, history)  # fmt: skip
+        return ChildResult(
+            self.reward, self.val_acc, self.params, self.flops, self.train_seconds, self.status, self.error, history
+        )

@@ -42,7 +42,7 @@ from nasrl.search.loop import (
     _store_result,
     load_search_checkpoint,
     save_checkpoint,
-)  # fmt: skip
+)
 from nasrl.search.strategies.strategy import AsyncStrategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
@@ -141,8 +141,11 @@ class InFlightDriver:
         first = self.session.store.proposed(self.updates) + sum(p.episode == self.updates for p in self.ahead)
         self.session.log.info(
             f"Round {self.updates + 1}: {n} children of {num_layers} layers proposed ({len(self.running)} running)",
-            event="proposed", episode=self.updates, children=n, num_layers=num_layers,
-        )  # fmt: skip
+            event="proposed",
+            episode=self.updates,
+            children=n,
+            num_layers=num_layers,
+        )
         self.proposed += n
         scored = self.strategy.propose_scored(n)
         return [Proposal(self.updates, first + k, arch, log_prob) for k, (arch, log_prob) in enumerate(scored)]
@@ -163,8 +166,11 @@ class InFlightDriver:
         self.running[arch_hash] = child
         log.architecture(
             f"  child {child.index + 1} of round {child.episode + 1}: {dna_string(child.arch)}",
-            event="child_start", episode=child.episode, child=child.index, arch_hash=arch_hash,
-        )  # fmt: skip
+            event="child_start",
+            episode=child.episode,
+            child=child.index,
+            arch_hash=arch_hash,
+        )
         self.executor.submit(child.episode, child.index, child.arch)
 
     def finish(self, episode: int, index: int, arch: Architecture, result: ChildResult) -> None:

@@ -136,9 +136,7 @@ class Controller(nn.Module):
         # `init_generator` when given, else from the global RNG as any nn.Module does).
         with torch.random.fork_rng(devices=[]):
             # A stack of LSTM cells stepped by hand: per step it costs a third of nn.LSTM with seq_len 1.
-            self.lstm = nn.ModuleList(
-                nn.LSTMCell(hidden_size, hidden_size) for _ in range(settings.num_lstm_layers)
-            )
+            self.lstm = nn.ModuleList(nn.LSTMCell(hidden_size, hidden_size) for _ in range(settings.num_lstm_layers))
             # The first input of the sequence (no decision precedes it).
             self.start = nn.Parameter(torch.empty(1, hidden_size))
             # Per token type: a softmax classifier on the LSTM output and an embedding of the chosen value.

@@ -29,8 +29,9 @@ class Evaluator(Protocol):
 
     name: str
 
-    def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
-        ...
+    def evaluate(
+        self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None
+    ) -> ChildResult: ...
 
 
 def evaluate_safely(
@@ -147,9 +148,12 @@ class TrainEvaluator:
         history = json.loads(json.dumps(result.history, default=float))
         if result.diverged:
             return ChildResult.failure(
-                "diverged: the training loss became NaN or infinite", seconds, params=params, flops=flops,
+                "diverged: the training loss became NaN or infinite",
+                seconds,
+                params=params,
+                flops=flops,
                 history=history,
-            )  # fmt: skip
+            )
         val_acc = reward_from_history(history, self.cfg.reward_metric)
         return ChildResult(
             reward=val_acc, val_acc=val_acc, params=params, flops=flops, train_seconds=seconds, history=history

@@ -398,9 +398,13 @@ class _Session:
 
 
 def _evaluate_episode(
-    store: RunStore, executor: Executor, log: RunLog, episode: int, architectures: list[Architecture],
+    store: RunStore,
+    executor: Executor,
+    log: RunLog,
+    episode: int,
+    architectures: list[Architecture],
     cfg: SearchConfig,
-) -> list[ChildRecord]:  # fmt: skip
+) -> list[ChildRecord]:
     """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated (in
     rungs of successive halving when the config has them)."""
     records: dict[int, ChildRecord] = {}
@@ -443,9 +447,13 @@ def _evaluate_episode(
 
 
 def _successive_halving(
-    store: RunStore, executor: Executor, log: RunLog, episode: int, pending: list[tuple[int, Architecture]],
+    store: RunStore,
+    executor: Executor,
+    log: RunLog,
+    episode: int,
+    pending: list[tuple[int, Architecture]],
     cfg: SearchConfig,
-) -> dict[int, ChildRecord]:  # fmt: skip
+) -> dict[int, ChildRecord]:
     """Synchronous successive halving (Jamieson & Talwalkar 2016; Li et al. 2018's Hyperband inner loop): every
     child trains to the first rung; the best 1/eta of them (at least one) continue from their weights to the next
     rung, and so on. A child's stored row is rewritten at each rung it reaches, so its reward is its accuracy at
@@ -463,8 +471,13 @@ def _successive_halving(
             else:
                 todo.append((index, arch))
         if todo:
-            log.step(f"  rung {rung + 1}/{len(cfg.rung_epochs)}: {len(todo)} children to {epochs} epochs",
-                     event="rung_start", episode=episode, rung=rung, epochs=epochs)  # fmt: skip
+            log.step(
+                f"  rung {rung + 1}/{len(cfg.rung_epochs)}: {len(todo)} children to {epochs} epochs",
+                event="rung_start",
+                episode=episode,
+                rung=rung,
+                epochs=epochs,
+            )
         for index, arch, result in executor.run(episode, todo, epochs=epochs):
             records[index] = _store_result(store, log, episode, index, arch, result, rung=rung)
         alive = [(i, a) for i, a in survivors if records[i].ok]
@@ -484,9 +497,15 @@ def _accuracy_at(record: ChildRecord, epochs: int, cfg: SearchConfig) -> float:
 
 
 def _store_result(
-    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, result: ChildResult,
-    rung: int | None = None, proposal_log_prob: float | None = None,
-) -> ChildRecord:  # fmt: skip
+    store: RunStore,
+    log: RunLog,
+    episode: int,
+    index: int,
+    arch: Architecture,
+    result: ChildResult,
+    rung: int | None = None,
+    proposal_log_prob: float | None = None,
+) -> ChildRecord:
     rec = ChildRecord.of(episode, index, arch, result, rung=rung, proposal_log_prob=proposal_log_prob)
     store.record_child(rec)
     for h in result.history or []:
@@ -522,9 +541,14 @@ def _store_result(
 
 
 def _store_cached(
-    store: RunStore, log: RunLog, episode: int, index: int, arch: Architecture, known: ChildRecord,
+    store: RunStore,
+    log: RunLog,
+    episode: int,
+    index: int,
+    arch: Architecture,
+    known: ChildRecord,
     proposal_log_prob: float | None = None,
-) -> ChildRecord:  # fmt: skip
+) -> ChildRecord:
     answer = known.result()
     answer.train_seconds, answer.history = 0.0, None  # nothing was trained for this child
     rec = ChildRecord.of(episode, index, arch, answer, cached=True, proposal_log_prob=proposal_log_prob)

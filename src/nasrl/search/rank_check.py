@@ -32,8 +32,12 @@ class RankCheck:
     epochs: int
 
     def as_dict(self) -> dict:
-        return {"kendall_tau": self.kendall_tau, "spearman_rho": self.spearman_rho, "epochs": self.epochs,
-                "architectures": self.entries}  # fmt: skip
+        return {
+            "kendall_tau": self.kendall_tau,
+            "spearman_rho": self.spearman_rho,
+            "epochs": self.epochs,
+            "architectures": self.entries,
+        }
 
 
 def spread(candidates: Sequence[Derived], k: int) -> list[Derived]:
@@ -55,10 +59,22 @@ def rank_check(shared: SharedWeights, candidates: Sequence[Derived], k: int, epo
         seed = child_seed(cfg.seed, -2, i)
         torch.manual_seed(seed)
         model = builder.build(arch, shared.num_classes, int(shared.train_split.x.shape[1]))
-        result = fit(model, shared.train_split, shared.val_split, cfg.child_training(seed).model_copy(
-            update={"epochs": epochs}), device=shared.device, progress=False)  # fmt: skip
-        entries.append({"hash": arch.hash(), "shared_acc": derived.val_acc, "params": builder.count_parameters(model),
-                        "standalone_acc": reward_from_history(result.history, "best")})  # fmt: skip
+        result = fit(
+            model,
+            shared.train_split,
+            shared.val_split,
+            cfg.child_training(seed).model_copy(update={"epochs": epochs}),
+            device=shared.device,
+            progress=False,
+        )
+        entries.append(
+            {
+                "hash": arch.hash(),
+                "shared_acc": derived.val_acc,
+                "params": builder.count_parameters(model),
+                "standalone_acc": reward_from_history(result.history, "best"),
+            }
+        )
     shared_accs = [e["shared_acc"] for e in entries]
     alone = [e["standalone_acc"] for e in entries]
     return RankCheck(entries, kendall_tau(shared_accs, alone), spearman_rho(shared_accs, alone), epochs)

@@ -47,16 +47,22 @@ def _open(cfg: SearchConfig, quiet: bool, console: Console | None) -> tuple[Shar
 
 
 def save_shared_checkpoint(store: RunStore, next_epoch: int, shared: SharedWeights, strategy: Strategy) -> None:
-    state = {"format": SHARED_CHECKPOINT_FORMAT, "next_epoch": next_epoch, "strategy": strategy.state_dict(),
-             "shared": shared.state_dict(), "saved_at": time.time()}  # fmt: skip
+    state = {
+        "format": SHARED_CHECKPOINT_FORMAT,
+        "next_epoch": next_epoch,
+        "strategy": strategy.state_dict(),
+        "shared": shared.state_dict(),
+        "saved_at": time.time(),
+    }
     save_atomic(state, store.checkpoint_path)
 
 
 def load_shared_checkpoint(store: RunStore, shared: SharedWeights, strategy: Strategy) -> int:
     """Restore the shared weights, their optimizer and the strategy; the next epoch."""
     advice = "results.sqlite is intact; start a new run to continue searching"
-    state = load_checkpoint(store.checkpoint_path, kind="weight-sharing search", fmt=SHARED_CHECKPOINT_FORMAT,
-                            advice=advice)  # fmt: skip
+    state = load_checkpoint(
+        store.checkpoint_path, kind="weight-sharing search", fmt=SHARED_CHECKPOINT_FORMAT, advice=advice
+    )
     shared.load_state_dict(state["shared"])
     strategy.load_state_dict(state["strategy"])
     return int(state["next_epoch"])
@@ -87,8 +93,9 @@ def run_shared_search(
         )
         first = 0
         save_shared_checkpoint(store, 0, shared, strategy)
-    store.set_meta(status="running", pid=os.getpid(), episodes=cfg.shared_epochs * cfg.controller_steps,
-                   updated=time.time())  # fmt: skip
+    store.set_meta(
+        status="running", pid=os.getpid(), episodes=cfg.shared_epochs * cfg.controller_steps, updated=time.time()
+    )
     try:
         status = _epochs(cfg, shared, strategy, store, log, first, quiet, board)
         best = _derive_and_write(shared, strategy, store, log, cfg.derive_samples) if status == "finished" else None
@@ -102,17 +109,24 @@ def run_shared_search(
         if board is not None:
             board.close()
     store.set_meta(status=status, updated=time.time())
-    summary = SearchSummary(store.run_dir, status, len(store.shared_epochs()), best, store.counts(),
-                            time.perf_counter() - started)  # fmt: skip
+    summary = SearchSummary(
+        store.run_dir, status, len(store.shared_epochs()), best, store.counts(), time.perf_counter() - started
+    )
     log.close()
     store.close()
     return summary
 
 
 def _epochs(
-    cfg: SearchConfig, shared: SharedWeights, strategy: Strategy, store: RunStore, log: RunLog, first: int,
-    quiet: bool, board: TensorBoardScalars | None = None,
-) -> str:  # fmt: skip
+    cfg: SearchConfig,
+    shared: SharedWeights,
+    strategy: Strategy,
+    store: RunStore,
+    log: RunLog,
+    first: int,
+    quiet: bool,
+    board: TensorBoardScalars | None = None,
+) -> str:
     """Epochs until the last or an interruption (the checkpoint of the epoch's start stays the resume point)."""
     previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
     progress = None if quiet else progress_display(Console(stderr=True))
@@ -123,8 +137,11 @@ def _epochs(
             progress.start()
             task = progress.add_task("controller steps", total=cfg.controller_steps, stats="")
         for epoch in range(first, cfg.shared_epochs):
-            log.step(f"Epoch {epoch + 1}/{cfg.shared_epochs}: shared weights, then the controller", event="epoch_start",
-                     epoch=epoch)  # fmt: skip
+            log.step(
+                f"Epoch {epoch + 1}/{cfg.shared_epochs}: shared weights, then the controller",
+                event="epoch_start",
+                epoch=epoch,
+            )
             if progress is not None and task is not None:
                 progress.update(task, completed=0, description=f"epoch {epoch + 1}/{cfg.shared_epochs}")
             on_step = (lambda s: progress.update(task, completed=s)) if progress is not None else None
@@ -138,8 +155,10 @@ def _epochs(
                 f"Epoch {epoch + 1}: shared loss {stats.train_loss:.4f}, acc {stats.train_acc:.4f}, lr "
                 f"{stats.lr:.2e}; controller mean reward {stats.mean_reward:.4f}, entropy {stats.entropy:.3f}; "
                 f"{format_seconds(stats.seconds)}",
-                event="shared_epoch", epoch=epoch, **stats.as_dict(),
-            )  # fmt: skip
+                event="shared_epoch",
+                epoch=epoch,
+                **stats.as_dict(),
+            )
         return "finished"
     except (KeyboardInterrupt, SearchInterrupt) as e:
         log.error(
@@ -156,9 +175,14 @@ def _epochs(
 
 
 def _derive_and_write(
-    shared: SharedWeights, strategy: Strategy, store: RunStore, log: RunLog, samples: int, check: int = 0,
+    shared: SharedWeights,
+    strategy: Strategy,
+    store: RunStore,
+    log: RunLog,
+    samples: int,
+    check: int = 0,
     check_epochs: int = 2,
-) -> ChildRecord:  # fmt: skip
+) -> ChildRecord:
     """Derive, write best_architecture.json and derived.json (the ranked list), log the top, and with `check` run
     the rank check; the best as a row."""
     ranked = derive(shared, strategy, samples)
@@ -168,17 +192,29 @@ def _derive_and_write(
     best = ranked[0]
     accs = [d.val_acc for d in ranked]
     baseline = {"samples": len(randoms), "best": randoms[0], "median": _median(randoms)}
-    write_json_atomic(store.best_path, {**_derived_entry(1, best), "reward": best.val_acc, "sampled": samples,
-                                        "scored_with": "shared weights, whole validation split",
-                                        "policy_median": _median(accs), "random_baseline": baseline})  # fmt: skip
+    write_json_atomic(
+        store.best_path,
+        {
+            **_derived_entry(1, best),
+            "reward": best.val_acc,
+            "sampled": samples,
+            "scored_with": "shared weights, whole validation split",
+            "policy_median": _median(accs),
+            "random_baseline": baseline,
+        },
+    )
     log.success(
         f"Derived: {len(ranked)} distinct of {samples} architectures sampled from the final policy; shared-weight "
         f"validation accuracy best {accs[0]:.4f}, median {_median(accs):.4f}. The same weights give {len(randoms)} "
         f"random architectures of the space best {randoms[0]:.4f}, median {_median(randoms):.4f} (a policy that "
         f"learned should beat them). Retrain the best from scratch: `nasrl train --arch {store.best_path}`.\n"
         + layer_table(best.architecture),
-        event="derived", best=accs[0], samples=samples, policy_median=_median(accs), random_median=_median(randoms),
-    )  # fmt: skip
+        event="derived",
+        best=accs[0],
+        samples=samples,
+        policy_median=_median(accs),
+        random_median=_median(randoms),
+    )
     if check:
         _rank_check(shared, [*ranked, *scored_randoms], store, log, check, check_epochs)
     return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
@@ -197,8 +233,11 @@ def _rank_check(
         f"Rank check on {len(check.entries)} architectures ({epochs} epochs each, stand-alone): Kendall tau "
         f"{check.kendall_tau:.3f}, Spearman rho {check.spearman_rho:.3f} between shared-weight and stand-alone "
         f"validation accuracy (1: the same order; 0: no relation)",
-        event="rank_check", kendall_tau=check.kendall_tau, spearman_rho=check.spearman_rho, k=len(check.entries),
-    )  # fmt: skip
+        event="rank_check",
+        kendall_tau=check.kendall_tau,
+        spearman_rho=check.spearman_rho,
+        k=len(check.entries),
+    )
 
 
 def _median(values: list[float]) -> float:

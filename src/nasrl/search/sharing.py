@@ -65,8 +65,13 @@ class SharedWeights:
             torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone
             self.network = SharedNetwork(space, num_classes, int(train.x.shape[1])).to(device)
         self.network.dropout.p = cfg.shared_dropout
-        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=cfg.shared_lr, momentum=0.9, nesterov=True,
-                                         weight_decay=cfg.shared_weight_decay)  # fmt: skip
+        self.optimizer = torch.optim.SGD(
+            self.network.parameters(),
+            lr=cfg.shared_lr,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=cfg.shared_weight_decay,
+        )
         preprocess = Preprocess.fit(train.x)
         batch = cfg.shared_batch_size
         self.train_batches = Loader(train, batch, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed)

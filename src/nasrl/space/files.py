@@ -63,8 +63,16 @@ def _space_of_macro(arch: Architecture) -> SearchSpace:
 
 
 #: Tokens a Zoph-style YAML space may declare (each sets part of a layer's geometry; see `Layer`).
-GEOMETRY_TOKENS = ("filter_height", "filter_width", "filters", "kernel", "stride", "stride_height", "stride_width",
-                   "pool")  # fmt: skip
+GEOMETRY_TOKENS = (
+    "filter_height",
+    "filter_width",
+    "filters",
+    "kernel",
+    "stride",
+    "stride_height",
+    "stride_width",
+    "pool",
+)
 _SPACE_KEYS = ("name", "layers", "tokens", "skips", "channels", "reductions")
 
 

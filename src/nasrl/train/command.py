@@ -71,8 +71,12 @@ def train_final(
     ds, train_split, val_split = _load_data(opts, cfg, say)
     if resume is None:  # the folder is made only once the data is known to be good
         run_dir.mkdir(parents=True, exist_ok=True)
-        saved = {"arch_label": arch_label, "architecture": arch.to_dict(), "train": cfg.model_dump(),
-                 "data": opts.model_dump()}  # fmt: skip
+        saved = {
+            "arch_label": arch_label,
+            "architecture": arch.to_dict(),
+            "train": cfg.model_dump(),
+            "data": opts.model_dump(),
+        }
         write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
         write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
@@ -86,11 +90,21 @@ def train_final(
     save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "model.pt")
     plots.training_curves(result.history, run_dir / "training_curves.png", title=f"{arch_label} on {ds.name}")
     metrics: dict = {
-        "architecture": arch_label, "architecture_hash": arch.hash(), "parameters": params, "data": ds.name,
-        "classes": ds.classes, "train_images": len(train_split), "val_images": len(val_split), "device": str(dev),
-        "config": cfg.model_dump(), "training": result.summary(), "test_images": len(ds.test_y), "test_acc": None,
-        "per_class_acc": None, "confusion_matrix": None,
-    }  # fmt: skip
+        "architecture": arch_label,
+        "architecture_hash": arch.hash(),
+        "parameters": params,
+        "data": ds.name,
+        "classes": ds.classes,
+        "train_images": len(train_split),
+        "val_images": len(val_split),
+        "device": str(dev),
+        "config": cfg.model_dump(),
+        "training": result.summary(),
+        "test_images": len(ds.test_y),
+        "test_acc": None,
+        "per_class_acc": None,
+        "confusion_matrix": None,
+    }
     if result.diverged:
         say("training diverged (the loss became NaN or infinite); the weights kept are the best before that")
     metrics.update(_test(model, ds, result.preprocess, dev, run_dir, arch_label, _smoke_images(cfg), say))
@@ -137,9 +151,16 @@ def _load_data(opts: DataConfig, cfg: TrainConfig, say: Callable[..., None]) -> 
 
 
 def _train(
-    model: torch.nn.Module, train_split: Split, val_split: Split, cfg: TrainConfig, dev: torch.device,
-    run_dir: Path, resume: bool, progress: bool, say: Callable[..., None],
-) -> TrainResult:  # fmt: skip
+    model: torch.nn.Module,
+    train_split: Split,
+    val_split: Split,
+    cfg: TrainConfig,
+    dev: torch.device,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    say: Callable[..., None],
+) -> TrainResult:
     """`fit` with a checkpoint and history files after every epoch; the model ends with its best weights."""
     checkpoint = run_dir / "checkpoint.pt"
     if resume and not checkpoint.is_file():
@@ -151,9 +172,16 @@ def _train(
         write_history(history, run_dir)
 
     result = fit(
-        model, train_split, val_split, cfg, dev, progress=progress, checkpoint_path=checkpoint, resume=resume,
+        model,
+        train_split,
+        val_split,
+        cfg,
+        dev,
+        progress=progress,
+        checkpoint_path=checkpoint,
+        resume=resume,
         on_epoch=on_epoch,
-    )  # fmt: skip
+    )
     result.write_history(run_dir)
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
@@ -161,9 +189,15 @@ def _train(
 
 
 def _test(
-    model: torch.nn.Module, ds: data.Dataset, preprocess: data.Preprocess, dev: torch.device, run_dir: Path,
-    arch_label: str, cap: int | None, say: Callable[..., None],
-) -> dict:  # fmt: skip
+    model: torch.nn.Module,
+    ds: data.Dataset,
+    preprocess: data.Preprocess,
+    dev: torch.device,
+    run_dir: Path,
+    arch_label: str,
+    cap: int | None,
+    say: Callable[..., None],
+) -> dict:
     """Test accuracy, per-class accuracy and the confusion matrix (with their figures), once, on the test set."""
     if len(ds.test_y) == 0:
         say("no test set: skipping the test evaluation")

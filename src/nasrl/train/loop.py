@@ -112,9 +112,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, fused: bool | None = None
     fused_arg = {"fused": True} if fused and cfg.optimizer != "rmsprop" else {}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay, **fused_arg,
-        )  # fmt: skip
+            params,
+            cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+            **fused_arg,
+        )
     if cfg.optimizer == "adam":
         betas = (cfg.momentum, 0.999)
         return torch.optim.Adam(params, cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **fused_arg)
@@ -307,8 +311,16 @@ def fit(
         preprocess = Preprocess.from_state_dict(ckpt["preprocess"])
     elif preprocess is None:
         preprocess = Preprocess.fit(train.x, zca=cfg.zca)
-    loader = Loader(train, cfg.batch_size, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed,
-                    channels_last=cfg.channels_last)  # fmt: skip
+    loader = Loader(
+        train,
+        cfg.batch_size,
+        preprocess,
+        device,
+        train=True,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        channels_last=cfg.channels_last,
+    )
     val_loader = Loader(val, cfg.eval_batch_size, preprocess, device, channels_last=cfg.channels_last)
     run = _start(model, cfg, preprocess, len(loader), device, ckpt)
     bar = _progress_display(progress, cfg.epochs, len(loader), run.finished)
@@ -354,9 +366,13 @@ def _resume_point(checkpoint_path: Path | None, cfg: TrainConfig) -> dict | None
 
 
 def _start(
-    model: nn.Module, cfg: TrainConfig, preprocess: Preprocess, steps_per_epoch: int, device: torch.device,
+    model: nn.Module,
+    cfg: TrainConfig,
+    preprocess: Preprocess,
+    steps_per_epoch: int,
+    device: torch.device,
     ckpt: dict | None,
-) -> _Run:  # fmt: skip
+) -> _Run:
     """Optimiser, schedule and scaler for a fresh run, or all of them as the checkpoint left them."""
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
@@ -395,9 +411,13 @@ def _progress_display(
 
 
 def _epoch(
-    run: _Run, loader: Loader, val_loader: Loader, cfg: TrainConfig, device: torch.device,
+    run: _Run,
+    loader: Loader,
+    val_loader: Loader,
+    cfg: TrainConfig,
+    device: torch.device,
     bar: ProgressReporter | None,
-) -> dict:  # fmt: skip
+) -> dict:
     """Train one epoch, validate, step the schedule, keep the best weights; returns the epoch's history row."""
     epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
     dtype = amp_dtype(cfg, device)
@@ -419,10 +439,17 @@ def _epoch(
             run.scheduler.step()
     run.epoch += 1
     record = {
-        "epoch": run.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-        "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - epoch_start, "train_seconds": train_seconds,
-        "train_cpu_seconds": train_cpu_seconds, "steps": run.steps,
-    }  # fmt: skip
+        "epoch": run.epoch,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "lr": lr,
+        "seconds": time.perf_counter() - epoch_start,
+        "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu_seconds,
+        "steps": run.steps,
+    }
     run.history.append(record)
     if val_acc is not None and val_acc > run.best_val_acc:
         run.best_val_acc, run.best_epoch = val_acc, run.epoch
@@ -434,9 +461,13 @@ def _epoch(
 
 
 def _train_steps(
-    run: _Run, loader: Loader, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None,
+    run: _Run,
+    loader: Loader,
+    cfg: TrainConfig,
+    device: torch.device,
+    dtype: torch.dtype | None,
     bar: ProgressReporter | None,
-) -> tuple[float, float, float]:  # fmt: skip
+) -> tuple[float, float, float]:
     """The optimiser steps of one epoch: (mean loss, accuracy, the last step's lr). One host sync every
     `check_every` steps (divergence check, progress); a non-finite loss ends the epoch there."""
     model, optimizer, scaler = run.forward, run.optimizer, run.scaler

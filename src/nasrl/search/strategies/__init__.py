@@ -16,9 +16,16 @@ from nasrl.search.strategies.strategy import Strategy, check_state
 from nasrl.space import SearchSpace
 
 __all__ = [
-    "PPO", "STRATEGIES", "RandomSearch", "RegularizedEvolution", "Reinforce", "Strategy", "check_state",
-    "collapse_warning", "make_strategy",
-]  # fmt: skip
+    "PPO",
+    "STRATEGIES",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Reinforce",
+    "Strategy",
+    "check_state",
+    "collapse_warning",
+    "make_strategy",
+]
 
 STRATEGIES = ("reinforce", "ppo", "evolution", "random")
 

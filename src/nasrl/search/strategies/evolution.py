@@ -104,9 +104,11 @@ class RegularizedEvolution(StrategyBase):
 
     # ----- learning ---------------------------------------------------------------------------------------
     def update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         """Each child joins the population in order, each pushing out the oldest member once it is full (with
         children in flight: whichever children arrived; there is no policy to correct, `proposal_log_probs` is
         ignored)."""

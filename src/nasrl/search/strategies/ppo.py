@@ -47,17 +47,21 @@ class PPO(Reinforce):
         self.approx_kl = 0.0
 
     def _update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         """`Reinforce`'s statistics plus how many epochs ran and the KL at the last check (0 with one epoch)."""
         stats = super()._update(architectures, rewards, proposal_log_probs)
         return stats | {"epochs": float(self.epochs_taken), "approx_kl": self.approx_kl}
 
     def _optimise(
-        self, architectures: Sequence[Architecture], advantage: torch.Tensor,
+        self,
+        architectures: Sequence[Architecture],
+        advantage: torch.Tensor,
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:  # fmt: skip
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Returns the first epoch's loss, entropies and gradient norm: the policy before this update, as
         `Reinforce` reports it."""
         with torch.no_grad():

@@ -39,9 +39,11 @@ class RandomSearch(StrategyBase):
         return uniform_architectures(self.space, n, self.num_layers, self.generator)
 
     def update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         """Nothing to learn (`proposal_log_probs` ignored): the baseline moves for comparable logs."""
         check_rewards(architectures, rewards)
         mean_reward = sum(float(r) for r in rewards) / len(rewards)

@@ -148,9 +148,11 @@ class Reinforce(StrategyBase):
         return list(zip(sample.architectures, [float(lp) for lp in sample.log_probs]))
 
     def update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         """One policy-gradient update on one episode's children (eq. 2 with baseline, averaged over the m children),
         each stale child's term weighted by its truncated importance ratio (the module's docstring)."""
         check_rewards(architectures, rewards)
@@ -160,9 +162,11 @@ class Reinforce(StrategyBase):
             return self._update(architectures, rewards, proposal_log_probs if stale(proposal_log_probs) else None)
 
     def _update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         transformed = [self.transform(float(r)) for r in rewards]
         mean_transformed = _mean(transformed)
         baseline = mean_transformed if self.baseline is None else self.baseline
@@ -197,9 +201,11 @@ class Reinforce(StrategyBase):
         }
 
     def _optimise(
-        self, architectures: Sequence[Architecture], advantage: torch.Tensor,
+        self,
+        architectures: Sequence[Architecture],
+        advantage: torch.Tensor,
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:  # fmt: skip
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """One gradient step of the REINFORCE loss; returns (loss, the children's entropies, gradient norm)."""
         log_probs, entropies, skip_kls = self.controller.score(architectures)
         if proposal_log_probs is not None:  # stale children: truncated importance weights (module docstring)
@@ -210,9 +216,12 @@ class Reinforce(StrategyBase):
         return loss, entropies, self._step(loss)
 
     def loss(
-        self, architectures: Sequence[Architecture], surrogate: torch.Tensor, entropies: torch.Tensor,
+        self,
+        architectures: Sequence[Architecture],
+        surrogate: torch.Tensor,
+        entropies: torch.Tensor,
         skip_kls: torch.Tensor,
-    ) -> torch.Tensor:  # fmt: skip
+    ) -> torch.Tensor:
         """-surrogate.mean() - w * H.mean(), H per decision when `entropy_per_decision`: the reward is a share of
         the decisions, so each decision's pull shrinks as 1 / decisions while a bonus on the summed entropy would
         pull each with the full weight and hold a deep policy near uniform."""

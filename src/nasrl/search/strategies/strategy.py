@@ -23,9 +23,11 @@ class Strategy(Protocol):
         ...
 
     def update(
-        self, architectures: Sequence[Architecture], rewards: Sequence[float],
+        self,
+        architectures: Sequence[Architecture],
+        rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, float]:
         """Learn from one episode; returns at least loss, baseline, mean_reward, entropy and lr.
         `proposal_log_probs` (children in flight): log pi(arch) under the policy that proposed each child, None
         (or no list) for a child the current policy proposed; a policy-gradient strategy corrects for the rest."""
