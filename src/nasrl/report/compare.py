@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nasrl.errors import UserError
-from nasrl.report.html import _figure, _table, write_page
+from nasrl.report.html import figure_section, html_table, write_page
 from nasrl.report.runs import SearchRun, format_table, read_search
 
 #: Children in the running mean's window: long enough to smooth one episode's luck (the paper samples 8 to
@@ -393,7 +393,7 @@ def _page_body(
     runs = [(g.label, str(r.seed), r.name, str(len(r.best)), f"{r.final_best:.4f}") for g in groups for r in g.runs]
     body = [
         "<section><h2>Groups</h2>"
-        + _table(header, cells)
+        + html_table(header, cells)
         + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
         + "</section>"
     ]
@@ -410,6 +410,7 @@ def _page_body(
             "last child the median is over the seeds still going."
         )
         title = f"Reward {captions[axis].split(' (')[0]}" + (" (primary)" if axis == by else "")
-        body.append(_figure(title, out, PICTURES[axis], made[axis], caption, missing))
-    body.append("<section><h2>Runs</h2>" + _table(("group", "seed", "run", "children", "best"), runs) + "</section>")
+        body.append(figure_section(title, out, PICTURES[axis], made[axis], caption, missing))
+    runs_table = html_table(("group", "seed", "run", "children", "best"), runs)
+    body.append(f"<section><h2>Runs</h2>{runs_table}</section>")
     return body

@@ -194,7 +194,7 @@ def _search_body(
         ),
     ]
     for title, name, caption in sections:
-        body.append(_figure(title, out, name, made.get(name), caption, notes.get(name)))
+        body.append(figure_section(title, out, name, made.get(name), caption, notes.get(name)))
     if run.shared and run.derived:
         body += [_derived_best(run, out, made["best_architecture.png"]), _derived_table(run), _rank_check(run)]
     else:
@@ -207,7 +207,8 @@ def _arch_details(arch: Architecture) -> str:
     """An architecture's layer table and one-line DNA, shown beside its drawing."""
     from nasrl.space.describe import dna_string, layer_columns, layer_rows
 
-    return f"{_table(layer_columns(arch), layer_rows(arch))}<p>DNA: <code>{html.escape(dna_string(arch))}</code></p>"
+    dna = html.escape(dna_string(arch))
+    return f"{html_table(layer_columns(arch), layer_rows(arch))}<p>DNA: <code>{dna}</code></p>"
 
 
 def _best_child(run: SearchRun, out: Path, made: Path | None, missing: str | None) -> str:
@@ -230,7 +231,7 @@ def _best_child(run: SearchRun, out: Path, made: Path | None, missing: str | Non
             "weights, and writes best_architecture.json and derived.json.</div>"
         )
     title = "Best sampled architecture" if run.shared else "Best architecture"
-    section = _figure(title, out, "best_architecture.png", made, "", missing, beside)
+    section = figure_section(title, out, "best_architecture.png", made, "", missing, beside)
     return section.replace("</h2>", "</h2>" + hint, 1) if hint else section
 
 
@@ -260,7 +261,7 @@ def _derived_best(run: SearchRun, out: Path, made: Path | None) -> str:
         f"retrain the architecture from scratch for its real accuracy, with <code>nasrl train --arch {retrain}</code>."
         "</p>"
     )
-    return _figure("Derived architecture", out, "best_architecture.png", made, "", None, beside).replace(
+    return figure_section("Derived architecture", out, "best_architecture.png", made, "", None, beside).replace(
         "</section>", caption + "</section>", 1
     )
 
@@ -284,7 +285,7 @@ def _derived_table(run: SearchRun) -> str:
     return (
         f"<section><h2>Top {len(rows)} derived architectures</h2><p class='note'>Of {len(derived)} distinct "
         "architectures sampled from the final policy, each scored on the whole validation split with the shared "
-        f"weights (derived.json).</p>{_table(header, rows, escape=False)}</section>"
+        f"weights (derived.json).</p>{html_table(header, rows, escape=False)}</section>"
     )
 
 
@@ -313,7 +314,7 @@ def _rank_check(run: SearchRun) -> str:
     return (
         f"<section><h2>Rank check</h2><p>Kendall tau <b>{check['kendall_tau']:.3f}</b>, Spearman rho "
         f"<b>{check['spearman_rho']:.3f}</b> over {len(rows)} architectures (1: the shared weights order them as "
-        f"training them does; 0: no relation).</p>{_table(header, rows, escape=False)}</section>"
+        f"training them does; 0: no relation).</p>{html_table(header, rows, escape=False)}</section>"
     )
 
 
@@ -355,7 +356,7 @@ def _search_summary(run: SearchRun) -> str:
         note = '<p class="note">The search is still running: this report is a snapshot; run it again to update.</p>'
     elif not run.children:
         note = '<p class="note">This run has no children yet, so most sections below are empty.</p>'
-    return "<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + note + "</section>"
+    return "<section><h2>Run</h2>" + html_table(("", ""), rows, header=False) + note + "</section>"
 
 
 def _derived_text(run: SearchRun) -> str:
@@ -410,7 +411,8 @@ def _top_children(run: SearchRun, dna_string: Any) -> str:
     noisy = " (one validation minibatch with the shared weights: noisy)" if run.shared else ""
     return (
         f"<section><h2>Top {len(top)} children</h2><p class='note'>Distinct architectures by reward{noisy}; "
-        f"DNA per layer: kernel/filters&lt;inputs (img = the image).</p>{_table(header, rows, escape=False)}</section>"
+        "DNA per layer: kernel/filters&lt;inputs (img = the image).</p>"
+        f"{html_table(header, rows, escape=False)}</section>"
     )
 
 
@@ -436,7 +438,7 @@ def _train_report(run_dir: Path) -> Path:
             ("test accuracy", "n/a" if metrics.get("test_acc") is None else f"{metrics['test_acc']:.2%}"),
             *((k.replace("_", " "), _value_text(k, v)) for k, v in training.items() if not isinstance(v, (dict, list))),
         ]
-        body.append("<section><h2>Run</h2>" + _table(("", ""), rows, header=False) + "</section>")
+        body.append("<section><h2>Run</h2>" + html_table(("", ""), rows, header=False) + "</section>")
     else:
         body.append(
             "<section><h2>Run</h2><p class='note'>No metrics.json yet: the training has not finished "
@@ -473,11 +475,11 @@ def _train_report(run_dir: Path) -> Path:
         ),
     }
     for name, (title, caption, missing) in captions.items():
-        body.append(_figure(title, out, name, made[name], caption, missing))
+        body.append(figure_section(title, out, name, made[name], caption, missing))
     if metrics and metrics.get("per_class_acc"):
         per_class = [(k, f"{v:.2%}") for k, v in metrics["per_class_acc"].items()]
         body.append(
-            "<section><h2>Per-class test accuracy</h2>" + _table(("class", "accuracy"), per_class) + "</section>"
+            "<section><h2>Per-class test accuracy</h2>" + html_table(("class", "accuracy"), per_class) + "</section>"
         )
     return _write_html(out, f"nasrl train report: {run_dir.resolve().name}", body)
 
@@ -497,7 +499,7 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 
 
-def _figure(
+def figure_section(
     title: str, out: Path, name: str, made: Path | None, caption: str, missing: str | None, beside: str = ""
 ) -> str:
     """A section with the picture inlined (the page stays self-contained) and linked to its file;
@@ -512,7 +514,7 @@ def _figure(
     return f"<section><h2>{title}</h2>{picture}{note}</section>"
 
 
-def _table(columns: tuple[str, ...], rows: list, header: bool = True, escape: bool = True) -> str:
+def html_table(columns: tuple[str, ...], rows: list, header: bool = True, escape: bool = True) -> str:
     """An HTML table; without `header`, a key/value table whose keys are header cells."""
     cell = html.escape if escape else str
     if not header:
