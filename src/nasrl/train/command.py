@@ -34,6 +34,7 @@ from nasrl.train.loop import TrainResult, fit, predict, resolve_device, write_hi
 
 
 def default_run_dir(arch_label: str) -> Path:
+    """A fresh folder per run under runs/, named by the network and the time, so runs never overwrite each other."""
     return Path("runs") / f"train-{arch_label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -56,40 +57,85 @@ def train_final(
 
     With `resume`, the run folder's run.json decides the architecture, data and config (the command line's
     are ignored), and training continues from its checkpoint."""
-    say = print if progress else (lambda *a, **k: None)
-    if resume is not None:
-        run_dir = Path(resume)
-        arch, arch_label, cfg, opts = _read_run(run_dir)
-    else:
-        if arch_name is None:
-            raise UserError("Give the network to train with --arch (nascnn15 or an architecture JSON file).")
-        arch, arch_label = load_architecture(arch_name), _arch_label(arch_name)
-        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(arch_label)
-        if (run_dir / "checkpoint.pt").exists():
-            raise UserError(f"{run_dir} already holds a training run: use --resume {run_dir}, or another --run-dir.")
+    say = print if progress else _quiet
+    arch, arch_label, cfg, opts, run_dir = _resolve_run(arch_name, cfg, opts, run_dir, resume)
     dev = resolve_device(device)
     ds, train_split, val_split = _load_data(opts, cfg, say)
     if resume is None:  # the folder is made only once the data is known to be good
-        run_dir.mkdir(parents=True, exist_ok=True)
-        saved = {
-            "arch_label": arch_label,
-            "architecture": arch.to_dict(),
-            "train": cfg.model_dump(),
-            "data": opts.model_dump(),
-        }
-        write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
-        write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
-    torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
-    if cfg.dropout and not arch.macro:
-        raise UserError("--dropout acts before a macro network's classifier: drop it for this architecture.")
-    model = builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]), dropout=cfg.dropout)
+        _write_run_files(run_dir, arch, arch_label, cfg, opts)
+    model = _build_model(arch, cfg, ds)
     params = builder.count_parameters(model)
     say(f"network: {arch_label} ({arch.num_layers} layers, {params:,} parameters, hash {arch.hash()}) on {dev}")
     say(f"run folder: {run_dir}")
     result = _train(model, train_split, val_split, cfg, dev, run_dir, resume is not None, progress, say)
     save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "model.pt")
     plots.training_curves(result.history, run_dir / "training_curves.png", title=f"{arch_label} on {ds.name}")
-    metrics: dict = {
+    metrics = _training_metrics(arch, arch_label, params, ds, train_split, val_split, dev, cfg, result)
+    if result.diverged:
+        say("training diverged (the loss became NaN or infinite); the weights kept are the best before that")
+    metrics.update(_test(model, ds, result.preprocess, dev, run_dir, arch_label, _smoke_images(cfg), say))
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    _print_summary(result, metrics)
+    return metrics
+
+
+def _quiet(*args: object, **kwargs: object) -> None:
+    """`say` without `--progress`: the final summary line is the command's only output."""
+
+
+def _resolve_run(
+    arch_name: str | None, cfg: TrainConfig, opts: DataConfig, run_dir: Path | None, resume: Path | None
+) -> tuple[Architecture, str, TrainConfig, DataConfig, Path]:
+    """What to train, on what, and where: run.json's choices when resuming, else the command line's, in a folder
+    that holds no earlier run (a second run there would overwrite the first one's checkpoint)."""
+    if resume is not None:
+        run_dir = Path(resume)
+        arch, arch_label, cfg, opts = _read_run(run_dir)
+        return arch, arch_label, cfg, opts, run_dir
+    if arch_name is None:
+        raise UserError("Give the network to train with --arch (nascnn15 or an architecture JSON file).")
+    arch, arch_label = load_architecture(arch_name), _arch_label(arch_name)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(arch_label)
+    if (run_dir / "checkpoint.pt").exists():
+        raise UserError(f"{run_dir} already holds a training run: use --resume {run_dir}, or another --run-dir.")
+    return arch, arch_label, cfg, opts, run_dir
+
+
+def _write_run_files(run_dir: Path, arch: Architecture, arch_label: str, cfg: TrainConfig, opts: DataConfig) -> None:
+    """run.json (what `--resume` reads back) and architecture.json (what was trained, as `--arch` takes it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = {
+        "arch_label": arch_label,
+        "architecture": arch.to_dict(),
+        "train": cfg.model_dump(),
+        "data": opts.model_dump(),
+    }
+    write_text_atomic(run_dir / "run.json", json.dumps(saved, indent=2) + "\n")
+    write_text_atomic(run_dir / "architecture.json", arch.to_json(indent=2) + "\n")
+
+
+def _build_model(arch: Architecture, cfg: TrainConfig, ds: data.Dataset) -> torch.nn.Module:
+    """The network for this data set's classes and channels, its initial weights drawn from the config's seed."""
+    torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
+    if cfg.dropout and not arch.macro:
+        raise UserError("--dropout acts before a macro network's classifier: drop it for this architecture.")
+    return builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]), dropout=cfg.dropout)
+
+
+def _training_metrics(
+    arch: Architecture,
+    arch_label: str,
+    params: int,
+    ds: data.Dataset,
+    train_split: Split,
+    val_split: Split,
+    dev: torch.device,
+    cfg: TrainConfig,
+    result: TrainResult,
+) -> dict:
+    """metrics.json before the test: what was trained, on what, and how; the test's keys are None until `_test`
+    fills them (they stay None without a test set)."""
+    return {
         "architecture": arch_label,
         "architecture_hash": arch.hash(),
         "parameters": params,
@@ -105,16 +151,15 @@ def train_final(
         "per_class_acc": None,
         "confusion_matrix": None,
     }
-    if result.diverged:
-        say("training diverged (the loss became NaN or infinite); the weights kept are the best before that")
-    metrics.update(_test(model, ds, result.preprocess, dev, run_dir, arch_label, _smoke_images(cfg), say))
-    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def _print_summary(result: TrainResult, metrics: dict) -> None:
+    """The one line printed with or without `--progress`: time, steps, best validation and test accuracy."""
     test_text = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.2%}"
     print(
         f"done in {result.seconds:.1f} s, {result.steps} steps: best val acc {result.best_val_acc:.2%} "
         f"(epoch {result.best_epoch}), test acc {test_text}"
     )
-    return metrics
 
 
 def _read_run(run_dir: Path) -> tuple[Architecture, str, TrainConfig, DataConfig]:
