@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from nasrl.cli import main
-from nasrl.config import make_config
+from nasrl.config import make_config, save_config
 from nasrl.errors import UserError
 from nasrl.report.html import write_report
 from nasrl.report.runs import list_runs, read_search
@@ -109,6 +109,28 @@ def test_report_marks_failures_and_collapse(tmp_path):
     store.close()
     page = assert_valid_report(write_report(tmp_path / "run"))
     assert "Collapse warning" in page and "NaN loss" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "said", "not_said"),
+    [
+        (
+            {"rungs": "1,3,9", "eta": 3},
+            "successive halving over rungs of 1, 3 and 9 epochs, the best 1/3 of each rung",
+            "per child",
+        ),
+        ({"child_epochs": 7}, "train on synthetic: 7 epochs per child", "successive halving"),
+    ],
+)
+def test_report_says_how_long_children_trained_rungs_or_child_epochs(tmp_path, fields, said, not_said):
+    cfg = make_config({"evaluator": "train", "data": "synthetic", "space": "zoph", "layers": 3, **fields})
+    store = RunStore(tmp_path / "run")
+    store.record_child(make_child(0, 0, 0.42, params=12345))
+    store.close()
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    page = assert_valid_report(write_report(tmp_path / "run"))
+    assert said in page and not_said not in page
+    assert "20 epochs" not in page  # the unused default child_epochs is not reported as what the children trained
 
 
 def test_report_of_train_run_shows_curves_confusion_and_missing_predictions(tmp_path):

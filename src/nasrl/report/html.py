@@ -377,8 +377,22 @@ def _evaluator_text(cfg: dict[str, Any]) -> str:
     if not cfg:
         return "?"
     subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
+    return f"train on {cfg.get('data', '?')}: {_child_epochs_text(cfg)}{subset}"
+
+
+def _child_epochs_text(cfg: dict[str, Any]) -> str:
+    """How long children trained: successive halving's rungs when the run had them (its `child_epochs` went
+    unused then), else `child_epochs` for every child."""
+    rungs = cfg.get("rungs")
+    if rungs:
+        epochs = [str(r).strip() for r in (rungs.split(",") if isinstance(rungs, str) else rungs)]
+        listed = epochs[0] if len(epochs) == 1 else f"{', '.join(epochs[:-1])} and {epochs[-1]}"
+        return (
+            f"successive halving over rungs of {listed} epochs, the best 1/{cfg.get('eta', '?')} of each rung's "
+            "children going on to the next"
+        )
     epochs = cfg.get("child_epochs", "?")
-    return f"train on {cfg.get('data', '?')}: {epochs} epoch{'' if epochs == 1 else 's'} per child{subset}"
+    return f"{epochs} epoch{'' if epochs == 1 else 's'} per child"
 
 
 def _top_children(run: SearchRun, dna_string: Any) -> str:
