@@ -101,8 +101,8 @@ def batch_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4, flip: 
     """Random crop of every image after zero-padding by `pad` pixels, and with `flip` a random half mirrored.
 
     Two gathers with per-sample offsets, rows then columns; a mirrored image just reads its columns backwards
-    (padding is symmetric, so crop-then-flip equals flip-then-crop). 2.2 ms per 128 CIFAR images on one CPU
-    core, against 6 ms for a 4-index gather plus a separate flip; no host sync, so it suits GPUs too."""
+    (padding is symmetric, so crop-then-flip equals flip-then-crop). No host sync, so it suits GPUs too; the flip
+    rides on the column gather because that beat a separate flip pass (BENCHMARKS.md, "Data pipeline")."""
     n, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n, 1), device=x.device, generator=generator)

@@ -1,10 +1,8 @@
-"""Data sets as resident uint8 tensors, the stratified train/validation split, and the batched on-device loader.
+"""Data sets as uint8 tensors: torchvision's public sets, an image folder or archive, a synthetic set, and the
+decode cache that makes every load after the first one fast.
 
-Read top to bottom: sources (torchvision's public sets, an image folder, a synthetic set), the decode cache,
-the split, then the loader. The loader follows airbench: the whole split lives on the training device as
-uint8, a batch is an index into it, and augmentation (random crop with 4 pixels of zero padding, horizontal
-flip) is a handful of tensor operations over the whole batch. No per-image Python runs in the training loop,
-so on CPU the loop costs almost nothing next to the convolutions (see BENCHMARKS.md, "Data pipeline").
+Read top to bottom: the sources, then the cache. Images are decoded once to uint8 [N, C, H, W] tensors, the form
+the stratified split (`nasrl.data.split`) and the on-device loader (`nasrl.data.loader`) take.
 """
 
 from __future__ import annotations
@@ -304,7 +302,8 @@ def _decode_archive(root: Path, resolution: int) -> dict:
 
 def _scan(folder: Path, classes: list[str] | None) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
     """(path, label, size, mtime_ns) per file in sorted order; classes are the sorted sub-folder names (or the
-    given ones). os.scandir keeps this to one stat per file: 60k files in ~0.1 s, so a cached load stays fast."""
+    given ones). os.scandir keeps this to one stat per file, so a cached load stays fast (BENCHMARKS.md, "Data
+    pipeline")."""
     names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
     if classes is None:
         classes = names
@@ -347,8 +346,8 @@ def _decode_chunk(paths: list[str | io.BytesIO], resolution: int) -> list[bytes 
 
 
 def _decode_files(files: list[tuple], resolution: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Decode every file once. One process: decoding 32x32 JPEGs is Python-bound (threads do not help) and
-    worker processes that import torch cost more than they save; 60k CIFAR JPEGs take ~5 s, then the cache."""
+    """Decode every file once, in this process, then the cache serves every later load: decoding small JPEGs is
+    Python-bound, so neither threads nor worker processes pay for themselves (BENCHMARKS.md, "Data pipeline")."""
     images = _decode_chunk([f[0] for f in files], resolution)
     keep = [i for i, im in enumerate(images) if im is not None]
     raw = bytearray(b"".join(images[i] for i in keep))

@@ -1,9 +1,10 @@
 """The one trainer for child networks and final models: optimiser, schedule, early stopping, AMP, checkpoints.
 
-A search trains thousands of children through `fit`, so the loop keeps to three rules (DESIGN.md, "Speed
-rules"): the data is resident on the device (`data.Loader`), nothing syncs with the host inside an epoch
-except a divergence check every `check_every` steps, and a run is a pure function of its config on CPU, so
-a resumed run repeats an uninterrupted one exactly (the search's resume relies on it).
+A search trains thousands of children through `fit`, so the loop keeps to three rules: the data is resident
+on the device (`data.Loader`), nothing syncs with the host inside an epoch except a divergence check every
+`check_every` steps (what the loop costs next to the model alone: BENCHMARKS.md, "Data pipeline"), and a run
+is a pure function of its config on CPU, so a resumed run repeats an uninterrupted one exactly (the search's
+resume relies on it).
 """
 
 from __future__ import annotations
@@ -295,7 +296,8 @@ def fit(
     a checkpoint, a later call with `resume` continues the same schedule from there.
 
     `preprocess` (input statistics) defaults to `Preprocess.fit(train.x, zca=cfg.zca)`; a search that trains
-    many children on one split can compute it once and pass it (0.4 s per child saved on 45k images).
+    many children on one split can compute it once and pass it, rather than once per child (BENCHMARKS.md,
+    "Data pipeline").
 
     With `checkpoint_path`, a checkpoint is written atomically after every epoch (before `on_epoch` runs);
     with `resume` too, training continues from it and ends exactly as an uninterrupted run would."""
