@@ -180,9 +180,12 @@ def test_an_unknown_field_is_refused():
 
 
 def test_assignment_is_validated_too():
-    cfg = make_config({})
-    with pytest.raises(ValueError):
+    cfg = make_config({"children": 4})
+    with pytest.raises(ValueError, match=r"(?s)^1 validation error for SearchConfig\nchildren\n.*greater than"):
         cfg.children = 0
+    assert cfg.children == 4  # the refused value was not stored
+    cfg.children = 2
+    assert cfg.children == 2  # a valid assignment goes through
 
 
 # ----- YAML files --------------------------------------------------------------------------------
