@@ -1,9 +1,15 @@
 """Packing children on one GPU with Ray's fractional GPUs, on a local Ray with one logical GPU (no CUDA needed).
 
-Children sleep and report when they ran; the most intervals that overlap is how many shared the GPU."""
+No clock decides anything here: children count themselves in and out of a shared file under a lock, and each
+waits at a barrier until its whole group of `packed` has started, so a GPU share that lets fewer run at once
+never gets past the barrier (the child fails), and one that lets more run shows in the peak count."""
 
+import fcntl
+import json
 import sys
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,25 +18,77 @@ from nasrl.cli import main
 from nasrl.config import SearchConfig, make_config
 from nasrl.errors import UserError
 from nasrl.run.records import ChildResult
-from nasrl.search.evaluators import SyntheticEvaluator
+from nasrl.search.evaluators.synthetic import SyntheticEvaluator
+from nasrl.search.executors import LocalExecutor
 from nasrl.space import Architecture
 
-ARCH = Architecture.from_layers("zoph", [{"filter_height": 3, "filter_width": 3, "filters": f} for f in (36, 48, 64)])
+#: Children of different architectures, so that results arriving out of order could not pass for the right ones.
+SIZES, FILTERS = (1, 3, 5, 7), (24, 36, 48, 64)
+ARCHS = [
+    Architecture.from_layers(
+        "zoph",
+        [
+            {
+                "filter_height": SIZES[(k + i) % 4],
+                "filter_width": SIZES[(k // 4 + i) % 4],
+                "filters": FILTERS[(k + 2 * i) % 4],
+            }
+            for i in range(3)
+        ],
+    )
+    for k in range(8)
+]
+
+#: Only a broken packing waits this long: a child whose group never completes gives up and fails.
+BARRIER_LIMIT_S = 120.0
 
 
-class SleepyEvaluator(SyntheticEvaluator):
-    """A child that holds its GPU share for `seconds` and returns when it ran (wall clock) in its history."""
+class CountingEvaluator(SyntheticEvaluator):
+    """A synthetic child that counts itself in and out of `folder`/state.json (under a lock) and, once in, waits
+    until its group of `packed` children (tickets in order of arrival) has started; it reports the GPU share
+    Ray assigned it in its history."""
 
-    def __init__(self, cfg: SearchConfig, seconds: float):
+    def __init__(self, cfg: SearchConfig, folder: Path, packed: int, count: int):
         super().__init__(cfg.search_space(), cfg.synthetic_seed)
-        self.seconds = seconds
+        self.folder, self.packed, self.count = folder, packed, count
+        (folder / "state.json").write_text(json.dumps({"running": 0, "peak": 0, "started": 0}))
+
+    @contextmanager
+    def state(self):
+        with open(self.folder / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = json.loads((self.folder / "state.json").read_text())
+            yield state
+            (self.folder / "state.json").write_text(json.dumps(state))
 
     def evaluate(self, arch, episode, child_index, epochs=None):
-        start = time.time()
-        time.sleep(self.seconds)
+        import ray
+
+        with self.state() as state:
+            ticket = state["started"]
+            state["started"] += 1
+            state["running"] += 1
+            state["peak"] = max(state["peak"], state["running"])
+        group_end = min(self.count, (ticket // self.packed + 1) * self.packed)
+        deadline = time.monotonic() + BARRIER_LIMIT_S
+        while not self._started(group_end):
+            if time.monotonic() > deadline:
+                return ChildResult.failure(f"only part of the group of {self.packed} ever ran at once")
+            time.sleep(0.005)
         result = super().evaluate(arch, episode, child_index, epochs)
-        result.history = [{"start": start, "end": time.time()}]
+        result.history = [{"gpus": ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)}]
+        with self.state() as state:
+            state["running"] -= 1
         return result
+
+    def _started(self, at_least: int) -> bool:
+        with self.state() as state:
+            return state["started"] >= at_least
+
+    def peak(self) -> int:
+        """The most children inside `evaluate` at once, over the whole run."""
+        with self.state() as state:
+            return state["peak"]
 
 
 class DeviceEvaluator(SyntheticEvaluator):
@@ -42,15 +100,13 @@ class DeviceEvaluator(SyntheticEvaluator):
 @pytest.fixture(scope="module")
 def gpu_ray():
     """A local Ray with one logical GPU and CPUs for 8 children (4 CPUs, half a CPU each), so the GPU share alone
-    limits how many run. Four workers start (torch imported) before any test measures: a cold worker's start-up,
-    seconds on a busy machine, would stagger the children and hide the packing."""
+    limits how many run at once."""
     ray = pytest.importorskip("ray")
     from nasrl.search.executors import RayExecutor
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        children(RayExecutor, gpus=0.25, count=4, seconds=1.0)
         yield RayExecutor
     finally:
         ray.shutdown()
@@ -66,31 +122,26 @@ def ray_config(gpus: float) -> SearchConfig:
     )
 
 
-def children(executor_class, gpus: float, count: int, seconds: float = 0.5, evaluator=None) -> list[ChildResult]:
-    """`count` copies of one architecture through the executor directly (no search, so no cache)."""
-    cfg = ray_config(gpus)
-    executor = executor_class(cfg, evaluator or SleepyEvaluator(cfg, seconds))
+def children(executor, count: int) -> list[ChildResult]:
+    """The first `count` of ARCHS through `executor` directly (no search, so no cache), in child order."""
     try:
-        return [result for _, _, result in executor.run(0, [(i, ARCH) for i in range(count)])]
+        finished = {index: result for index, _, result in executor.run(0, list(enumerate(ARCHS[:count])))}
     finally:
         executor.close()
-
-
-def most_at_once(results: list[ChildResult]) -> int:
-    """The peak number of overlapping (start, end) intervals; an end at the same instant as a start comes first."""
-    events = sorted([(r.history[0]["start"], 1) for r in results] + [(r.history[0]["end"], -1) for r in results])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
+    return [finished[i] for i in range(count)]
 
 
 @pytest.mark.parametrize(("gpus", "packed", "count"), [(0.25, 4, 8), (0.5, 2, 4), (1.0, 1, 3)])
-def test_a_gpu_share_runs_exactly_that_many_children_at_once(gpu_ray, gpus, packed, count):
-    results = children(gpu_ray, gpus, count)
-    assert all(r.ok for r in results)
-    assert most_at_once(results) == packed
+def test_a_gpu_share_runs_exactly_that_many_children_at_once(gpu_ray, tmp_path, gpus, packed, count):
+    cfg = ray_config(gpus)
+    counting = CountingEvaluator(cfg, tmp_path, packed, count)
+    results = children(gpu_ray(cfg, counting), count)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]  # every group of `packed` ran at once
+    assert counting.peak() == packed  # and never more than that
+    assert [r.history[0]["gpus"] for r in results] == [gpus] * count  # each got the share it asked for
+    one_at_a_time = children(LocalExecutor(SyntheticEvaluator(cfg.search_space(), cfg.synthetic_seed)), count)
+    assert [(r.reward, r.val_acc) for r in results] == [(r.reward, r.val_acc) for r in one_at_a_time]
+    assert len({r.reward for r in results}) > 1  # different children, so a mix-up of results would show
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no CUDA device")
@@ -98,7 +149,7 @@ def test_a_gpu_torch_cannot_use_fails_the_child_in_one_sentence(gpu_ray):
     from nasrl.search.executors import NO_CUDA_ON_WORKER
 
     cfg = ray_config(0.5)
-    (result,) = children(gpu_ray, 0.5, 1, evaluator=DeviceEvaluator(cfg.search_space(), 0))
+    (result,) = children(gpu_ray(cfg, DeviceEvaluator(cfg.search_space(), 0)), 1)
     assert not result.ok and result.reward == 0.0
     assert result.error == NO_CUDA_ON_WORKER.format(torch=torch.__version__)
     assert "install a CUDA build of torch" in result.error and "--gpus-per-child 0" in result.error
@@ -106,7 +157,7 @@ def test_a_gpu_torch_cannot_use_fails_the_child_in_one_sentence(gpu_ray):
 
 def test_more_gpus_per_child_than_a_local_ray_has_is_refused_not_queued_forever(gpu_ray):
     with pytest.raises(UserError, match=r"^--gpus-per-child 2 asks for more GPUs than this machine's Ray has \(1\)"):
-        children(gpu_ray, 2, 1)
+        gpu_ray(ray_config(2), SyntheticEvaluator(ray_config(2).search_space(), 0))
 
 
 @pytest.mark.parametrize("gpus", [0, 0.125, 0.25, 0.5, 1, 2, "0.25"])
