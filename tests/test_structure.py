@@ -1,5 +1,6 @@
-"""The package's shape, checked from its source with `ast` (DESIGN.md's "Imports point down ... nothing imports the
-CLI; no module imports another module's `_private` names", and "no other module grows an `if` on its name").
+"""The package's shape, checked from its source with `ast`: imports point down and never form a cycle, nothing
+imports the CLI, no module imports another module's `_private` names, functions stay short, and no module but a
+registry grows an `if` on a strategy's or an evaluator's name.
 
 Each rule is a function over a package folder that returns its offenders as readable lines; the tests at the end
 run them on src/nasrl, and the tests before them run them on tiny packages written to tmp_path, so a rule that
@@ -17,7 +18,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "nasrl"
 
-#: A function's length from its `def` line to the end of its body, docstring included (STYLE.md: small modules).
+#: A function's length from its `def` line to the end of its body, docstring included: one screen to read.
 MAX_FUNCTION_LINES = 80
 
 #: The names strategies and evaluators register under: comparing a config value with one of them outside the
