@@ -100,12 +100,12 @@ def test_strided_inputs_are_zero_padded_to_the_largest():
 
 def test_concat_pads_every_smaller_map_bottom_right_to_the_largest_height_and_width():
     tall, wide = torch.randn(1, 2, 5, 3), torch.randn(1, 1, 2, 4)
-    x = builder._concat([tall, wide])
+    x = builder.concat([tall, wide])
     assert x.shape == (1, 3, 5, 4)
     assert torch.equal(x[:, :2, :, :3], tall) and not x[:, :2, :, 3:].any()
     assert torch.equal(x[:, 2:, :2, :], wide) and not x[:, 2:, 2:, :].any()
     only = torch.randn(1, 2, 3, 3)
-    assert builder._concat([only]) is only
+    assert builder.concat([only]) is only
 
 
 def test_flops_come_from_the_counter_and_scale_with_filters():

@@ -29,7 +29,9 @@ from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.nets.macro import MacroNetwork, read_after
 from nasrl.space import Architecture
-from nasrl.space.describe import layer_table, macro_widths, skip_names
+from nasrl.space.describe import layer_table
+from nasrl.space.families.macro import skip_names
+from nasrl.space.families.macro import widths as macro_widths
 
 #: Inputs each check runs through both networks (a small random batch at CIFAR-10's size).
 CHECK_BATCH = 2
@@ -118,8 +120,14 @@ def generate_code(arch: Architecture, class_name: str = "Network", num_classes: 
     if not class_name.isidentifier():
         raise UserError(f"'{class_name}' is not a valid Python class name: use letters, digits and _.")
     params = builder.count_parameters(builder.build(arch, num_classes, in_channels))
-    if arch.macro:
-        return _macro_code(arch, class_name, num_classes, in_channels, params)
+    network = arch.family.network
+    if network not in _CODE_WRITERS:
+        raise UserError(f"Space '{arch.space}' builds {network} networks, which have no code export yet.")
+    return _CODE_WRITERS[network](arch, class_name, num_classes, in_channels, params)
+
+
+def _geometry_code(arch: Architecture, class_name: str, num_classes: int, in_channels: int, params: int) -> str:
+    """`generate_code` for a Zoph-style architecture: `nets.geometry.ChildNetwork`, written out."""
     scales = _scales(arch)
     widths = [layer.filters for layer in arch.layers]
     outputs = builder.loose_ends(arch)
@@ -347,6 +355,10 @@ def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channe
     return "\n".join(lines) + "\n"
 
 
+#: Family.network -> the writer of its readable PyTorch file.
+_CODE_WRITERS = {"geometry": _geometry_code, "macro": _macro_code}
+
+
 def load_code(path: str | Path, class_name: str) -> type[nn.Module]:
     """Import the class from a file `export_code` wrote (kept in sys.modules so `torch.jit.script` finds its source)."""
     path = Path(path)
@@ -402,7 +414,9 @@ def build_with_weights(arch: Architecture, weights: Mapping[str, torch.Tensor] |
     if weights is None:
         return builder.build(arch).eval()
     num_classes = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else 10
-    first = weights.get("stem.0.weight" if arch.macro else "layers.0.conv.weight")
+    # The input channels are the first convolution's, whatever the family calls it.
+    first_conv = next((k for k, v in builder.build(arch).state_dict().items() if v.dim() == 4), "")
+    first = weights.get(first_conv)
     in_channels = first.shape[1] if first is not None and first.dim() == 4 else 3
     model = builder.build(arch, num_classes, in_channels)
     expected = model.state_dict()

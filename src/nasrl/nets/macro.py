@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasrl.space import OPERATIONS, Architecture
-from nasrl.space.describe import macro_widths
+from nasrl.space import Architecture
+from nasrl.space.families.macro import OPERATIONS
+from nasrl.space.families.macro import widths as macro_widths
 
 Form = Literal["shared", "final"]
 

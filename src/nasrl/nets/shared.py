@@ -21,7 +21,7 @@ class SharedNetwork(MacroBody):
     """Every operation of every layer of a macro `space`, in the shared form (sum skips, constant width)."""
 
     def __init__(self, space: SearchSpace, num_classes: int, in_channels: int) -> None:
-        if not space.macro or "op" not in space.token_names:
+        if space.family.network != "macro" or "op" not in space.token_names:
             raise ValueError(f"weight sharing needs a macro space with an 'op' token, not '{space.name}'")
         names = [str(name) for name in space.token("op").choices]
         # The shared form's parts do not depend on the choices: any architecture of the space lays them out.

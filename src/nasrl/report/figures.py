@@ -277,7 +277,7 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
     A macro architecture (ENAS) draws its own way, see `_macro_graph`."""
     from nasrl.nets.builder import loose_ends
 
-    if arch.macro:
+    if arch.family.network == "macro":  # drawn as the network it builds into
         return _macro_graph(arch, path, title)
     n = arch.num_layers
     pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # inches per layer; box size in inches (x) and layers (y)

@@ -44,6 +44,16 @@ from torch import nn
 
 from nasrl.config import StrategyConfig
 from nasrl.space import Architecture, SearchSpace
+from nasrl.space.families import Decisions, architectures_to_decisions, decisions_to_architectures
+
+__all__ = [
+    "MIN_POSITION_ROWS",
+    "Controller",
+    "ControllerSample",
+    "Decisions",  # the token encoding lives with the space families; strategies import it from here too
+    "architectures_to_decisions",
+    "decisions_to_architectures",
+]
 
 
 @dataclass
@@ -53,50 +63,6 @@ class ControllerSample:
     architectures: list[Architecture]
     log_probs: torch.Tensor  # [n], sum over all decisions of log p(decision)
     entropies: torch.Tensor  # [n], sum over all decisions of the entropy of its distribution
-
-
-@dataclass
-class Decisions:
-    """An architecture batch as index tensors: what the controller emits and what teacher forcing feeds back.
-
-    `tokens[b, i, t]` is the index (into `space.tokens[t].choices`) chosen for token t of layer i;
-    `skips[b, i, j]` is 1 when layer j < i is an input of layer i (None for a space without skips)."""
-
-    tokens: torch.Tensor  # [n, L, T] int64
-    skips: torch.Tensor | None  # [n, L, L] float, strictly lower triangular
-
-
-def decisions_to_architectures(space: SearchSpace, decisions: Decisions) -> list[Architecture]:
-    """Index tensors -> `Architecture` values (inputs sorted; a Zoph space without skips: a chain)."""
-    tokens = decisions.tokens.tolist()
-    skips = decisions.skips.tolist() if decisions.skips is not None else None
-    archs = []
-    for b, layers in enumerate(tokens):
-        values = [{tok.name: tok.choices[idx] for tok, idx in zip(space.tokens, layer)} for layer in layers]
-        inputs = None
-        if skips is not None:
-            inputs = [[j for j in range(i) if skips[b][i][j] > 0.5] for i in range(len(layers))]
-        archs.append(space.architecture(values, inputs))
-    return archs
-
-
-def architectures_to_decisions(space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
-    """`Architecture` values of one depth -> index tensors (the inverse of `decisions_to_architectures`).
-
-    Raises `ArchitectureError` for an architecture that the space (at that depth) does not allow."""
-    num_layers = architectures[0].num_layers
-    depth_space = space.with_layers(num_layers)
-    skips = torch.zeros(len(architectures), num_layers, num_layers) if space.skips else None
-    rows = []
-    for b, arch in enumerate(architectures):
-        arch.validate(depth_space)
-        rows.append([[tok.index(layer[tok.name]) for tok in space.tokens] for layer in arch.layers])
-        if skips is not None:
-            for i, layer in enumerate(arch.layers):
-                for j in layer.inputs:
-                    skips[b, i, j] = 1.0
-    tokens = torch.tensor(rows, dtype=torch.long).view(len(architectures), num_layers, len(space.tokens))
-    return Decisions(tokens, skips)
 
 
 #: Position tables have at least this many rows, so parameter shapes do not depend on the search's depth (a

@@ -11,16 +11,9 @@ import yaml
 
 from nasrl.errors import UserError
 from nasrl.space import zoo
-from nasrl.space.search_space import (
-    MACRO_CHANNELS,
-    OPERATIONS,
-    PRESET_TOKENS,
-    Architecture,
-    SearchSpace,
-    Token,
-    enas_reductions,
-    preset,
-)
+from nasrl.space.families.macro import OPERATIONS, SEARCH_CHANNELS, enas_reductions
+from nasrl.space.presets import PRESETS, preset
+from nasrl.space.search_space import Architecture, SearchSpace, Token
 
 
 def load_architecture(name_or_path: str) -> Architecture:
@@ -42,24 +35,19 @@ def load_architecture(name_or_path: str) -> Architecture:
         if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
             data = data["architecture"]  # best_architecture.json wraps it with its reward
         arch = Architecture.from_dict(data)
-        if arch.space in PRESET_TOKENS:
+        if arch.space in PRESETS:
             space = preset(arch.space, arch.num_layers)
-            if space.macro and arch.channels:  # the width is the search's (`--channels`) or the user's to choose
+            if space.channels is not None and arch.channels:  # the width is the search's (`--channels`) or the user's
                 space = dataclasses.replace(space, channels=arch.channels)
             return arch.validate(space)
-        if not arch.macro:
-            raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(PRESET_TOKENS)}.")
-        return arch.validate(_space_of_macro(arch))
+        space = arch.family.space_of(arch)
+        if space is None:
+            raise UserError(f"unknown space '{arch.space}'; use one of {', '.join(PRESETS)}.")
+        return arch.validate(space)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path} is not a readable JSON file ({type(e).__name__}): check or recreate it.") from None
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
-
-
-def _space_of_macro(arch: Architecture) -> SearchSpace:
-    """The widest space a macro architecture of a user's space can belong to: its validation then checks every
-    operation's name and every skip, and the architecture builds on its own (it carries its geometry)."""
-    return SearchSpace(arch.space, arch.num_layers, (Token("op", OPERATIONS),), True, arch.channels, arch.reductions)
 
 
 #: Tokens a Zoph-style YAML space may declare (each sets part of a layer's geometry; see `Layer`).
@@ -86,11 +74,11 @@ def load_space(spec: str, num_layers: int | None = None) -> SearchSpace:
         reductions: [3, 6]    # macro: reduce after these layers (1-based); default ENAS's thirds
 
     `num_layers` overrides the depth (the search's `--layers`). Every mistake is one sentence naming it."""
-    if spec in PRESET_TOKENS:
+    if spec in PRESETS:
         return preset(spec, num_layers)
     path = Path(spec).expanduser()
     if path.suffix not in (".yaml", ".yml"):
-        raise UserError(f"Unknown search space '{spec}': use one of {', '.join(PRESET_TOKENS)} or a .yaml file.")
+        raise UserError(f"Unknown search space '{spec}': use one of {', '.join(PRESETS)} or a .yaml file.")
     if not path.is_file():
         raise UserError(f"No search space file at {path}: check the path.")
     try:
@@ -115,13 +103,13 @@ def _space_from(data: object, default_name: str, num_layers: int | None) -> Sear
     if not isinstance(skips, bool):
         raise UserError(f"'skips' must be true or false, not {skips!r}.")
     name = str(data.get("name", default_name))
-    if name in PRESET_TOKENS:
+    if name in PRESETS:
         raise UserError(f"the name '{name}' belongs to a preset space: give the file another 'name'.")
     if "op" not in (t.name for t in tokens):
         if "channels" in data or "reductions" in data:
             raise UserError("'channels' and 'reductions' need an 'op' token (a macro space): remove them or add one.")
         return SearchSpace(name, layers, tokens, skips)
-    channels = _positive(data.get("channels", MACRO_CHANNELS["enas-macro"]), "channels")
+    channels = _positive(data.get("channels", SEARCH_CHANNELS), "channels")
     if channels % 2:
         raise UserError(f"'channels' must be even (a reduction halves it into two paths), not {channels}.")
     return SearchSpace(name, layers, tokens, skips, channels, _reductions(data.get("reductions"), layers))

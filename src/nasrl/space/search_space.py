@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from nasrl.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ArchitectureError(UserError, ValueError):
@@ -37,11 +41,6 @@ class Token:
         return self.choices.index(value)
 
 
-#: The operations of macro spaces (ENAS, Pham et al. 2018, section 2.3 and general_child.py): each conv op is a
-#: 1x1 conv-BN-ReLU, then the KxK (separable) conv-BN-ReLU; each pool op a 1x1 conv-BN-ReLU, then a stride-1 pool.
-OPERATIONS = ("conv3x3", "conv5x5", "conv7x7", "sep3x3", "sep5x5", "sep7x7", "avgpool3x3", "maxpool3x3")
-
-
 @dataclass(frozen=True)
 class SearchSpace:
     """What may be chosen: `num_layers` layers, each with the same `tokens`, and
@@ -61,20 +60,21 @@ class SearchSpace:
             raise UserError(f"A search space needs at least 1 layer, got {self.num_layers}.")
 
     @property
+    def family(self) -> Family:
+        """The kind of space (`space.families`): a preset's own, else the one its data says."""
+        return family_of(self.name, self.channels)
+
+    @property
     def macro(self) -> bool:
+        """Whether the space carries a macro width (ENAS's); kept for callers that ask, `family` says more."""
         return self.channels is not None
 
     def architecture(
         self, values: Sequence[Mapping[str, Value]], inputs: Sequence[Sequence[int]] | None = None
     ) -> Architecture:
-        """An architecture of this space from per-layer choices; without `inputs` a Zoph space's layers form a chain
-        and a macro space's have no skips. It carries the space's macro geometry (validate it separately)."""
-        if inputs is None and self.macro:
-            inputs = [[] for _ in values]
-        arch = Architecture.from_layers(self.name, values, inputs)
-        if not self.macro:
-            return arch
-        return Architecture(arch.space, arch.layers, self.channels, thirds_or(self.reductions, len(values), self))
+        """An architecture of this space from per-layer choices; without `inputs` the family's default wiring (a
+        Zoph chain, no macro skips). It carries the space's macro geometry (validate it separately)."""
+        return self.family.architecture(self, values, inputs)
 
     @property
     def token_names(self) -> tuple[str, ...]:
@@ -87,10 +87,8 @@ class SearchSpace:
         raise KeyError(name)
 
     def with_layers(self, num_layers: int) -> SearchSpace:
-        """The same choices over another depth (the paper's growing layer schedule); reductions at ENAS's thirds
-        move with the depth, others stay where they are."""
-        reductions = thirds_or(self.reductions, num_layers, self)
-        return SearchSpace(self.name, num_layers, self.tokens, self.skips, self.channels, reductions)
+        """The same choices over another depth (the paper's growing layer schedule), as the family resizes it."""
+        return self.family.resize(self, num_layers)
 
     def size(self) -> int:
         """How many distinct architectures the space holds (skips count too)."""
@@ -109,65 +107,9 @@ class SearchSpace:
             "tokens": {t.name: list(t.choices) for t in self.tokens},
             "skips": self.skips,
         }
-        if self.macro:
+        if self.channels is not None:
             data.update(channels=self.channels, reductions=list(self.reductions))
         return data
-
-
-def enas_reductions(num_layers: int) -> tuple[int, ...]:
-    """ENAS's reduction layers: after layers L//3 - 1 and 2L//3 - 1 (0-based; general_child.py, `pool_layers`)."""
-    third = num_layers // 3
-    return tuple(i for i in (third - 1, 2 * third - 1) if i >= 0)
-
-
-def thirds_or(reductions: tuple[int, ...], num_layers: int, space: SearchSpace) -> tuple[int, ...]:
-    """`space`'s reductions at another depth: ENAS's thirds when the space has them, else the same layers."""
-    if space.macro and reductions == enas_reductions(space.num_layers):
-        return enas_reductions(num_layers)
-    return reductions
-
-
-_KERNELS = (1, 3, 5, 7)
-_ZOPH_TOKENS = (
-    Token("filter_height", _KERNELS),
-    Token("filter_width", _KERNELS),
-    Token("filters", (24, 36, 48, 64)),
-)
-_STRIDE_TOKENS = (Token("stride_height", (1, 2, 3)), Token("stride_width", (1, 2, 3)))
-_DNA_TOKENS = (
-    Token("kernel", _KERNELS),
-    Token("filters", (32, 64, 128, 256, 512)),
-    Token("stride", (1, 2)),
-    Token("pool", (1, 2, 3)),
-)
-#: The seed project's list form orders each layer as [kernel, filters, stride, pool].
-DNA_ORDER = ("kernel", "filters", "stride", "pool")
-
-PRESET_TOKENS: dict[str, tuple[tuple[Token, ...], bool]] = {
-    # Zoph & Le 2017, CIFAR-10: strides fixed to 1, skip connections searched.
-    "zoph": (_ZOPH_TOKENS, True),
-    # The paper's second setting: strides searched too.
-    "zoph-stride": (_ZOPH_TOKENS + _STRIDE_TOKENS, True),
-    # The seed project's per-layer DNA, a plain chain without skips.
-    "dna": (_DNA_TOKENS, False),
-    # ENAS's macro space (Pham et al. 2018, section 2.3): one of six operations per layer, in general_child.py's
-    # branch order, and one skip bit per earlier output; 36 channels while searching, reductions at the thirds.
-    "enas-macro": ((Token("op", ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x3", "maxpool3x3")),), True),
-}
-DEFAULT_LAYERS = {"zoph": 15, "zoph-stride": 15, "dna": 6, "enas-macro": 12}
-#: The width of each macro preset while searching (ENAS: `child_out_filters` 36 in cifar10_macro_search.sh).
-MACRO_CHANNELS = {"enas-macro": 36}
-
-
-def preset(name: str, num_layers: int | None = None) -> SearchSpace:
-    """A named search space; `num_layers` defaults to the preset's usual depth."""
-    if name not in PRESET_TOKENS:
-        raise UserError(f"Unknown search space '{name}': choose one of {', '.join(PRESET_TOKENS)}.")
-    tokens, skips = PRESET_TOKENS[name]
-    num_layers = num_layers or DEFAULT_LAYERS[name]
-    channels = MACRO_CHANNELS.get(name)
-    reductions = enas_reductions(num_layers) if channels else ()
-    return SearchSpace(name, num_layers, tokens, skips, channels, reductions)
 
 
 def uniform_entropy(space: SearchSpace, num_layers: int | None = None) -> float:
@@ -176,6 +118,11 @@ def uniform_entropy(space: SearchSpace, num_layers: int | None = None) -> float:
     per_layer = sum(math.log(len(t.choices)) for t in space.tokens)
     bits = num_layers * (num_layers - 1) // 2 if space.skips else 0
     return num_layers * per_layer + bits * math.log(2)
+
+
+#: The seed project's list form orders each layer as [kernel, filters, stride, pool]; its space is `dna`.
+DNA_ORDER = ("kernel", "filters", "stride", "pool")
+DNA_SPACE = "dna"
 
 
 @dataclass(frozen=True)
@@ -244,7 +191,13 @@ class Architecture:
 
     @property
     def macro(self) -> bool:
+        """Whether the architecture carries a macro width (ENAS's); kept for callers that ask, `family` says more."""
         return self.channels is not None
+
+    @property
+    def family(self) -> Family:
+        """The kind of space the architecture belongs to (`space.families`), as its space's name and data say."""
+        return family_of(self.space, self.channels)
 
     @classmethod
     def from_layers(
@@ -267,54 +220,9 @@ class Architecture:
 
     # ----- validation -------------------------------------------------------------------------
     def validate(self, space: SearchSpace) -> Architecture:
-        """Raise `ArchitectureError` naming the layer and token at fault; return self when valid."""
-        if self.space != space.name:
-            raise ArchitectureError(f"The architecture belongs to space '{self.space}', not '{space.name}'.")
-        if self.num_layers != space.num_layers:
-            raise ArchitectureError(
-                f"The architecture has {self.num_layers} layers but space '{space.name}' has "
-                f"{space.num_layers}: give exactly {space.num_layers}."
-            )
-        for i, layer in enumerate(self.layers):
-            names = [k for k, _ in layer.values]
-            missing = [t for t in space.token_names if t not in names]
-            extra = [k for k in names if k not in space.token_names]
-            if missing:
-                raise ArchitectureError(f"Layer {i + 1} lacks token '{missing[0]}' of space '{space.name}'.")
-            if extra:
-                raise ArchitectureError(
-                    f"Layer {i + 1} has token '{extra[0]}', which space '{space.name}' does not know "
-                    f"(its tokens: {', '.join(space.token_names)})."
-                )
-            for tok in space.tokens:
-                if layer[tok.name] not in tok.choices:
-                    raise ArchitectureError(
-                        f"Layer {i + 1}, token '{tok.name}': {layer[tok.name]} is not one of {list(tok.choices)}."
-                    )
-            for j in layer.inputs:
-                if not 0 <= j < i:
-                    raise ArchitectureError(
-                        f"Layer {i + 1} takes input from layer {j + 1}, but a layer may only read earlier "
-                        f"layers (1 to {i})."
-                    )
-            if list(layer.inputs) != sorted(set(layer.inputs)):
-                raise ArchitectureError(f"Layer {i + 1}: inputs must be sorted and distinct.")
-            if not space.skips and layer.inputs != ((i - 1,) if i and not space.macro else ()):
-                raise ArchitectureError(
-                    f"Layer {i + 1} reads {[j + 1 for j in layer.inputs]}, but space '{space.name}' has no "
-                    f"skip connections: each layer reads only the previous one."
-                )
-        return self._validate_geometry(space)
-
-    def _validate_geometry(self, space: SearchSpace) -> Architecture:
-        """A macro architecture's channels and reductions are its space's (a Zoph one has none)."""
-        if (self.channels, self.reductions) != (space.channels, space.reductions):
-            raise ArchitectureError(
-                f"The architecture has channels {self.channels} and reductions after layers "
-                f"{[r + 1 for r in self.reductions]}, but space '{space.name}' has {space.channels} and "
-                f"{[r + 1 for r in space.reductions]}: sample it from this space."
-            )
-        return self
+        """Raise `ArchitectureError` naming the layer and token at fault; return self when valid (the rules are the
+        space's family's, `Family.validate`)."""
+        return space.family.validate(self, space)
 
     # ----- JSON and hashing -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -323,7 +231,7 @@ class Architecture:
             "space": self.space,
             "layers": [{**dict(layer.values), "inputs": list(layer.inputs)} for layer in self.layers],
         }
-        if self.macro:  # absent for Zoph spaces, so their hashes never change
+        if self.channels is not None:  # absent for Zoph spaces, so their hashes never change
             data.update(channels=self.channels, reductions=list(self.reductions))
         return data
 
@@ -347,17 +255,17 @@ class Architecture:
             ins = layer.get("inputs", [i - 1] if i else [])
             if not isinstance(ins, list):
                 raise ArchitectureError(f'Layer {i + 1}: "inputs" must be a list of layer indices.')
-            inputs.append([_as_int(j, i, "inputs") for j in ins])
+            inputs.append([as_int(j, i, "inputs") for j in ins])
         arch = cls.from_layers(str(data["space"]), values, inputs)
         if data.get("channels") is None:
             return arch
         reductions = data.get("reductions", [])
         if not isinstance(reductions, list):
             raise ArchitectureError('"reductions" must be a list of layer indices.')
-        channels = _as_int(data["channels"], 0, "channels")
+        channels = as_int(data["channels"], 0, "channels")
         if channels < 1:
             raise ArchitectureError(f'"channels" must be a positive number, not {channels}.')
-        return cls(arch.space, arch.layers, channels, tuple(_as_int(r, 0, "reductions") for r in reductions))
+        return cls(arch.space, arch.layers, channels, tuple(as_int(r, 0, "reductions") for r in reductions))
 
     @classmethod
     def from_json(cls, text: str) -> Architecture:
@@ -374,7 +282,7 @@ class Architecture:
     # ----- the seed project's list form ---------------------------------------------------------
     @classmethod
     def from_dna(cls, dna: Sequence[Sequence[int]]) -> Architecture:
-        """`[[kernel, filters, stride, pool], ...]` -> an architecture of the `dna` space.
+        """`[[kernel, filters, stride, pool], ...]` -> an architecture of the `dna` space (`families.dna`).
 
         A value outside the choices is an error, never clipped to the nearest choice."""
         if not isinstance(dna, Sequence) or not dna:
@@ -383,22 +291,181 @@ class Architecture:
         for i, row in enumerate(dna):
             if not isinstance(row, Sequence) or len(row) != len(DNA_ORDER):
                 raise ArchitectureError(f"Layer {i + 1} of the DNA must be [kernel, filters, stride, pool].")
-            values.append({name: _as_int(v, i, name) for name, v in zip(DNA_ORDER, row)})
-        arch = cls.from_layers("dna", values)
-        return arch.validate(preset("dna", len(values)))
+            values.append({name: as_int(v, i, name) for name, v in zip(DNA_ORDER, row)})
+        arch = cls.from_layers(DNA_SPACE, values)
+        space = arch.family.space_of(arch)
+        assert space is not None, "the dna family knows its space at any depth"
+        return arch.validate(space)
 
     def to_dna(self) -> list[list[int]]:
-        if self.space != "dna":
+        """The seed project's list form of an architecture of the `dna` space."""
+        if self.space != DNA_SPACE:
             raise ArchitectureError(f"Only architectures of space 'dna' have the list form, not '{self.space}'.")
         return [[layer[name] for name in DNA_ORDER] for layer in self.layers]
 
 
+def check_layers(arch: Architecture, space: SearchSpace, unskipped: Callable[[int], tuple[int, ...]]) -> None:
+    """The rules every layer-by-layer family shares: the space's name and depth, each layer's tokens and choices,
+    inputs only from earlier layers, sorted; without skips, layer i reads exactly `unskipped(i)`."""
+    if arch.space != space.name:
+        raise ArchitectureError(f"The architecture belongs to space '{arch.space}', not '{space.name}'.")
+    if arch.num_layers != space.num_layers:
+        raise ArchitectureError(
+            f"The architecture has {arch.num_layers} layers but space '{space.name}' has "
+            f"{space.num_layers}: give exactly {space.num_layers}."
+        )
+    for i, layer in enumerate(arch.layers):
+        _check_tokens(i, layer, space)
+        for j in layer.inputs:
+            if not 0 <= j < i:
+                raise ArchitectureError(
+                    f"Layer {i + 1} takes input from layer {j + 1}, but a layer may only read earlier "
+                    f"layers (1 to {i})."
+                )
+        if list(layer.inputs) != sorted(set(layer.inputs)):
+            raise ArchitectureError(f"Layer {i + 1}: inputs must be sorted and distinct.")
+        if not space.skips and layer.inputs != unskipped(i):
+            raise ArchitectureError(
+                f"Layer {i + 1} reads {[j + 1 for j in layer.inputs]}, but space '{space.name}' has no "
+                f"skip connections: each layer reads only the previous one."
+            )
+
+
+def _check_tokens(i: int, layer: Layer, space: SearchSpace) -> None:
+    names = [k for k, _ in layer.values]
+    missing = [t for t in space.token_names if t not in names]
+    extra = [k for k in names if k not in space.token_names]
+    if missing:
+        raise ArchitectureError(f"Layer {i + 1} lacks token '{missing[0]}' of space '{space.name}'.")
+    if extra:
+        raise ArchitectureError(
+            f"Layer {i + 1} has token '{extra[0]}', which space '{space.name}' does not know "
+            f"(its tokens: {', '.join(space.token_names)})."
+        )
+    for tok in space.tokens:
+        if layer[tok.name] not in tok.choices:
+            raise ArchitectureError(
+                f"Layer {i + 1}, token '{tok.name}': {layer[tok.name]} is not one of {list(tok.choices)}."
+            )
+
+
+def check_geometry(arch: Architecture, space: SearchSpace) -> Architecture:
+    """The channels and reductions an architecture carries are its space's (a Zoph one has none, so an architecture
+    that carries a width never passes as a Zoph one)."""
+    if (arch.channels, arch.reductions) != (space.channels, space.reductions):
+        raise ArchitectureError(
+            f"The architecture has channels {arch.channels} and reductions after layers "
+            f"{[r + 1 for r in arch.reductions]}, but space '{space.name}' has {space.channels} and "
+            f"{[r + 1 for r in space.reductions]}: sample it from this space."
+        )
+    return arch
+
+
 def _as_value(value: object, layer: int, token: str) -> Value:
     """A token's value: an operation's name stays a string, anything else must be an integer."""
-    return value if isinstance(value, str) and token == "op" else _as_int(value, layer, token)
+    return value if isinstance(value, str) and token == "op" else as_int(value, layer, token)
 
 
-def _as_int(value: object, layer: int, token: str) -> int:
+def as_int(value: object, layer: int, token: str) -> int:
+    """`value` as a token's integer; a bool or anything else is an error naming the layer (1-based) and token."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArchitectureError(f"Layer {layer + 1}, token '{token}': {value!r} is not an integer.")
     return value
+
+
+# ----- families: the rules that differ between kinds of space ---------------------------------------------------
+# They live here, with the types they dispatch for, so that these types can ask their family (`space.family`) while
+# the family files (`space/families/`) import only downwards, from here.
+
+
+@dataclass
+class Decisions:
+    """An architecture batch as index tensors: what the controller emits and what teacher forcing feeds back.
+
+    `tokens[b, i, t]` is the index (into `space.tokens[t].choices`) chosen for token t of layer i;
+    `skips[b, i, j]` is 1 when layer j < i is an input of layer i (None for a space without skips)."""
+
+    tokens: torch.Tensor  # [n, L, T] int64
+    skips: torch.Tensor | None  # [n, L, L] float, strictly lower triangular
+
+
+class Family(Protocol):
+    """What one kind of search space owns (`space/families/`, one file each). Every method takes the space or
+    architecture it works on: a family is a set of rules, not a container of state."""
+
+    #: The registry's key (a preset's `family`).
+    name: str
+    #: Which network `nets.builder.build` makes for its architectures (families may share one: zoph and dna do).
+    network: str
+    #: The header of `rows` (the layer table of `nasrl show`, the log and the report).
+    columns: tuple[str, ...]
+    #: Spaces the family owns by name, whatever their data (the `dna` space is the dna family's).
+    spaces: tuple[str, ...]
+
+    def recognises(self, channels: int | None) -> bool:
+        """Whether a space no family owns by name (a user's file) is this family's, from what its data carries."""
+        ...
+
+    def architecture(
+        self, space: SearchSpace, values: Sequence[Mapping[str, Value]], inputs: Sequence[Sequence[int]] | None
+    ) -> Architecture:
+        """An architecture of `space` from per-layer choices (`inputs` None: the family's default wiring)."""
+        ...
+
+    def resize(self, space: SearchSpace, num_layers: int) -> SearchSpace:
+        """The same choices over another depth (the paper's growing layer schedule)."""
+        ...
+
+    def space_of(self, arch: Architecture) -> SearchSpace | None:
+        """The widest space an architecture of a space no preset names can belong to; None when only the space's
+        own file can say."""
+        ...
+
+    def encode(self, space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
+        """Architectures of one depth -> the index tensors a strategy samples and scores."""
+        ...
+
+    def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
+        """The inverse of `encode`."""
+        ...
+
+    def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
+        """Raise `ArchitectureError` naming the layer and token at fault; return `arch` when `space` allows it."""
+        ...
+
+    def rows(self, arch: Architecture) -> list[tuple[str, ...]]:
+        """One row of `columns` per layer."""
+        ...
+
+    def notes(self, arch: Architecture) -> dict[int, str]:
+        """Lines the layer table prints after a layer (by 0-based index), such as a reduction's."""
+        ...
+
+    def summary(self, arch: Architecture) -> str:
+        """A one-line form for logs and tables."""
+        ...
+
+
+#: Every registered family by name, in the order their files were imported (`nasrl.space` imports them all).
+FAMILIES: dict[str, Family] = {}
+
+F = TypeVar("F", bound=type)
+
+
+def register_family(cls: F) -> F:
+    """Class decorator (as timm's `@register_model`): register one instance of `cls` under its `name`."""
+    family = cls()
+    if family.name in FAMILIES:
+        raise ValueError(f"a space family named {family.name!r} is registered already")
+    FAMILIES[family.name] = family
+    return cls
+
+
+def family_of(space: str, channels: int | None) -> Family:
+    """The family of a space, or of an architecture by its space's name: the one that owns the name, else the one
+    that recognises the data (a macro architecture carries its width)."""
+    owners = [family for family in FAMILIES.values() if space in family.spaces]
+    found = owners or [family for family in FAMILIES.values() if family.recognises(channels)]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} space families claim space '{space}' (channels {channels}); expected one")
+    return found[0]

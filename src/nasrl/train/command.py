@@ -117,7 +117,7 @@ def _write_run_files(run_dir: Path, arch: Architecture, arch_label: str, cfg: Tr
 def _build_model(arch: Architecture, cfg: TrainConfig, ds: data.Dataset) -> torch.nn.Module:
     """The network for this data set's classes and channels, its initial weights drawn from the config's seed."""
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed, so a rerun is the same run
-    if cfg.dropout and not arch.macro:
+    if cfg.dropout and not builder.takes_dropout(arch):
         raise UserError("--dropout acts before a macro network's classifier: drop it for this architecture.")
     return builder.build(arch, num_classes=len(ds.classes), in_channels=int(ds.train_x.shape[1]), dropout=cfg.dropout)
 

@@ -1,0 +1,53 @@
+"""The codec of layer-by-layer families: architectures to and from the token sequence the strategies see.
+
+Zoph & Le (2017, section 3) emit an architecture layer by layer: one choice per token, then (when the space
+searches skips) one anchor step of a bit per earlier layer. The zoph, dna and macro families all read their layers
+this way, so they share `encode_layers` and `decode_layers`; what differs (a chain or no wiring without skips, the
+geometry a macro architecture carries) is the family's `architecture` and `validate`, which the codec calls.
+
+torch is imported only when encoding, so reading spaces and architectures (config, `show --json`, reports) stays
+free of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from nasrl.space.search_space import Decisions
+
+if TYPE_CHECKING:
+    from nasrl.space.search_space import Architecture, SearchSpace
+
+
+def decode_layers(space: SearchSpace, decisions: Decisions) -> list[Architecture]:
+    """Index tensors -> `Architecture` values (inputs sorted; without skips the family's default wiring)."""
+    tokens = decisions.tokens.tolist()
+    skips = decisions.skips.tolist() if decisions.skips is not None else None
+    archs = []
+    for b, layers in enumerate(tokens):
+        values = [{tok.name: tok.choices[idx] for tok, idx in zip(space.tokens, layer)} for layer in layers]
+        inputs = None
+        if skips is not None:
+            inputs = [[j for j in range(i) if skips[b][i][j] > 0.5] for i in range(len(layers))]
+        archs.append(space.architecture(values, inputs))
+    return archs
+
+
+def encode_layers(space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
+    """`Architecture` values of one depth -> index tensors (the inverse of `decode_layers`), each validated against
+    the space at that depth first."""
+    import torch
+
+    num_layers = architectures[0].num_layers
+    depth_space = space.with_layers(num_layers)
+    skips = torch.zeros(len(architectures), num_layers, num_layers) if space.skips else None
+    rows = []
+    for b, arch in enumerate(architectures):
+        arch.validate(depth_space)
+        rows.append([[tok.index(layer[tok.name]) for tok in space.tokens] for layer in arch.layers])
+        if skips is not None:
+            for i, layer in enumerate(arch.layers):
+                for j in layer.inputs:
+                    skips[b, i, j] = 1.0
+    tokens = torch.tensor(rows, dtype=torch.long).view(len(architectures), num_layers, len(space.tokens))
+    return Decisions(tokens, skips)

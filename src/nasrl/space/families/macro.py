@@ -1,0 +1,128 @@
+"""ENAS's macro space (Pham et al. 2018, section 2.3; melodyguan/enas src/cifar10/general_child.py): every layer has
+the same width and one operation (the `op` token), reads the previous output, and may add skips from the outputs
+before that one: 0 the stem, j the output of layer j (1-based), as `prev_layers[i]` indexes them. A stride-2
+reduction follows each layer in `reductions` (0-based), at ENAS's thirds unless a space file says otherwise.
+
+The architecture carries its width and reductions (`Architecture.channels`, `.reductions`), so it builds on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from nasrl.space.families.layers import decode_layers, encode_layers
+from nasrl.space.search_space import (
+    Architecture,
+    Decisions,
+    SearchSpace,
+    Token,
+    Value,
+    check_geometry,
+    check_layers,
+    register_family,
+)
+
+#: The operations of macro spaces (section 2.3 and general_child.py): each conv op is a 1x1 conv-BN-ReLU, then the
+#: KxK (separable) conv-BN-ReLU; each pool op a 1x1 conv-BN-ReLU, then a stride-1 pool.
+OPERATIONS = ("conv3x3", "conv5x5", "conv7x7", "sep3x3", "sep5x5", "sep7x7", "avgpool3x3", "maxpool3x3")
+#: The six operations of the `enas-macro` preset, in general_child.py's branch order.
+ENAS_TOKENS = (Token("op", ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x3", "maxpool3x3")),)
+#: The width while searching (ENAS: `child_out_filters` 36 in cifar10_macro_search.sh); a space file's default too.
+SEARCH_CHANNELS = 36
+
+COLUMNS = ("layer", "operation", "width", "skips")
+
+
+def enas_reductions(num_layers: int) -> tuple[int, ...]:
+    """ENAS's reduction layers: after layers L//3 - 1 and 2L//3 - 1 (0-based; general_child.py, `pool_layers`)."""
+    third = num_layers // 3
+    return tuple(i for i in (third - 1, 2 * third - 1) if i >= 0)
+
+
+def reductions_at(space: SearchSpace, num_layers: int) -> tuple[int, ...]:
+    """`space`'s reductions at another depth: ENAS's thirds move with the depth, others stay where they are."""
+    if space.reductions == enas_reductions(space.num_layers):
+        return enas_reductions(num_layers)
+    return space.reductions
+
+
+def widths(arch: Architecture) -> list[int]:
+    """Each layer's width in the final form (the one `nasrl show` counts and `nasrl train` retrains): the
+    architecture's channels, doubled after each reduction, as `nets.macro.MacroBody` builds it."""
+    out, width = [], int(arch.channels or 0)
+    for i in range(arch.num_layers):
+        out.append(width)
+        width *= 2 if i in arch.reductions else 1
+    return out
+
+
+def skip_names(inputs: tuple[int, ...]) -> str:
+    """A layer's skips by name: 0 is the stem, j layer j (1-based, `Layer`'s macro indexing); '-' for none."""
+    return ",".join("stem" if j == 0 else f"L{j}" for j in inputs) or "-"
+
+
+def no_skips(i: int) -> tuple[int, ...]:
+    """What layer i adds to the previous output in a space without skips: nothing."""
+    return ()
+
+
+@register_family
+class MacroFamily:
+    """One operation per layer at a constant width, reductions between; built by `nets.macro`."""
+
+    name = "macro"
+    network = "macro"
+    columns = COLUMNS
+    spaces: tuple[str, ...] = ()
+
+    def recognises(self, channels: int | None) -> bool:
+        return channels is not None
+
+    def architecture(
+        self, space: SearchSpace, values: Sequence[Mapping[str, Value]], inputs: Sequence[Sequence[int]] | None
+    ) -> Architecture:
+        arch = Architecture.from_layers(space.name, values, [[] for _ in values] if inputs is None else inputs)
+        return Architecture(arch.space, arch.layers, space.channels, reductions_at(space, len(values)))
+
+    def resize(self, space: SearchSpace, num_layers: int) -> SearchSpace:
+        return replace(space, num_layers=num_layers, reductions=reductions_at(space, num_layers))
+
+    def space_of(self, arch: Architecture) -> SearchSpace | None:
+        """Every operation and every skip at the architecture's own geometry: validation then checks each name
+        and skip, and the architecture builds on its own."""
+        every_op = (Token("op", OPERATIONS),)
+        return SearchSpace(arch.space, arch.num_layers, every_op, True, arch.channels, arch.reductions)
+
+    def encode(self, space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
+        return encode_layers(space, architectures)
+
+    def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
+        return decode_layers(space, decisions)
+
+    def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
+        check_layers(arch, space, unskipped=no_skips)
+        return check_geometry(arch, space)
+
+    def rows(self, arch: Architecture) -> list[tuple[str, ...]]:
+        """(layer, operation, width, skips), layers numbered L1, L2, ... from 1."""
+        return [
+            (f"L{i + 1}", layer.op, str(w), skip_names(layer.inputs))
+            for i, (layer, w) in enumerate(zip(arch.layers, widths(arch)))
+        ]
+
+    def notes(self, arch: Architecture) -> dict[int, str]:
+        """A line after each reduction: it halves the maps and doubles the final form's width."""
+        width = widths(arch)
+        return {
+            i: f"-- reduce x2 after layer {i + 1}: half the height and width, {width[i]} -> {2 * width[i]} wide"
+            for i in arch.reductions
+        }
+
+    def summary(self, arch: Architecture) -> str:
+        """`sep3x3 | conv5x5+0,1 /2 | ...`: the operation, `+` its skips (0 the stem, j layer j), `/2` a reduction."""
+        parts = []
+        for i, layer in enumerate(arch.layers):
+            skips = "+" + ",".join(str(j) for j in layer.inputs) if layer.inputs else ""
+            parts.append(layer.op + skips + (" /2" if i in arch.reductions else ""))
+        return " | ".join(parts)
