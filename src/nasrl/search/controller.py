@@ -141,75 +141,105 @@ class Controller(nn.Module):
         """One batched pass over the whole decision sequence: sample (forced=None) or teacher-force `forced`.
         Returns the decisions, their log-probabilities and entropies, and the skip KL (see `skip_kl`).
 
-        Both modes run exactly the same computation, so sample's log-probabilities equal log_prob's."""
+        Both modes run exactly the same computation, so sample's log-probabilities equal log_prob's: the only
+        difference is where a choice comes from (`_pick_token`, `_pick_skips`)."""
         device = self.start.device
         num_tokens = len(self.space.tokens)
         tokens = torch.empty(n, num_layers, num_tokens, dtype=torch.long, device=device)
         skips = torch.zeros(n, num_layers, num_layers, device=device) if self.space.skips else None
-        log_prob = torch.zeros(n, device=device)
-        entropy = torch.zeros(n, device=device)
-        skip_kl = torch.zeros(n, device=device)
-        anchors: list[torch.Tensor] = []  # h_j of each earlier layer's anchor step, [n, H]
-        anchors_prev: list[torch.Tensor] = []  # W_prev h_j, computed once per layer
+        totals = _Totals(*(torch.zeros(n, device=device) for _ in range(3)))
+        anchors = _Anchors([], [])
         zeros = torch.zeros(n, self.hidden_size, device=device)
         state = [(zeros, zeros) for _ in self.lstm]
         x = self.start.expand(n, -1)
-
-        def step(x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]]):
-            new_state = []
-            for cell, hc in zip(self.lstm, state):
-                h, c = cell(x, hc)
-                new_state.append((h, c))
-                x = h
-            return x, new_state
-
-        last = self.position_rows - 1
         for i in range(num_layers):
-            p = min(i, last)
             for t in range(num_tokens):
-                if self.position_embedding:
-                    x = x + self.pos[p, t]
-                h, state = step(x, state)
-                logits = self._shape_logits(self.heads[t](h))
-                log_p = F.log_softmax(logits, dim=-1)
-                if forced is None:
-                    choice = torch.multinomial(log_p.detach().exp(), 1, generator=generator).squeeze(1)
-                else:
-                    choice = forced.tokens[:, i, t].to(device)
+                h, state = self._lstm_step(self._with_position(x, i, t), state)
+                choice = self._pick_token(h, t, None if forced is None else forced.tokens[:, i, t], generator, totals)
                 tokens[:, i, t] = choice
-                # log pi(a_t | a_(t-1):1) of eq. 2, and the categorical's entropy -sum p log p.
-                log_prob = log_prob + log_p.gather(1, choice.unsqueeze(1)).squeeze(1)
-                entropy = entropy - (log_p.exp() * log_p).sum(dim=-1)
                 x = self.embeddings[t](choice)
             if skips is None:
                 continue
             # Anchor step of layer i (section 3.3).
-            if self.position_embedding:
-                x = x + self.pos[p, num_tokens]
-            h, state = step(x, state)
+            h, state = self._lstm_step(self._with_position(x, i, num_tokens), state)
             if i > 0:
-                prev = torch.stack(anchors_prev, dim=1)  # [n, i, H]
-                query = self.v(torch.tanh(prev + self.w_curr(h).unsqueeze(1))).squeeze(-1)  # [n, i]
-                if self.skip_bias:
-                    cols = torch.arange(i, device=device).clamp(max=last)
-                    query = query + self.skip_b[p, cols]
-                query = self._shape_logits(query)
-                if forced is None:
-                    bits = torch.bernoulli(torch.sigmoid(query.detach()), generator=generator)
-                else:
-                    bits = forced.skips[:, i, :i].to(device=device, dtype=query.dtype)
+                query = self._anchor_logits(h, i, anchors)
+                forced_bits = None if forced is None else forced.skips[:, i, :i]
+                bits = self._pick_skips(query, forced_bits, generator, totals, max(1, num_layers - 1))
                 skips[:, i, :i] = bits
-                log_on, log_off = F.logsigmoid(query), F.logsigmoid(-query)
-                log_prob = log_prob + (bits * log_on + (1 - bits) * log_off).sum(dim=-1)
-                entropy = entropy - (torch.sigmoid(query) * log_on + torch.sigmoid(-query) * log_off).sum(dim=-1)
-                skip_kl = skip_kl + _bernoulli_kl(query, self.skip_target).sum(dim=-1) / max(1, num_layers - 1)
-                # Next input: sum of the chosen anchors / (1 + their count), as ENAS (no skips: zeros).
-                x = (bits.unsqueeze(1) @ torch.stack(anchors, dim=1)).squeeze(1) / (1 + bits.sum(-1, keepdim=True))
+                x = anchors.mean_of(bits)
             else:
                 x = torch.zeros_like(h)
-            anchors.append(h)
-            anchors_prev.append(self.w_prev(h))
-        return Decisions(tokens, skips), log_prob, entropy, skip_kl
+            anchors.add(h, self.w_prev(h))
+        return Decisions(tokens, skips), totals.log_prob, totals.entropy, totals.skip_kl
+
+    def _lstm_step(
+        self, x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """One step of the stacked LSTM cells: the top cell's output h and every cell's new (h, c)."""
+        new_state = []
+        for cell, hc in zip(self.lstm, state):
+            h, c = cell(x, hc)
+            new_state.append((h, c))
+            x = h
+        return x, new_state
+
+    def _with_position(self, x: torch.Tensor, i: int, step: int) -> torch.Tensor:
+        """The step's input plus the learned embedding of (layer i, step within the layer), when enabled."""
+        if not self.position_embedding:
+            return x
+        return x + self.pos[min(i, self.position_rows - 1), step]
+
+    def _pick_token(
+        self,
+        h: torch.Tensor,
+        t: int,
+        forced: torch.Tensor | None,
+        generator: torch.Generator | None,
+        totals: _Totals,
+    ) -> torch.Tensor:
+        """Token t's choice from its softmax classifier on h (drawn, or `forced`); adds log pi(a_t | a_(t-1):1) of
+        eq. 2 and the categorical's entropy -sum p log p to `totals`."""
+        log_p = F.log_softmax(self._shape_logits(self.heads[t](h)), dim=-1)
+        if forced is None:
+            choice = torch.multinomial(log_p.detach().exp(), 1, generator=generator).squeeze(1)
+        else:
+            choice = forced.to(h.device)
+        totals.log_prob = totals.log_prob + log_p.gather(1, choice.unsqueeze(1)).squeeze(1)
+        totals.entropy = totals.entropy - (log_p.exp() * log_p).sum(dim=-1)
+        return choice
+
+    def _anchor_logits(self, h: torch.Tensor, i: int, anchors: _Anchors) -> torch.Tensor:
+        """Layer i's skip logits over the earlier layers j < i, [n, i]: v^T tanh(W_prev h_j + W_curr h_i) (section
+        3.3), plus the learned (i, j) bias when enabled, shaped as every logit is."""
+        prev = torch.stack(anchors.projected, dim=1)  # [n, i, H]
+        query = self.v(torch.tanh(prev + self.w_curr(h).unsqueeze(1))).squeeze(-1)  # [n, i]
+        if self.skip_bias:
+            last = self.position_rows - 1
+            cols = torch.arange(i, device=h.device).clamp(max=last)
+            query = query + self.skip_b[min(i, last), cols]
+        return self._shape_logits(query)
+
+    def _pick_skips(
+        self,
+        query: torch.Tensor,
+        forced: torch.Tensor | None,
+        generator: torch.Generator | None,
+        totals: _Totals,
+        skip_layers: int,
+    ) -> torch.Tensor:
+        """One Bernoulli bit per earlier layer from the skip logits (drawn, or `forced`); adds the bits'
+        log-probabilities and entropies to `totals`, and their KL from `skip_target` averaged over the
+        `skip_layers` layers that have skips (`skip_kl`)."""
+        if forced is None:
+            bits = torch.bernoulli(torch.sigmoid(query.detach()), generator=generator)
+        else:
+            bits = forced.to(device=query.device, dtype=query.dtype)
+        log_on, log_off = F.logsigmoid(query), F.logsigmoid(-query)
+        totals.log_prob = totals.log_prob + (bits * log_on + (1 - bits) * log_off).sum(dim=-1)
+        totals.entropy = totals.entropy - (torch.sigmoid(query) * log_on + torch.sigmoid(-query) * log_off).sum(dim=-1)
+        totals.skip_kl = totals.skip_kl + _bernoulli_kl(query, self.skip_target).sum(dim=-1) / skip_layers
+        return bits
 
     # ----- public API ---------------------------------------------------------------------------------
     def sample(
@@ -259,6 +289,31 @@ class Controller(nn.Module):
             scores = [total.index_put((where,), part) for total, part in zip(scores, parts)]
         log_probs, entropies, skip_kls = scores
         return log_probs, entropies, skip_kls
+
+
+@dataclass
+class _Totals:
+    """A pass's running sums per architecture, [n] each: log-probability, entropy, skip KL."""
+
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+    skip_kl: torch.Tensor
+
+
+@dataclass
+class _Anchors:
+    """The anchor outputs h_j of the layers so far, [n, H] each, and W_prev h_j (computed once per layer)."""
+
+    outputs: list[torch.Tensor]
+    projected: list[torch.Tensor]
+
+    def add(self, h: torch.Tensor, projected: torch.Tensor) -> None:
+        self.outputs.append(h)
+        self.projected.append(projected)
+
+    def mean_of(self, bits: torch.Tensor) -> torch.Tensor:
+        """The next input: the sum of the chosen anchors / (1 + their count), as ENAS (no skips: zeros)."""
+        return (bits.unsqueeze(1) @ torch.stack(self.outputs, dim=1)).squeeze(1) / (1 + bits.sum(-1, keepdim=True))
 
 
 def _bernoulli_kl(logits: torch.Tensor, target: float) -> torch.Tensor:
