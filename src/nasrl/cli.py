@@ -27,7 +27,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     model = builder.build(arch)
     # A macro network's parameters and widths are its final form's, the one `nasrl train` retrains.
-    form = f", {arch.channels} channels, final form" if arch.macro else ""
+    form = f", {arch.channels} channels, final form" if arch.channels is not None else ""
     print(f"architecture: {args.arch}  (space {arch.space}, {arch.num_layers} layers{form}, hash {arch.hash()})")
     print(layer_table(arch))
     print(f"parameters: {builder.count_parameters(model)}")
