@@ -30,9 +30,12 @@ import ray
 
 from nasrl.config import make_config
 from nasrl.run.store import RunStore
-from nasrl.search import loop
-from nasrl.search.evaluators import SyntheticEvaluator, child_seed
+from nasrl.search import run
+from nasrl.search.evaluators.base import child_seed
+from nasrl.search.evaluators.synthetic import SyntheticEvaluator
 from nasrl.search.executors import RayExecutor
+from nasrl.search.strategies import make_strategy
+from nasrl.space import preset
 
 WORKERS = 8
 
@@ -66,20 +69,11 @@ def _warm(seconds: float) -> int:
 
 def utilization(fields: dict, median: float, sigma: float) -> tuple[float, float, float, float]:
     """(wall seconds, busy seconds, utilization, the instantaneous driver's bound) of one search."""
-    real = loop.build_evaluator
-
-    def sleeping(cfg, progress):  # noqa: ANN001, ANN202
-        evaluator, note = real(cfg, progress)
-        return SleepingEvaluator(evaluator, median, sigma, cfg.seed), note
-
-    loop.build_evaluator = sleeping
-    try:
-        cfg = loop.prepare_run(make_config(fields), None, {})
-        start = time.perf_counter()
-        summary = loop.run_search(cfg, quiet=True)
-        wall = time.perf_counter() - start
-    finally:
-        loop.build_evaluator = real
+    cfg = run.prepare_run(make_config(fields), None, {})
+    evaluator, _ = run.build_evaluator(cfg)
+    start = time.perf_counter()
+    summary = run.run_search(cfg, quiet=True, evaluator=SleepingEvaluator(evaluator, median, sigma, cfg.seed))
+    wall = time.perf_counter() - start
     children = RunStore.open_existing(summary.run_dir).children()  # in (episode, child) order: as proposed
     seconds = [c.train_seconds for c in children if not c.cached]
     busy = sum(seconds)
@@ -114,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     ray.get([_warm.remote(1.0) for _ in range(WORKERS)])
-    loop.build_strategy(make_config({"evaluator": "synthetic"}))  # torch's first optimiser imports for seconds
+    make_strategy("reinforce", preset("zoph", 4), 0)  # torch's first optimiser imports for seconds
     tmp = tempfile.mkdtemp(prefix="nasrl-bench-async-")
     base = {
         "evaluator": "synthetic",

@@ -45,7 +45,8 @@ from pipeline import SMALL  # bench/pipeline.py's small child (a script's folder
 from nasrl.config import SearchConfig, make_config
 from nasrl.data import Split
 from nasrl.run.records import ChildResult
-from nasrl.search.evaluators import TrainEvaluator, evaluate_safely
+from nasrl.search.evaluators.base import evaluate_safely
+from nasrl.search.evaluators.train import TrainEvaluator
 from nasrl.space import Architecture
 
 

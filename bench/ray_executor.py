@@ -19,7 +19,7 @@ import time
 import torch
 
 from nasrl.config import load_config_file, make_config
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.run import prepare_run, run_search
 
 
 def timed_search(fields: dict) -> tuple[float, int]:

@@ -22,7 +22,9 @@ from collections.abc import Callable
 import torch
 
 from nasrl.nets import builder
-from nasrl.search.strategies import RandomSearch, Reinforce, Strategy
+from nasrl.search.strategies import Strategy
+from nasrl.search.strategies.random_search import RandomSearch
+from nasrl.search.strategies.reinforce import Reinforce
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset, zoo
 

@@ -22,7 +22,7 @@ from nasrl.report.runs import read_search
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
 from nasrl.search.executors import LocalExecutor
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.run import prepare_run, run_search
 from nasrl.search.strategies import make_strategy
 from nasrl.search.strategies.reinforce import importance_weights
 from nasrl.space import preset
@@ -67,7 +67,9 @@ class ConcurrentLocal(LocalExecutor):
 
 
 def test_drawing_ahead_numbers_every_round_contiguously_and_repeats_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr("nasrl.search.loop.make_executor", lambda cfg, evaluator: ConcurrentLocal(evaluator))
+    monkeypatch.setattr(
+        "nasrl.search.drivers.children.make_executor", lambda cfg, evaluator: ConcurrentLocal(evaluator)
+    )
     runs = [search(tmp_path, f"ahead{k}", in_flight=3, episodes=6, layers=2).run_dir for k in range(2)]
     assert rows(runs[0]) == rows(runs[1]) and rows(runs[0], "steps") == rows(runs[1], "steps")
     stored = rows(runs[0])
@@ -138,8 +140,8 @@ def test_a_pending_row_is_invisible_to_every_reader(tmp_path):
 
 SLOW_DRIVER = """
 import os, sys, time
-from nasrl.search import loop
-from nasrl.search.evaluators import SyntheticEvaluator
+from nasrl.search import run as loop
+from nasrl.search.evaluators.synthetic import SyntheticEvaluator
 
 DELAY = float(os.environ.get("CHILD_SECONDS", "0.02"))  # read here, so Ray ships the value with the class
 
@@ -318,7 +320,6 @@ def test_kill_9_of_a_ray_driver_with_children_in_flight_then_resume_loses_and_du
     ("argv", "message"),
     [
         (["--in-flight", "0"], "Bad value '0' for --in-flight"),
-        (["--in-flight", "4", "--rungs", "1,3"], "--in-flight cannot run with --rungs"),
         (
             ["--config", "quick-enas", "--evaluator", "shared", "--in-flight", "4"],
             "--in-flight cannot run with --evaluator shared",

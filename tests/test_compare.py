@@ -12,7 +12,7 @@ from nasrl.cli import main
 from nasrl.config import make_config
 from nasrl.report.compare import compare, group_runs, load_runs, run_curve
 from nasrl.report.runs import read_search
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.run import prepare_run, run_search
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 3, "episodes": 5, "children": 4}

@@ -101,8 +101,8 @@ def test_flag_values_reach_the_config_through_the_command_line(monkeypatch):
         seen["cfg"] = cfg
         return SimpleNamespace(status="finished", run_dir=cfg.run_dir, best=None)
 
-    monkeypatch.setattr("nasrl.search.loop.prepare_run", lambda cfg, *args, **kwargs: cfg)
-    monkeypatch.setattr("nasrl.search.loop.run_search", run_search)
+    monkeypatch.setattr("nasrl.search.run.prepare_run", lambda cfg, *args, **kwargs: cfg)
+    monkeypatch.setattr("nasrl.search.run.run_search", run_search)
     argv = [
         "search",
         "--config",

@@ -4,8 +4,9 @@ import pytest
 
 from nasrl.cli import main
 from nasrl.errors import UserError
-from nasrl.search.strategies import RandomSearch, RegularizedEvolution, make_strategy
-from nasrl.search.strategies.evolution import population_entropy
+from nasrl.search.strategies import make_strategy
+from nasrl.search.strategies.evolution import RegularizedEvolution, population_entropy
+from nasrl.search.strategies.random_search import RandomSearch
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import Architecture, preset
 

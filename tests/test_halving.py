@@ -7,8 +7,8 @@ import pytest
 
 from nasrl.cli import main
 from nasrl.config import make_config
-from nasrl.search.evaluators import TrainEvaluator
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.evaluators.train import TrainEvaluator
+from nasrl.search.run import prepare_run, run_search
 from nasrl.train import loop as train_loop
 
 TINY_TRAIN = {

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from nasrl.search.strategies import PPO, Reinforce, make_strategy
-from nasrl.search.strategies.ppo import approx_kl, clipped_surrogate
+from nasrl.search.strategies import make_strategy
+from nasrl.search.strategies.ppo import PPO, approx_kl, clipped_surrogate
+from nasrl.search.strategies.reinforce import Reinforce
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset
 

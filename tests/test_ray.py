@@ -12,9 +12,10 @@ ray = pytest.importorskip("ray")
 
 from nasrl.config import make_config  # noqa: E402
 from nasrl.errors import UserError  # noqa: E402
-from nasrl.search.evaluators import SyntheticEvaluator  # noqa: E402
+from nasrl.search.evaluators.synthetic import SyntheticEvaluator  # noqa: E402
 from nasrl.search.executors import _import_ray  # noqa: E402
-from nasrl.search.loop import build_evaluator, prepare_run, run_search  # noqa: E402
+from nasrl.search.run import prepare_run, run_search  # noqa: E402
+from nasrl.space import preset  # noqa: E402
 
 # Workers cannot import this test module: ship its classes by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -27,10 +28,10 @@ def local_ray():
     ray.shutdown()
 
 
-def search(tmp_path: Path, name: str, **fields):
+def search(tmp_path: Path, name: str, given=None, **fields):
     base = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 4, "episodes": 3, "seed": 5}
     cfg = make_config({**base, **fields, "run_dir": str(tmp_path / name)})
-    return run_search(prepare_run(cfg, None, {}), quiet=True)
+    return run_search(prepare_run(cfg, None, {}), quiet=True, evaluator=given)
 
 
 def rows(run_dir: Path) -> list[tuple]:
@@ -95,12 +96,8 @@ class KillerEvaluator(SyntheticEvaluator):
 def test_killed_worker_is_retried_then_recorded_as_failed(tmp_path, monkeypatch):
     marks = tmp_path / "attempts.txt"
 
-    def killer(cfg, progress):
-        evaluator, note = build_evaluator(cfg, progress)
-        return KillerEvaluator(evaluator.space, evaluator.target_seed, str(marks)), note
-
-    monkeypatch.setattr("nasrl.search.loop.build_evaluator", killer)
-    summary = search(tmp_path, "killed", executor="ray", episodes=2, max_child_retries=1)
+    killer = KillerEvaluator(preset("zoph", 4), 0, str(marks))  # the config's synthetic target (seed 0)
+    summary = search(tmp_path, "killed", killer, executor="ray", episodes=2, max_child_retries=1)
     assert summary.status == "finished"
     stored = rows(summary.run_dir)
     assert len(stored) == 8

@@ -19,7 +19,7 @@ from nasrl.errors import UserError
 from nasrl.report.html import write_report
 from nasrl.report.runs import list_runs, read_search
 from nasrl.run.store import ChildRecord, RunStore
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.run import prepare_run, run_search
 from nasrl.space import Architecture
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

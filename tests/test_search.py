@@ -16,8 +16,8 @@ from stored import rows
 from nasrl.cli import main
 from nasrl.config import make_config
 from nasrl.run.store import RunStore
-from nasrl.search.evaluators import SyntheticEvaluator
-from nasrl.search.loop import prepare_run, run_search
+from nasrl.search.evaluators.synthetic import SyntheticEvaluator
+from nasrl.search.run import prepare_run, run_search
 
 SYNTH = {"evaluator": "synthetic", "space": "zoph", "layers": 4, "children": 5, "controller_lr": 0.01}
 
@@ -274,7 +274,7 @@ def test_layer_schedule_grows_the_children(tmp_path):
 
 
 def test_sigterm_inside_a_child_interrupts_the_search_not_the_child(tmp_path, monkeypatch):
-    from nasrl.search.loop import SearchInterrupt
+    from nasrl.search.run import SearchInterrupt
 
     original = SyntheticEvaluator.evaluate
 

@@ -7,13 +7,10 @@ import torch
 from test_controller import TINY, every_architecture
 
 from nasrl.errors import UserError
-from nasrl.search.strategies import (
-    RandomSearch,
-    Reinforce,
-    Strategy,
-    collapse_warning,
-    make_strategy,
-)
+from nasrl.search.strategies import Strategy, make_strategy
+from nasrl.search.strategies.collapse import collapse_warning
+from nasrl.search.strategies.random_search import RandomSearch
+from nasrl.search.strategies.reinforce import Reinforce
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset, uniform_entropy
 

@@ -72,7 +72,8 @@ def _config_overrides(args: argparse.Namespace, model: type[BaseModel]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nasrl.config import DataConfig, TrainConfig, load_train_recipe, validated
+    from nasrl.config import DataConfig, TrainConfig, load_train_recipe
+    from nasrl.errors import validated
     from nasrl.train.command import train_final
 
     recipe, data = load_train_recipe(args.config) if args.config else ({}, {})
@@ -108,19 +109,14 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nasrl.config import SearchConfig, load_config_file, make_config
-    from nasrl.search.loop import prepare_run, run_search
+    from nasrl.search.run import prepare_run, run_search
 
     overrides = _config_overrides(args, SearchConfig)
     if args.resume:
         cfg = prepare_run(make_config({}), args.resume, overrides)
     else:
         cfg = prepare_run(make_config(load_config_file(args.config), overrides), None, overrides)
-    if cfg.evaluator == "shared":
-        from nasrl.search.shared_search import run_shared_search
-
-        summary = run_shared_search(cfg, resume=bool(args.resume), quiet=args.quiet)
-    else:
-        summary = run_search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    summary = run_search(cfg, resume=bool(args.resume), quiet=args.quiet)
     if summary.status != "finished":
         return 130
     print(f"run folder: {summary.run_dir}")
@@ -134,7 +130,7 @@ def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], swi
 
     A boolean that is off by default is a switch (`--zca`); one that is on is `--no-NAME` when `switches`, else a
     flag that takes a value (`--augment false`, as `nasrl search` always had)."""
-    from nasrl.config import flag_name
+    from nasrl.errors import flag_name
 
     for name, field in model.model_fields.items():
         default = field.default
@@ -151,7 +147,7 @@ def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], swi
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    from nasrl.search.shared_search import derive_run
+    from nasrl.search.drivers.weight_sharing import derive_run
 
     for flag, value, least in (
         ("--samples", args.samples, 1),

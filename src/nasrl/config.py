@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from nasrl.errors import UserError
+from nasrl.errors import UserError, validated
+from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.space import DEFAULT_LAYERS, PRESET_TOKENS, SearchSpace
 from nasrl.space.files import load_space
 
@@ -113,50 +114,6 @@ class DataConfig(BaseModel):
     val_subset: int | None = Field(None, ge=1, description="validate on a stratified subset of N images")
 
 
-class StrategyConfig(BaseModel):
-    """A strategy's settings, each default declared here once (a search's flat `controller_*` and evolution fields
-    map onto it in `SearchConfig.strategy_settings`). The controller's shape is the paper's; the update's values
-    were tuned on the synthetic target (BENCHMARKS.md, "Controller"); the `paper` preset restores the paper's."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # the controller (Zoph & Le 2017, sections 3.1-3.3)
-    hidden_size: int = Field(35, ge=1, description="LSTM units per layer")
-    num_lstm_layers: int = Field(2, ge=1, description="LSTM layers")
-    init_range: float = Field(0.08, gt=0, description="every controller weight uniform in [-x, x]")
-    temperature: float | None = Field(None, gt=0, description="softmax temperature")
-    tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
-    position_embedding: bool = Field(True, description="a learned embedding per (layer, step) added to each input")
-    skip_bias: bool = Field(True, description="a learned logit per (layer, earlier layer) added to each skip's")
-    # the policy-gradient update (REINFORCE, PPO)
-    lr: float = Field(1e-2, gt=0, description="Adam learning rate")
-    lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
-    baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
-    entropy_weight: float = Field(0.2, ge=0, description="entropy bonus in the policy-gradient loss")
-    entropy_per_decision: bool = Field(
-        True, description="the bonus is on the mean entropy per decision (else the sum: it grows with depth)"
-    )
-    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
-    adam_beta1: float = Field(0.9, ge=0, lt=1, description="Adam's beta1 (ENAS: 0)")
-    adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon (ENAS: 1e-3)")
-    skip_target: float = Field(0.4, gt=0, lt=1, description="the skip probability the KL penalty pulls towards")
-    skip_weight: float = Field(0.0, ge=0, description="weight of the KL penalty on skip probabilities (ENAS: 0.8)")
-    reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
-    ppo_epochs: int = Field(2, ge=1, description="PPO: gradient steps over each episode's children")
-    ppo_clip: float = Field(0.2, gt=0, lt=1, description="PPO: the ratio is clipped to 1 +- this")
-    ppo_target_kl: float | None = Field(
-        0.01, gt=0, description="PPO: skip the later epochs once the approximate KL(old || new) passes 1.5 x this"
-    )
-    # regularized evolution (Real et al. 2019)
-    population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
-    tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
-
-    @classmethod
-    def of(cls, settings: StrategyConfig | None = None, **overrides: Any) -> StrategyConfig:
-        """`settings` (default: the defaults) with `overrides`, validated; a bad one is one sentence."""
-        return validated(cls, {**(settings or cls()).model_dump(), **overrides}, "nasrl search --help")
-
-
 #: The search config's names of the strategy settings (flags and presets keep the names they always had).
 STRATEGY_FIELDS = {
     "controller_hidden": "hidden_size",
@@ -214,29 +171,6 @@ def _bounds(constraint: Any) -> dict[str, Any]:
     return {n: getattr(constraint, n) for n in names if getattr(constraint, n, None) is not None}
 
 
-def flag_name(model: type[BaseModel], field: str) -> str:
-    """The command-line flag of a config field: `child_epochs` -> `--child-epochs` (or the field's own flag)."""
-    extra = model.model_fields[field].json_schema_extra if field in model.model_fields else None
-    name = extra.get("flag", field) if isinstance(extra, dict) else field
-    return "--" + str(name).replace("_", "-")
-
-
-def validated(model: type[ModelT], fields: dict[str, Any], help_command: str = "nasrl search --help") -> ModelT:
-    """`model(**fields)`, any problem turned into one sentence that names the flag and what is wrong."""
-    try:
-        return model(**fields)
-    except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if not err["loc"]:  # a rule between fields: its message names the flags itself
-            raise UserError(msg[0].upper() + msg[1:] + ".") from None
-        field = str(err["loc"][0])
-        if err["type"] == "extra_forbidden":
-            raise UserError(f"Unknown config field '{field}': see `{help_command}` for the fields.") from None
-        flag = flag_name(model, field)
-        raise UserError(f"Bad value {err.get('input')!r} for {flag}: {msg}.") from None
-
-
 class SearchConfig(BaseModel):
     """Every knob of a search, with its unit; the presets in `nasrl/presets/` fill them."""
 
@@ -269,9 +203,7 @@ class SearchConfig(BaseModel):
     )
 
     # --- the strategy (defaults and help from StrategyConfig) ---
-    strategy: Literal["reinforce", "ppo", "evolution", "random"] = Field(
-        "reinforce", description="reinforce, ppo, evolution or random"
-    )
+    strategy: str = Field("reinforce", description="the search strategy (see the list above)")
     controller_hidden: int = _strategy_field("controller_hidden")
     controller_layers: int = _strategy_field("controller_layers")
     controller_lr: float = _strategy_field("controller_lr")
@@ -300,9 +232,7 @@ class SearchConfig(BaseModel):
     )
 
     # --- the evaluator ---
-    evaluator: Literal["train", "synthetic", "shared"] = Field(
-        "train", description="train each child; shared: ENAS weight sharing (macro spaces); synthetic: a hidden target"
-    )
+    evaluator: str = Field("train", description="how a child is rewarded (see the list above)")
     synthetic_seed: int = Field(0, description="seed of the synthetic evaluator's hidden target")
     reward_metric: Literal["best", "last5"] = Field(
         "best", description="best val accuracy, or the paper's max over the last 5 epochs"
@@ -360,6 +290,24 @@ class SearchConfig(BaseModel):
                 raise ValueError(str(e).rstrip(".")) from None
         return v
 
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        from nasrl.search.strategies.registry import strategy_names
+
+        if v not in strategy_names():
+            raise ValueError(f"must be one of {', '.join(strategy_names())}")
+        return v
+
+    @field_validator("evaluator")
+    @classmethod
+    def _known_evaluator(cls, v: str) -> str:
+        from nasrl.search.evaluators.registry import evaluator_names
+
+        if v not in evaluator_names():
+            raise ValueError(f"must be one of {', '.join(evaluator_names())}")
+        return v
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, v: str) -> str:
@@ -403,15 +351,21 @@ class SearchConfig(BaseModel):
         """Weight sharing needs a macro space, a strategy that samples a policy, and none of the per-child options."""
         if self.channels is not None and self.channels % 2:
             raise ValueError(f"--channels must be even (a reduction halves it into two paths), not {self.channels}")
-        if self.evaluator != "shared":
+        from nasrl.search.evaluators.registry import evaluator_kind
+        from nasrl.search.strategies.registry import strategy_kind
+
+        if not evaluator_kind(self.evaluator).shares_weights:
             return self
         if not self.search_space().macro:
             raise ValueError(
                 f"--evaluator shared needs a macro space with operations, such as --space enas-macro, "
                 f"not '{self.space}'"
             )
-        if self.strategy == "evolution":
-            raise ValueError("--evaluator shared samples architectures from a policy: use reinforce, ppo or random")
+        if not strategy_kind(self.strategy).proposes_independently:
+            raise ValueError(
+                f"--evaluator {self.evaluator} samples architectures from a policy, which --strategy {self.strategy} "
+                f"does not have: use reinforce, ppo or random (any strategy that proposes independently)"
+            )
         for name in ("rungs", "layer_schedule"):
             if getattr(self, name) is not None:
                 flag = "--" + name.replace("_", "-")
@@ -426,17 +380,15 @@ class SearchConfig(BaseModel):
     @model_validator(mode="after")
     def _in_flight_loop(self) -> SearchConfig:
         """Children in flight replace the synchronous episode, which successive halving and weight sharing need."""
-        if self.in_flight is not None and self.rungs is not None:
-            raise ValueError(
-                "--in-flight cannot run with --rungs (successive halving ranks whole episodes): set --rungs none"
-            )
-        if self.in_flight is not None and self.evaluator == "shared":
+        from nasrl.search.evaluators.registry import evaluator_kind
+
+        if self.in_flight is not None and evaluator_kind(self.evaluator).shares_weights:
             raise ValueError("--in-flight cannot run with --evaluator shared: weight sharing has its own loop")
         return self
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
-        if self.strategy == "evolution" and self.tournament_size > self.population_size:
+        if self.tournament_size > self.population_size:
             raise ValueError(
                 f"--tournament-size {self.tournament_size} is larger than --population-size {self.population_size}: "
                 f"a tournament draws from the population, so lower it or raise the population"

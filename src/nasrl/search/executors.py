@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from nasrl.config import SearchConfig
 from nasrl.errors import UserError
 from nasrl.run.records import ChildResult
-from nasrl.search.evaluators import Evaluator, evaluate_safely
+from nasrl.search.evaluators.base import Evaluator, evaluate_safely
 from nasrl.space import Architecture
 
 
@@ -49,7 +49,7 @@ class AsyncExecutor(Executor, Protocol):
     #: updates after refilling: a freed worker then waits for neither a controller pass nor an update.
     concurrent: bool
 
-    def submit(self, episode: int, index: int, arch: Architecture) -> None: ...
+    def submit(self, episode: int, index: int, arch: Architecture, epochs: int | None = None) -> None: ...
 
     def free_slots(self, in_flight: int) -> int: ...
 
@@ -64,11 +64,11 @@ class LocalExecutor:
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
-        self.queue: deque[tuple[int, int, Architecture]] = deque()
+        self.queue: deque[tuple[int, int, Architecture, int | None]] = deque()
 
-    def submit(self, episode: int, index: int, arch: Architecture) -> None:
-        """Queue a child; it is evaluated lazily, by `wait_any`."""
-        self.queue.append((episode, index, arch))
+    def submit(self, episode: int, index: int, arch: Architecture, epochs: int | None = None) -> None:
+        """Queue a child (to `epochs`, a scheduler's rung); it is evaluated lazily, by `wait_any`."""
+        self.queue.append((episode, index, arch, epochs))
 
     def free_slots(self, in_flight: int) -> int:
         """All K slots once the queue is empty, none before: one worker cannot run K children at once, so the
@@ -77,8 +77,8 @@ class LocalExecutor:
         return in_flight if not self.queue else 0
 
     def wait_any(self) -> list[Finished]:
-        episode, index, arch = self.queue.popleft()
-        return [(episode, index, arch, evaluate_safely(self.evaluator, arch, episode, index))]
+        episode, index, arch, epochs = self.queue.popleft()
+        return [(episode, index, arch, evaluate_safely(self.evaluator, arch, episode, index, epochs))]
 
     def run(
         self, episode: int, children: Sequence[tuple[int, Architecture]], epochs: int | None = None
@@ -175,8 +175,8 @@ class RayExecutor:
                 time.perf_counter() - started,
             )
 
-    def submit(self, episode: int, index: int, arch: Architecture) -> None:
-        ref = self.task.remote(self.evaluator_ref, arch, episode, index, self.threads)
+    def submit(self, episode: int, index: int, arch: Architecture, epochs: int | None = None) -> None:
+        ref = self.task.remote(self.evaluator_ref, arch, episode, index, self.threads, epochs)
         self.in_flight[ref] = (episode, index, arch, time.perf_counter())
 
     def free_slots(self, in_flight: int) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from nasrl.nets import builder
-from nasrl.search.evaluators import child_seed, reward_from_history
+from nasrl.search.evaluators.base import child_seed, reward_from_history
 from nasrl.search.sharing import Derived, SharedWeights
 from nasrl.train.loop import fit
 

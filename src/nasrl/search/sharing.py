@@ -34,7 +34,7 @@ from nasrl.data import Loader, Preprocess
 from nasrl.nets.shared import SharedNetwork
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
-from nasrl.search.evaluators import child_seed
+from nasrl.search.evaluators.base import child_seed
 from nasrl.search.strategies import Strategy
 from nasrl.space import Architecture
 from nasrl.train.loop import sgdr_lr
@@ -183,8 +183,8 @@ def random_baseline(shared: SharedWeights, samples: int, seed: int) -> list[Deri
     Weight sharing's weak point made visible: if the policy's samples score no better than random ones with the
     same weights, the search has not found anything (Li & Talwalkar 2019 found random search with weight sharing
     matching ENAS; Yu et al. 2020, shared-weight rankings barely correlating with stand-alone ones)."""
-    from nasrl.search.strategies import make_strategy
+    from nasrl.search.strategies.random_search import RandomSearch
 
-    architectures = make_strategy("random", shared.network.space, seed).propose(samples)
+    architectures = RandomSearch(shared.network.space, seed).propose(samples)
     scored = [Derived(arch, shared.accuracy(arch, shared.val_batches)) for arch in architectures]
     return sorted(scored, key=lambda d: -d.val_acc)

@@ -28,10 +28,18 @@ import torch
 from nasrl.errors import UserError
 from nasrl.search.controller import Decisions, architectures_to_decisions, decisions_to_architectures
 from nasrl.search.strategies.random_search import uniform_architectures
+from nasrl.search.strategies.registry import register_strategy
+from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.search.strategies.strategy import StrategyBase, check_rewards
 from nasrl.space import Architecture, SearchSpace
 
 
+@register_strategy(
+    "evolution",
+    summary="regularized (aging) evolution (Real et al. 2019)",
+    has_policy=False,
+    proposes_independently=False,
+)
 class RegularizedEvolution(StrategyBase):
     """Aging evolution with a population of `population_size` and tournaments of `tournament_size`."""
 
@@ -49,6 +57,10 @@ class RegularizedEvolution(StrategyBase):
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.population: list[tuple[Architecture, float]] = []  # oldest first
+
+    @classmethod
+    def from_settings(cls, space: SearchSpace, seed: int, settings: StrategyConfig) -> RegularizedEvolution:
+        return cls(space, seed, settings.population_size, settings.tournament_size, settings.baseline_decay)
 
     # ----- proposing -------------------------------------------------------------------------------------
     def propose(self, n: int) -> list[Architecture]:

@@ -29,11 +29,13 @@ from typing import Any
 
 import torch
 
-from nasrl.config import StrategyConfig
+from nasrl.search.strategies.registry import register_strategy
 from nasrl.search.strategies.reinforce import Reinforce, importance_weights, proposing_log_probs
+from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.space import Architecture, SearchSpace
 
 
+@register_strategy("ppo", summary="PPO's clipped surrogate on the same controller (Zoph et al. 2018)", has_policy=True)
 class PPO(Reinforce):
     """`Reinforce` whose optimisation step is up to `ppo_epochs` steps of the clipped surrogate (clip `ppo_clip`),
     stopped early once the policy moved more than the KL target from the one that sampled the episode."""

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from nasrl.search.controller import Decisions, decisions_to_architectures
+from nasrl.search.strategies.registry import register_strategy
+from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.search.strategies.strategy import StrategyBase, check_rewards
 from nasrl.space import Architecture, SearchSpace, uniform_entropy
 
@@ -25,6 +27,7 @@ def uniform_architectures(
     return decisions_to_architectures(space.with_layers(num_layers), Decisions(tokens, skips))
 
 
+@register_strategy("random", summary="uniform random search, the honest baseline", has_policy=False)
 class RandomSearch(StrategyBase):
     """Uniform sampling from the same space; it keeps the baseline for comparable logs and plots, learns nothing."""
 
@@ -32,6 +35,10 @@ class RandomSearch(StrategyBase):
 
     def __init__(self, space: SearchSpace, seed: int, baseline_decay: float = 0.95) -> None:
         super().__init__(space, seed, baseline_decay)
+
+    @classmethod
+    def from_settings(cls, space: SearchSpace, seed: int, settings: StrategyConfig) -> RandomSearch:
+        return cls(space, seed, baseline_decay=settings.baseline_decay)
 
     def propose(self, n: int) -> list[Architecture]:
         if n < 1:

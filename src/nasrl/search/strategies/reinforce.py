@@ -28,37 +28,11 @@ from typing import Any
 
 import torch
 
-from nasrl.config import StrategyConfig
 from nasrl.search.controller import Controller
+from nasrl.search.strategies.registry import register_strategy
+from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.search.strategies.strategy import StrategyBase, check_rewards
 from nasrl.space import Architecture, SearchSpace
-
-
-def collapse_warning(
-    entropy_history: Sequence[float],
-    reward_history: Sequence[float],
-    threshold: float,
-    window: int = 10,
-    min_improvement: float = 0.0,
-) -> str | None:
-    """A sentence for the log when the policy has (nearly) stopped exploring while rewards stopped rising.
-
-    Fires when the mean entropy of the last `window` episodes is below `threshold` and the mean reward of the
-    last `window` episodes is not above the previous window's by more than `min_improvement`. A solved problem
-    (reward at its maximum) looks the same, so the sentence says "may". A threshold of about 5-10% of
-    `uniform_entropy(space)` is a reasonable start."""
-    if len(entropy_history) < window or len(reward_history) < 2 * window:
-        return None
-    entropy = sum(entropy_history[-window:]) / window
-    recent = sum(reward_history[-window:]) / window
-    before = sum(reward_history[-2 * window : -window]) / window
-    if entropy >= threshold or recent - before > min_improvement:
-        return None
-    return (
-        f"The controller may have collapsed: its policy entropy is {entropy:.3f} nats (below {threshold:.3f}) "
-        f"and the mean reward did not rise over the last {window} episodes ({before:.4f} -> {recent:.4f}). "
-        f"Raise the entropy weight or the temperature, or lower the learning rate, if this is not convergence."
-    )
 
 
 @contextlib.contextmanager
@@ -108,6 +82,7 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
+@register_strategy("reinforce", summary="REINFORCE on the LSTM controller (Zoph & Le 2017)", has_policy=True)
 class Reinforce(StrategyBase):
     """REINFORCE with a moving-average baseline, an entropy bonus, Adam, gradient clipping and optional LR decay.
 
@@ -133,6 +108,10 @@ class Reinforce(StrategyBase):
         self.scheduler = None
         if settings.lr_decay is not None:
             self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
+
+    @classmethod
+    def from_settings(cls, space: SearchSpace, seed: int, settings: StrategyConfig) -> Reinforce:
+        return cls(space, seed, settings)
 
     def transform(self, reward: float) -> float:
         """R' from R: the paper cubes the validation accuracy to sharpen differences near the top."""

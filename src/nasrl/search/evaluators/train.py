@@ -1,90 +1,34 @@
-"""Rewards of architectures: train-and-validate (the real thing) or synthetic (a known answer).
-
-A child that fails (bad shapes, out of memory, any exception) raises; `evaluate_safely`, the one place that
-turns an exception into a failed `ChildResult` (reward 0 and its error), is what every executor calls, so
-one bad child never stops a search. A diverged training is not an exception: it is a failed result too.
-"""
+"""The train evaluator: build each child, train it on the train split, reward = its validation accuracy."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from nasrl.config import SearchConfig
 from nasrl.nets import builder
-from nasrl.run.records import FAILED_REWARD, ChildResult
+from nasrl.run.records import ChildResult
 from nasrl.run.store import rung_checkpoint_path
-from nasrl.search.synthetic import synthetic_reward, synthetic_target
-from nasrl.space import Architecture, SearchSpace
+from nasrl.search.evaluators.base import child_seed, reward_from_history
+from nasrl.search.evaluators.data import SearchData
+from nasrl.search.evaluators.registry import register_evaluator
+from nasrl.search.progress import ChildProgress
+from nasrl.space import Architecture
 
 
-class Evaluator(Protocol):
-    """Turns an architecture into a reward; `episode` and `child_index` seed its training reproducibly.
-    `epochs` is a rung of successive halving: train (or continue training) the child up to that many epochs."""
-
-    name: str
-
-    def evaluate(
-        self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None
-    ) -> ChildResult: ...
-
-
-def evaluate_safely(
-    evaluator: Evaluator, arch: Architecture, episode: int, index: int, epochs: int | None = None
-) -> ChildResult:
-    """Any exception of an evaluator becomes a failed child: one bad child never stops a search."""
-    start = time.perf_counter()
-    try:
-        return evaluator.evaluate(arch, episode, index, epochs)
-    except Exception as e:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # an out-of-memory child must not starve the next one
-        return ChildResult.from_exception(e, time.perf_counter() - start)
-
-
-def child_seed(run_seed: int, episode: int, child_index: int) -> int:
-    """A per-child training seed: independent of evaluation order, so resumed runs and parallel workers agree."""
-    digest = hashlib.sha256(f"{run_seed}:{episode}:{child_index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-class SyntheticEvaluator:
-    """Reward = fraction of decisions equal to a hidden target (see `nasrl.synthetic`); trains nothing."""
-
-    name = "synthetic"
-
-    def __init__(self, space: SearchSpace, target_seed: int) -> None:
-        self.space = space
-        self.target_seed = target_seed
-        self._targets: dict[int, Architecture] = {}
-
-    def target(self, num_layers: int) -> Architecture:
-        if num_layers not in self._targets:
-            self._targets[num_layers] = synthetic_target(self.space.with_layers(num_layers), self.target_seed)
-        return self._targets[num_layers]
-
-    def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
-        reward = synthetic_reward(arch, self.target(arch.num_layers), skips=self.space.skips)
-        return ChildResult(reward=reward, val_acc=reward)
-
-
-def reward_from_history(history: list[dict[str, Any]], metric: str) -> float:
-    """`best`: the best validation accuracy; `last5`: the paper's max over the last 5 epochs."""
-    accs = [h["val_acc"] for h in history if h.get("val_acc") is not None]
-    if not accs:
-        return FAILED_REWARD
-    return float(max(accs[-5:] if metric == "last5" else accs))
-
-
+@register_evaluator
 class TrainEvaluator:
     """Build the child, train it on the train split, reward = its validation accuracy."""
 
     name = "train"
+    summary = "train each child on the data, reward = its validation accuracy"
+    needs_data = True
+    trains_children = True
+    shares_weights = False
 
     def __init__(
         self,
@@ -105,6 +49,14 @@ class TrainEvaluator:
         self.progress = progress  # False, or a train.ProgressReporter the driver displays
         # Input statistics depend on the training split only: computed once, not once per child.
         self.preprocess = Preprocess.fit(train_split.x)
+
+    @classmethod
+    def build(cls, cfg: SearchConfig, data: SearchData | None, progress: Any) -> tuple[TrainEvaluator, str]:
+        """The evaluator on the loaded data (its children's progress a bar under `progress`), and the log's note."""
+        assert data is not None, "a TrainEvaluator needs data"
+        reporter = ChildProgress(progress) if progress is not None else False
+        evaluator = cls(cfg, data.train, data.val, data.device, num_classes=data.num_classes, progress=reporter)
+        return evaluator, data.note
 
     def _move_data_to(self, device: torch.device) -> None:
         """Copy the splits to the training device once per process, not once per child (a GPU's case)."""

@@ -1,0 +1,81 @@
+"""What the two drivers that evaluate children one by one share (episodes, and children in flight): the start and
+resume of a run from a search checkpoint, the executor, the episodes bar, and the outcome."""
+
+from __future__ import annotations
+
+import time
+
+from nasrl.config import SearchConfig
+from nasrl.run.records import ChildRecord
+from nasrl.search.checkpoints import load_search_checkpoint, save_search_checkpoint
+from nasrl.search.evaluators.base import Evaluator
+from nasrl.search.executors import AsyncExecutor, make_executor
+from nasrl.search.schedulers import Scheduler, make_scheduler
+from nasrl.search.session import Session
+
+
+class ChildrenDriver:
+    """A search whose children are each evaluated (trained, or answered by a benchmark or a synthetic target)."""
+
+    def __init__(self, cfg: SearchConfig, evaluator: Evaluator, note: str) -> None:
+        self.cfg = cfg
+        self.evaluator = evaluator
+        self.note = note
+        self.total_steps = cfg.episodes
+        self.first_episode = 0
+        self.executor: AsyncExecutor | None = None
+        self.scheduler: Scheduler | None = make_scheduler(cfg)
+        self.episode_start_state: dict | None = None
+        self._task = None
+        self._session_start = 0.0
+
+    def start(self, session: Session) -> None:
+        cfg, space = self.cfg, self.cfg.search_space()
+        session.log.info(
+            f"New search in {session.store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
+            f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
+            f"{cfg.episodes} episodes x {cfg.children} children, evaluator {cfg.evaluator}, seed {cfg.seed}",
+            event="start",
+            config=cfg.model_dump(),
+        )
+        save_search_checkpoint(session.store, 0, session.strategy.state_dict(), cfg)
+        self.first_episode = 0
+
+    def resume(self, session: Session) -> None:
+        state = load_search_checkpoint(session.store.checkpoint_path)
+        session.strategy.load_state_dict(state["strategy"])
+        self.first_episode = int(state["next_episode"])
+        session.log.step(
+            f"Resuming {session.store.run_dir} at episode {self.first_episode + 1} of {self.cfg.episodes} "
+            f"({session.store.counts()['children']} children already stored)",
+            event="resume",
+            episode=self.first_episode,
+        )
+
+    def begin(self, session: Session) -> None:
+        """The evaluator's note, the executor, the episodes bar and the best so far, before the first episode."""
+        session.log.info(self.note, event="evaluator", evaluator=self.cfg.evaluator, data=self.cfg.data)
+        session.episode = self.first_episode
+        self.episode_start_state = session.strategy.state_dict()  # a snapshot: Strategy.state_dict copies
+        if session.progress is not None:
+            self._task = session.progress.add_task(
+                "episodes", total=self.cfg.episodes, completed=self.first_episode, stats=""
+            )
+        self.executor = make_executor(self.cfg, self.evaluator)
+        session.log.info(self.executor.description, event="executor", executor=self.cfg.executor)
+        self._session_start = time.perf_counter()
+        session.restore_best()
+
+    def episode_done(self, session: Session) -> None:
+        """The ETA in the log and the episodes bar, after each episode (or update, in flight)."""
+        done = session.episode - self.first_episode + 1
+        session.log_eta(done, time.perf_counter() - self._session_start, self.cfg.episodes)
+        if session.progress is not None and self._task is not None:
+            session.progress.update(self._task, completed=session.episode + 1)
+
+    def outcome(self, session: Session) -> tuple[int, ChildRecord | None]:
+        return session.episode, session.store.best()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()

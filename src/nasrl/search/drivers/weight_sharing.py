@@ -1,0 +1,220 @@
+"""The weight-sharing driver (`nasrl search --evaluator shared`) and `nasrl derive`: epochs of `sharing.run_epoch`
+with the run folder's store, log, progress and checkpoints around them, then deriving the architecture."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from nasrl.config import SearchConfig, read_config
+from nasrl.errors import UserError
+from nasrl.run.atomic import write_json_atomic
+from nasrl.run.log import RunLog, format_seconds
+from nasrl.run.records import ChildRecord, ChildResult
+from nasrl.run.store import RunStore
+from nasrl.search.checkpoints import load_shared_checkpoint, save_shared_checkpoint
+from nasrl.search.evaluators import evaluator_kind
+from nasrl.search.evaluators.data import load_search_data
+from nasrl.search.session import Session
+from nasrl.search.sharing import Derived, SharedWeights, derive, random_baseline, run_epoch
+from nasrl.search.strategies import Strategy, make_strategy
+from nasrl.space.describe import layer_table
+
+
+class WeightSharingDriver:
+    """ENAS's search: shared-weight epochs, each followed by the controller's steps; at the end, deriving."""
+
+    def __init__(self, cfg: SearchConfig, shared: SharedWeights, note: str) -> None:
+        self.cfg = cfg
+        self.shared = shared
+        self.note = note
+        self.total_steps = cfg.shared_epochs * cfg.controller_steps
+        self.first_epoch = 0
+        self.epoch = 0
+        self.best: ChildRecord | None = None
+
+    def start(self, session: Session) -> None:
+        cfg, shared = self.cfg, self.shared
+        session.log.info(
+            f"New weight-sharing search in {session.store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
+            f"({cfg.max_layers} layers, {shared.network.space.channels} channels), {cfg.shared_epochs} epochs of "
+            f"{len(shared.train_batches)} steps, then {cfg.controller_steps} controller steps of {cfg.children} "
+            f"architectures; seed {cfg.seed}",
+            event="start",
+            config=cfg.model_dump(),
+        )
+        save_shared_checkpoint(session.store, 0, shared.state_dict(), session.strategy.state_dict())
+        self.first_epoch = 0
+
+    def resume(self, session: Session) -> None:
+        self.first_epoch = restore_shared(session.store, self.shared, session.strategy)
+        session.log.step(
+            f"Resuming {session.store.run_dir} at epoch {self.first_epoch + 1} of {self.cfg.shared_epochs}",
+            event="resume",
+            epoch=self.first_epoch,
+        )
+
+    def run(self, session: Session) -> None:
+        """Epochs until the last, then deriving (the checkpoint of an epoch's start stays the resume point)."""
+        cfg, store, log = self.cfg, session.store, session.log
+        log.info(self.note, event="evaluator", evaluator=cfg.evaluator, data=cfg.data)
+        progress, task = session.progress, None
+        if progress is not None:
+            task = progress.add_task("controller steps", total=cfg.controller_steps, stats="")
+        for epoch in range(self.first_epoch, cfg.shared_epochs):
+            self.epoch = epoch
+            log.step(
+                f"Epoch {epoch + 1}/{cfg.shared_epochs}: shared weights, then the controller",
+                event="epoch_start",
+                epoch=epoch,
+            )
+            if progress is not None and task is not None:
+                progress.update(task, completed=0, description=f"epoch {epoch + 1}/{cfg.shared_epochs}")
+            self.run_one_epoch(session, _step_counter(progress, task))
+        self.best = derive_and_write(self.shared, session.strategy, store, log, cfg.derive_samples)
+
+    def run_one_epoch(self, session: Session, on_step: Any) -> None:
+        """One epoch of shared weights and controller steps, stored and checkpointed."""
+        cfg, store, epoch = self.cfg, session.store, self.epoch
+        stats = run_epoch(self.shared, session.strategy, store, epoch, on_step)
+        store.record_shared_epoch(epoch, stats.as_dict())
+        if session.board is not None:
+            session.board.shared_epoch(epoch, stats.as_dict())
+        save_shared_checkpoint(store, epoch + 1, self.shared.state_dict(), session.strategy.state_dict())
+        store.set_meta(episodes_done=(epoch + 1) * cfg.controller_steps, updated=time.time())
+        session.log.metric(
+            f"Epoch {epoch + 1}: shared loss {stats.train_loss:.4f}, acc {stats.train_acc:.4f}, lr "
+            f"{stats.lr:.2e}; controller mean reward {stats.mean_reward:.4f}, entropy {stats.entropy:.3f}; "
+            f"{format_seconds(stats.seconds)}",
+            event="shared_epoch",
+            epoch=epoch,
+            **stats.as_dict(),
+        )
+
+    def interrupted(self, session: Session) -> str:
+        return f"during epoch {self.epoch + 1}: the checkpoint of its start stays"
+
+    def outcome(self, session: Session) -> tuple[int, ChildRecord | None]:
+        return len(session.store.shared_epochs()), self.best
+
+    def close(self) -> None:
+        pass
+
+
+def _step_counter(progress: Any, task: Any) -> Any:
+    """The controller-steps bar's update, or None without a display."""
+    if progress is None or task is None:
+        return None
+    return lambda step: progress.update(task, completed=step)
+
+
+def restore_shared(store: RunStore, shared: SharedWeights, strategy: Strategy) -> int:
+    """Restore the shared weights, their optimizer and the strategy; the next epoch."""
+    state = load_shared_checkpoint(store.checkpoint_path)
+    shared.load_state_dict(state["shared"])
+    strategy.load_state_dict(state["strategy"])
+    return int(state["next_epoch"])
+
+
+def derive_and_write(
+    shared: SharedWeights,
+    strategy: Strategy,
+    store: RunStore,
+    log: RunLog,
+    samples: int,
+    check: int = 0,
+    check_epochs: int = 2,
+) -> ChildRecord:
+    """Derive, write best_architecture.json and derived.json (the ranked list), log the top, and with `check` run
+    the rank check; the best as a row."""
+    ranked = derive(shared, strategy, samples)
+    scored_randoms = random_baseline(shared, samples, shared.cfg.seed + 1)
+    randoms = [d.val_acc for d in scored_randoms]
+    write_json_atomic(store.run_dir / "derived.json", [_derived_entry(rank, d) for rank, d in enumerate(ranked, 1)])
+    best = ranked[0]
+    accs = [d.val_acc for d in ranked]
+    baseline = {"samples": len(randoms), "best": randoms[0], "median": _median(randoms)}
+    write_json_atomic(
+        store.best_path,
+        {
+            **_derived_entry(1, best),
+            "reward": best.val_acc,
+            "sampled": samples,
+            "scored_with": "shared weights, whole validation split",
+            "policy_median": _median(accs),
+            "random_baseline": baseline,
+        },
+    )
+    log.success(
+        f"Derived: {len(ranked)} distinct of {samples} architectures sampled from the final policy; shared-weight "
+        f"validation accuracy best {accs[0]:.4f}, median {_median(accs):.4f}. The same weights give {len(randoms)} "
+        f"random architectures of the space best {randoms[0]:.4f}, median {_median(randoms):.4f} (a policy that "
+        f"learned should beat them). Retrain the best from scratch: `nasrl train --arch {store.best_path}`.\n"
+        + layer_table(best.architecture),
+        event="derived",
+        best=accs[0],
+        samples=samples,
+        policy_median=_median(accs),
+        random_median=_median(randoms),
+    )
+    if check:
+        _rank_check(shared, [*ranked, *scored_randoms], store, log, check, check_epochs)
+    return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
+
+
+def _rank_check(
+    shared: SharedWeights, candidates: list[Derived], store: RunStore, log: RunLog, k: int, epochs: int
+) -> None:
+    """Train k candidates stand-alone, write rank_check.json, log the correlations (see `rank_check`)."""
+    from nasrl.search.rank_check import rank_check
+
+    log.step(f"Rank check: training {k} architectures stand-alone for {epochs} epochs each", event="rank_check_start")
+    check = rank_check(shared, candidates, k, epochs)
+    write_json_atomic(store.run_dir / "rank_check.json", check.as_dict())
+    log.success(
+        f"Rank check on {len(check.entries)} architectures ({epochs} epochs each, stand-alone): Kendall tau "
+        f"{check.kendall_tau:.3f}, Spearman rho {check.spearman_rho:.3f} between shared-weight and stand-alone "
+        f"validation accuracy (1: the same order; 0: no relation)",
+        event="rank_check",
+        kendall_tau=check.kendall_tau,
+        spearman_rho=check.spearman_rho,
+        k=len(check.entries),
+    )
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _derived_entry(rank: int, derived: Derived) -> dict[str, Any]:
+    arch = derived.architecture
+    return {"rank": rank, "architecture": arch.to_dict(), "hash": arch.hash(), "val_acc": derived.val_acc}
+
+
+def derive_run(
+    run_dir: str | Path, samples: int | None = None, quiet: bool = False, rank_check: int = 0, rank_epochs: int = 2
+) -> ChildRecord:
+    """`nasrl derive RUN_DIR`: derive from a finished or interrupted weight-sharing run's last checkpoint, and with
+    `rank_check` K train K architectures stand-alone to see whether the shared weights rank them right."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} holds no config.yaml: give the folder of a nasrl search run.")
+    cfg = read_config(run_dir / "config.yaml")
+    if not evaluator_kind(cfg.evaluator).shares_weights:
+        raise UserError(f"{run_dir} is a search with --evaluator {cfg.evaluator}: only weight-sharing runs derive.")
+    cfg = cfg.model_copy(update={"run_dir": str(run_dir)})
+    data = load_search_data(cfg)
+    shared = SharedWeights(cfg, data.train, data.val, data.num_classes, data.device)
+    strategy = make_strategy(cfg.strategy, cfg.search_space(), cfg.seed, cfg.strategy_settings())
+    store = RunStore(cfg.run_dir)
+    store.lock()
+    log = RunLog(store.run_dir, quiet=quiet)
+    try:
+        epoch = restore_shared(store, shared, strategy)
+        log.step(f"Deriving from the checkpoint after epoch {epoch} of {cfg.shared_epochs}", event="derive")
+        return derive_and_write(shared, strategy, store, log, samples or cfg.derive_samples, rank_check, rank_epochs)
+    finally:
+        log.close()
+        store.close()

@@ -1,0 +1,266 @@
+"""The one lifecycle every search shares, whichever driver runs it: the run folder prepared, the data loaded before
+anything is written, the lock, config.yaml, the running/finished/failed meta, Ctrl-C and SIGTERM turned into a
+checkpointed stop, a full disk into one sentence, and the summary.
+
+A kill at any moment leaves a folder that `--resume` continues: config.yaml is written before anything else, and a
+folder that holds no checkpoint yet (killed while starting) simply starts again under `--resume` or the same
+`--run-dir`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nasrl.config import SearchConfig, make_config, read_config, save_config
+from nasrl.errors import UserError
+from nasrl.run.log import RunLog, format_seconds
+from nasrl.run.records import ChildRecord
+from nasrl.run.store import RunStore
+from nasrl.search.drivers import Driver, make_driver
+from nasrl.search.evaluators import Evaluator, evaluator_kind
+from nasrl.search.evaluators.data import load_search_data
+from nasrl.search.progress import progress_display
+from nasrl.search.session import Session
+from nasrl.search.strategies import make_strategy
+from nasrl.space import Architecture
+from nasrl.space.describe import layer_table
+
+# Fields a resumed run may change: they decide where and how long it runs, not which children it samples.
+RESUMABLE_OVERRIDES = {
+    "episodes",
+    "device",
+    "executor",
+    "data_dir",
+    "checkpoint_every",
+    "run_dir",
+    "tensorboard",
+    "ray_address",
+    "gpus_per_child",
+    "cpus_per_child",
+    "max_child_retries",
+}
+
+
+@dataclass
+class SearchSummary:
+    run_dir: Path
+    status: str  # finished | interrupted
+    episodes_done: int
+    best: ChildRecord | None
+    counts: dict[str, int]
+    seconds: float
+
+
+class SearchInterrupt(BaseException):
+    """SIGTERM, turned into an exception so the driver can checkpoint on the way out. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way (a child's evaluation, a log handler) takes it
+    for a failed child."""
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    raise SearchInterrupt(signal.Signals(signum).name)
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / f"search-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / "checkpoints" / "latest.pt").is_file()
+
+
+def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dict[str, Any]) -> SearchConfig:
+    """The config a run goes with: a new run's as given; a resumed run's from its folder plus allowed overrides."""
+    if resume_dir is None:
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir()
+        if has_checkpoint(run_dir):
+            raise UserError(
+                f"{run_dir} already holds a search: continue it with --resume {run_dir}, or pick another --run-dir."
+            )
+        return cfg.model_copy(update={"run_dir": str(run_dir)})
+    run_dir = Path(resume_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(
+            f"{run_dir} has no checkpoints/latest.pt and no config.yaml: give the folder of a search started by nasrl."
+        )
+    saved = read_config(run_dir / "config.yaml")
+    asked = make_config(saved.model_dump(), overrides)  # typed: `--seed 0` equals a saved seed of 0
+    changed = {k for k in overrides if getattr(asked, k) != getattr(saved, k)} - RESUMABLE_OVERRIDES
+    if changed:
+        name = sorted(changed)[0]
+        raise UserError(
+            f"--{name.replace('_', '-')} differs from the run's config.yaml; a resumed run keeps its config "
+            f"(only {', '.join(sorted('--' + k.replace('_', '-') for k in RESUMABLE_OVERRIDES))} may change)."
+        )
+    allowed = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
+    return make_config(saved.model_dump(), {**allowed, "run_dir": str(run_dir)})
+
+
+def build_evaluator(cfg: SearchConfig, progress: Any = None) -> tuple[Evaluator, str]:
+    """The config's evaluator (its data loaded here when it needs data) and the log's sentence on what it uses."""
+    kind = evaluator_kind(cfg.evaluator)
+    data = load_search_data(cfg) if kind.needs_data else None
+    return kind.build(cfg, data, progress)
+
+
+def run_search(
+    cfg: SearchConfig,
+    resume: bool = False,
+    console: Console | None = None,
+    quiet: bool = False,
+    evaluator: Evaluator | None = None,
+) -> SearchSummary:
+    """Run (or continue) a search in `cfg.run_dir` with the driver its evaluator and config call for. `evaluator`
+    (tests, benchmarks): evaluate with this object instead of the one the config names."""
+    assert cfg.run_dir is not None, "prepare_run sets the run folder"
+    run_dir = Path(cfg.run_dir)
+    resume = resume and has_checkpoint(run_dir)  # a folder killed while starting starts again
+    console = console or Console(stderr=True)
+    progress = None if quiet else progress_display(console)
+    board = _tensorboard(cfg)  # before anything is written: a missing package stops the run here
+    if evaluator is None:
+        if progress is not None and evaluator_kind(cfg.evaluator).needs_data:
+            console.print(f"Loading data: {cfg.data} ...", soft_wrap=True, markup=False)
+        evaluator, note = build_evaluator(cfg, progress)  # data problems stop the run before its folder holds any
+    else:
+        note = f"Evaluator: {type(evaluator).__name__} (given by the caller)"
+    driver = make_driver(cfg, evaluator, note)
+    if not resume:
+        save_config(cfg, run_dir / "config.yaml")  # first, so any later kill leaves a folder --resume continues
+    store = RunStore(run_dir)
+    try:
+        store.lock()  # the driver is the only writer: a second `--resume` of a live run stops here
+    except UserError:
+        store.close()
+        raise
+    log = RunLog(store.run_dir, console=console, quiet=quiet)
+    strategy = make_strategy(cfg.strategy, cfg.search_space(), cfg.seed, cfg.strategy_settings())
+    session = Session(cfg, store, log, strategy, board, progress)
+    started = time.perf_counter()
+    try:
+        status = _drive(driver, session, resume)
+    except BaseException as e:
+        _record_failure(session, e)
+        if _disk_full(e):
+            raise UserError(
+                f"Writing to {run_dir} failed ({e}): the run is intact up to its last checkpoint; free some space, "
+                f"then continue it with `nasrl search --resume {run_dir}`."
+            ) from None
+        raise
+    finally:
+        driver.close()
+        if board is not None:
+            board.close()
+    episodes_done, best = driver.outcome(session)
+    summary = SearchSummary(store.run_dir, status, episodes_done, best, store.counts(), time.perf_counter() - started)
+    store.set_meta(status=status, updated=time.time())
+    if status == "finished" and not evaluator.shares_weights:  # weight sharing logged its derived architecture
+        _log_summary(log, summary)
+    log.close()
+    store.close()
+    return summary
+
+
+def _drive(driver: Driver, session: Session, resume: bool) -> str:
+    """Start or resume, then run to the end or an interruption (Ctrl-C, SIGTERM); the run's status."""
+    store = session.store
+    with _sigterm_raises(), _progress_shown(session):
+        if resume:
+            driver.resume(session)
+        else:
+            driver.start(session)
+        store.set_meta(status="running", pid=os.getpid(), episodes=driver.total_steps, updated=time.time())
+        try:
+            driver.run(session)
+        except (KeyboardInterrupt, SearchInterrupt) as e:
+            where = driver.interrupted(session)
+            session.log.error(
+                f"Interrupted ({str(e) or 'SIGINT'}) {where}; continue with `nasrl search --resume {store.run_dir}`",
+                event="interrupted",
+                episode=session.episode,
+            )
+            return "interrupted"
+    return "finished"
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _progress_shown(session: Session) -> Iterator[None]:
+    if session.progress is not None:
+        session.progress.start()
+    try:
+        yield
+    finally:
+        if session.progress is not None:
+            session.progress.stop()
+
+
+def _tensorboard(cfg: SearchConfig) -> Any:
+    if not cfg.tensorboard:
+        return None
+    from nasrl.run.tensorboard import TensorBoardScalars
+
+    return TensorBoardScalars(Path(cfg.run_dir or ".") / "tensorboard", cfg.children)
+
+
+def _disk_full(e: BaseException) -> bool:
+    """A write that failed for want of space: the OS's, SQLite's or torch's way of saying so."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(e, sqlite3.OperationalError) and "full" in str(e):
+        return True
+    return isinstance(e, RuntimeError) and "failed writing" in str(e)
+
+
+def _record_failure(session: Session, e: BaseException) -> None:
+    """The store says the run failed and the log keeps why, as far as the disk still takes them."""
+    with contextlib.suppress(Exception):
+        session.store.set_meta(status="failed", updated=time.time())
+    with contextlib.suppress(Exception):
+        session.log.error(f"The search stopped: {type(e).__name__}: {e}", event="failed", episode=session.episode)
+    with contextlib.suppress(Exception):
+        session.log.close()
+    with contextlib.suppress(Exception):
+        session.store.close()
+
+
+def _log_summary(log: RunLog, summary: SearchSummary) -> None:
+    counts = summary.counts
+    log.success(
+        f"Search finished: {counts['children']} children ({counts['evaluated']} evaluated, {counts['cached']} "
+        f"cached, {counts['failed']} failed) in {format_seconds(summary.seconds)}",
+        event="finished",
+        **counts,
+        seconds=summary.seconds,
+    )
+    if summary.best is not None:
+        best = summary.best
+        arch = Architecture.from_json(best.arch_json)
+        params = f", {best.params:,} parameters" if best.params else ""
+        log.success(
+            f"Best reward {best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1}{params}):\n"
+            + layer_table(arch),
+            event="best_summary",
+            reward=best.reward,
+            arch_hash=best.arch_hash,
+        )

@@ -1,0 +1,53 @@
+"""The strategies' settings, each default declared once (flags and presets fill them through the search config)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nasrl.errors import validated
+
+
+class StrategyConfig(BaseModel):
+    """A strategy's settings, each default declared here once (a search's flat `controller_*` and evolution fields
+    map onto it in `SearchConfig.strategy_settings`). The controller's shape is the paper's; the update's values
+    were tuned on the synthetic target (BENCHMARKS.md, "Controller"); the `paper` preset restores the paper's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # the controller (Zoph & Le 2017, sections 3.1-3.3)
+    hidden_size: int = Field(35, ge=1, description="LSTM units per layer")
+    num_lstm_layers: int = Field(2, ge=1, description="LSTM layers")
+    init_range: float = Field(0.08, gt=0, description="every controller weight uniform in [-x, x]")
+    temperature: float | None = Field(None, gt=0, description="softmax temperature")
+    tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
+    position_embedding: bool = Field(True, description="a learned embedding per (layer, step) added to each input")
+    skip_bias: bool = Field(True, description="a learned logit per (layer, earlier layer) added to each skip's")
+    # the policy-gradient update (REINFORCE, PPO)
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate")
+    lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
+    baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
+    entropy_weight: float = Field(0.2, ge=0, description="entropy bonus in the policy-gradient loss")
+    entropy_per_decision: bool = Field(
+        True, description="the bonus is on the mean entropy per decision (else the sum: it grows with depth)"
+    )
+    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="Adam's beta1 (ENAS: 0)")
+    adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon (ENAS: 1e-3)")
+    skip_target: float = Field(0.4, gt=0, lt=1, description="the skip probability the KL penalty pulls towards")
+    skip_weight: float = Field(0.0, ge=0, description="weight of the KL penalty on skip probabilities (ENAS: 0.8)")
+    reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
+    ppo_epochs: int = Field(2, ge=1, description="PPO: gradient steps over each episode's children")
+    ppo_clip: float = Field(0.2, gt=0, lt=1, description="PPO: the ratio is clipped to 1 +- this")
+    ppo_target_kl: float | None = Field(
+        0.01, gt=0, description="PPO: skip the later epochs once the approximate KL(old || new) passes 1.5 x this"
+    )
+    # regularized evolution (Real et al. 2019)
+    population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
+    tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
+
+    @classmethod
+    def of(cls, settings: StrategyConfig | None = None, **overrides: Any) -> StrategyConfig:
+        """`settings` (default: the defaults) with `overrides`, validated; a bad one is one sentence."""
+        return validated(cls, {**(settings or cls()).model_dump(), **overrides}, "nasrl search --help")
