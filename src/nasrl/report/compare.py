@@ -27,6 +27,7 @@ import numpy as np
 from nasrl.errors import UserError
 from nasrl.report.html import figure_section, html_table, write_page
 from nasrl.report.runs import SearchRun, format_table, read_search
+from nasrl.search.evaluators.registry import known_evaluator
 
 #: Children in the running mean's window: long enough to smooth one episode's luck (the paper samples 8 to
 #: 15 children per episode), short enough to show what the policy samples now rather than what it sampled.
@@ -101,13 +102,22 @@ def check_comparable(runs: Sequence[SearchRun]) -> None:
                     f"{first.run_dir} and {run.run_dir} {what} ({_differences(first, run, differ)}): "
                     "compare only runs of one search space on the same data."
                 )
-    synthetic = [r for r in runs if r.config.get("evaluator") == "synthetic"]
-    for run in synthetic[1:]:
-        if run.config.get("synthetic_seed") != synthetic[0].config.get("synthetic_seed"):
-            raise UserError(
-                f"{synthetic[0].run_dir} and {run.run_dir} search for different synthetic targets "
-                f"({_differences(synthetic[0], run, ['synthetic_seed'])}): compare runs with one --synthetic-seed."
-            )
+    _same_reward_fields(runs)
+
+
+def _same_reward_fields(runs: Sequence[SearchRun]) -> None:
+    """Runs of one evaluator must agree on the settings that decide what its reward means (its `reward_fields`:
+    the synthetic evaluator's target seed, say)."""
+    for name in dict.fromkeys(r.config.get("evaluator") for r in runs):
+        kind = known_evaluator(name)
+        same = [r for r in runs if r.config.get("evaluator") == name]
+        for field, what in (kind.reward_fields if kind is not None else {}).items():
+            for run in same[1:]:
+                if run.config.get(field) != same[0].config.get(field):
+                    raise UserError(
+                        f"{same[0].run_dir} and {run.run_dir} {what} ({_differences(same[0], run, [field])}): "
+                        f"compare runs with one --{field.replace('_', '-')}."
+                    )
 
 
 def _differences(a: SearchRun, b: SearchRun, fields: Sequence[str]) -> str:
@@ -312,7 +322,7 @@ def compare_plot(groups: Sequence[Group], by: Axis, window: int, path: Path) -> 
         ax.legend(fontsize=8, loc="best")
         if by == "children":
             ax.xaxis.set_major_locator(figures.MaxNLocator(integer=True))
-    return figures._save(fig, path)
+    return figures.save_figure(fig, path)
 
 
 # ----- the command ---------------------------------------------------------------------------------------

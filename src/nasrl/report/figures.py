@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from nasrl.run.atomic import write_bytes_atomic
 from nasrl.run.records import ChildRecord  # noqa: E402
+from nasrl.search.strategies.registry import known_strategy  # noqa: E402
 from nasrl.space import Architecture, SearchSpace  # noqa: E402
 
 #: Most columns of the policy heatmap: episodes are grouped into at most this many blocks.
@@ -30,7 +31,7 @@ MAX_BLOCKS = 20
 DPI = 110
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -93,7 +94,7 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def controller_plot(
@@ -113,7 +114,8 @@ def controller_plot(
         return None
     episodes = [s["episode"] + 1 for s in steps]
     fig, (ax_ent, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.8))
-    what = "population diversity (entropy of its decisions)" if strategy == "evolution" else "policy entropy"
+    kind = known_strategy(strategy)
+    what = kind.entropy_label if kind is not None else "policy entropy"
     ax_ent.plot(episodes, [_num(s.get("entropy")) for s in steps], "o-", ms=3, c="tab:blue", label=what)
     if uniform_entropy is not None:
         ax_ent.plot(episodes, uniform_entropy, c="gray", ls="--", lw=1, label="uniform policy (maximum)")
@@ -126,7 +128,7 @@ def controller_plot(
                 lw=1,
                 label=f"collapse threshold ({collapse_fraction:.0%} of uniform)",
             )
-    loss_name = {"ppo": "PPO loss (first epoch)", "reinforce": "REINFORCE loss"}.get(strategy, "no loss")
+    loss_name = kind.loss_label if kind is not None else "no loss"
     ax_loss.plot(episodes, [_num(s.get("loss")) for s in steps], "o-", ms=3, c="tab:orange", label=loss_name)
     ax_loss.axhline(0, c="gray", lw=0.8)
     if collapse_episode is not None:
@@ -139,7 +141,7 @@ def controller_plot(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def shared_plot(epochs: Sequence[dict], path: Path) -> Path | None:
@@ -179,7 +181,7 @@ def shared_plot(epochs: Sequence[dict], path: Path) -> Path | None:
             handles, labels = handles + more[0], labels + more[1]
         ax.legend(handles, labels, fontsize=8, loc="best")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def policy_heatmap(
@@ -235,7 +237,7 @@ def policy_heatmap(
     axes[-1, 0].set_xlabel(f"episodes (blocks of {block})")
     fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.02, label="share of sampled layers")
     axes[0, 0].set_title("How the policy's choices evolve", fontsize=10)
-    return _save(fig, path), block
+    return save_figure(fig, path), block
 
 
 def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
@@ -259,7 +261,7 @@ def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
         ax.set(xlabel=label, ylabel="validation accuracy", title=f"Accuracy against {label}")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -326,7 +328,7 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
     ]
     ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 class _Canvas:
@@ -417,7 +419,7 @@ def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
     ]
     ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----- small pieces ---------------------------------------------------------------------------------

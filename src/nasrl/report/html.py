@@ -21,6 +21,7 @@ from nasrl.errors import UserError
 from nasrl.report.runs import SearchRun, read_json, read_search, when
 from nasrl.run.atomic import write_text_atomic
 from nasrl.run.records import ChildRecord
+from nasrl.search.evaluators.registry import known_evaluator
 
 if TYPE_CHECKING:
     from nasrl.space import Architecture
@@ -121,7 +122,7 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
         notes["pareto.png"] = (
             "This run used the synthetic evaluator, which trains no network and so records no parameter or FLOP "
             "counts: there is no accuracy-against-cost plot."
-            if run.config.get("evaluator") == "synthetic"
+            if not run.shared and not _trains_children(run.config)
             else SHARED_NO_COST
             if run.shared
             else "No successfully trained child with a parameter count yet."
@@ -359,6 +360,11 @@ def _search_summary(run: SearchRun) -> str:
     return "<section><h2>Run</h2>" + html_table(("", ""), rows, header=False) + note + "</section>"
 
 
+def _trains_children(cfg: dict[str, Any]) -> bool:
+    kind = known_evaluator(cfg.get("evaluator", "train"))
+    return kind is None or kind.trains_children
+
+
 def _derived_text(run: SearchRun) -> str:
     if not run.derived:
         return "not yet (`nasrl derive RUN_DIR` makes it)"
@@ -366,33 +372,9 @@ def _derived_text(run: SearchRun) -> str:
 
 
 def _evaluator_text(cfg: dict[str, Any]) -> str:
-    if cfg.get("evaluator") == "synthetic":
-        return "synthetic (a hidden target architecture; no networks trained)"
-    if cfg.get("evaluator") == "shared":
-        return (
-            f"weight sharing on {cfg.get('data', '?')}: {cfg.get('shared_epochs', '?')} epochs, each followed by "
-            f"{cfg.get('controller_steps', '?')} controller steps of {cfg.get('children', '?')} architectures "
-            "rewarded by one validation minibatch"
-        )
-    if not cfg:
-        return "?"
-    subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
-    return f"train on {cfg.get('data', '?')}: {_child_epochs_text(cfg)}{subset}"
-
-
-def _child_epochs_text(cfg: dict[str, Any]) -> str:
-    """How long children trained: successive halving's rungs when the run had them (its `child_epochs` went
-    unused then), else `child_epochs` for every child."""
-    rungs = cfg.get("rungs")
-    if rungs:
-        epochs = [str(r).strip() for r in (rungs.split(",") if isinstance(rungs, str) else rungs)]
-        listed = epochs[0] if len(epochs) == 1 else f"{', '.join(epochs[:-1])} and {epochs[-1]}"
-        return (
-            f"successive halving over rungs of {listed} epochs, the best 1/{cfg.get('eta', '?')} of each rung's "
-            "children going on to the next"
-        )
-    epochs = cfg.get("child_epochs", "?")
-    return f"{epochs} epoch{'' if epochs == 1 else 's'} per child"
+    """How the run's children were rewarded, in the words of its registered evaluator."""
+    kind = known_evaluator(cfg.get("evaluator", "train")) if cfg else None
+    return kind.describe(cfg) if kind is not None else "?"
 
 
 def _top_children(run: SearchRun, dna_string: Any) -> str:

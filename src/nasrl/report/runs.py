@@ -23,6 +23,7 @@ import yaml
 from nasrl.errors import UserError
 from nasrl.run.records import ChildRecord, ChildStatus
 from nasrl.run.store import connect_readonly
+from nasrl.search.evaluators.registry import known_evaluator
 
 # ----- reading a run -----------------------------------------------------------------------------------
 
@@ -45,7 +46,8 @@ class SearchRun:
     @property
     def shared(self) -> bool:
         """A weight-sharing (ENAS) search: its children's rewards are one-minibatch accuracies of shared weights."""
-        return self.config.get("evaluator") == "shared"
+        kind = known_evaluator(self.config.get("evaluator"))
+        return kind is not None and kind.shares_weights
 
     @property
     def per_episode(self) -> int:

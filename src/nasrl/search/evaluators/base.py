@@ -24,13 +24,17 @@ class Evaluator(Protocol):
 
     Capabilities, read by the search instead of the evaluator's name: `needs_data` (the data set is loaded for
     it), `trains_children` (each child is trained, so successive halving and per-child training settings apply),
-    `shares_weights` (one shared network is trained instead: the weight-sharing driver runs the search)."""
+    `shares_weights` (one shared network is trained instead: the weight-sharing driver runs the search).
+    `reward_fields`: the config fields that decide what a reward means, each with what runs that differ in it do
+    (runs compared side by side must agree on them). `describe(cfg)`: the report's sentence on how a run's
+    children were rewarded."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     needs_data: ClassVar[bool]
     trains_children: ClassVar[bool]
     shares_weights: ClassVar[bool]
+    reward_fields: ClassVar[dict[str, str]]
 
     def evaluate(
         self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None

@@ -51,6 +51,12 @@ def evaluator_kind(name: str) -> Any:
     return _KINDS[name]
 
 
+def known_evaluator(name: object) -> Any | None:
+    """The registered evaluator called `name`, or None (a run folder from elsewhere, a missing field)."""
+    _discover()
+    return _KINDS.get(name) if isinstance(name, str) else None
+
+
 def evaluators_help() -> str:
     """Each registered evaluator with its one-line summary, for help texts."""
     return "; ".join(f"{name}: {evaluator_kind(name).summary}" for name in evaluator_names())

@@ -25,6 +25,15 @@ class SharedEvaluator(SharedWeights):
     needs_data = True
     trains_children = False
     shares_weights = True
+    reward_fields: dict[str, str] = {}
+
+    @staticmethod
+    def describe(cfg: dict[str, Any]) -> str:
+        return (
+            f"weight sharing on {cfg.get('data', '?')}: {cfg.get('shared_epochs', '?')} epochs, each followed by "
+            f"{cfg.get('controller_steps', '?')} controller steps of {cfg.get('children', '?')} architectures "
+            "rewarded by one validation minibatch"
+        )
 
     @classmethod
     def build(cls, cfg: SearchConfig, data: SearchData | None, progress: Any) -> tuple[SharedEvaluator, str]:

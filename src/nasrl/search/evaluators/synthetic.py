@@ -21,6 +21,11 @@ class SyntheticEvaluator:
     needs_data = False
     trains_children = False
     shares_weights = False
+    reward_fields = {"synthetic_seed": "search for different synthetic targets"}
+
+    @staticmethod
+    def describe(cfg: dict[str, Any]) -> str:
+        return "synthetic (a hidden target architecture; no networks trained)"
 
     def __init__(self, space: SearchSpace, target_seed: int) -> None:
         self.space = space

@@ -20,6 +20,21 @@ from nasrl.search.progress import ChildProgress
 from nasrl.space import Architecture
 
 
+def child_epochs_text(cfg: dict[str, Any]) -> str:
+    """How long children trained: successive halving's rungs when the run had them (its `child_epochs` went
+    unused then), else `child_epochs` for every child."""
+    rungs = cfg.get("rungs")
+    if rungs:
+        epochs = [str(r).strip() for r in (rungs.split(",") if isinstance(rungs, str) else rungs)]
+        listed = epochs[0] if len(epochs) == 1 else f"{', '.join(epochs[:-1])} and {epochs[-1]}"
+        return (
+            f"successive halving over rungs of {listed} epochs, the best 1/{cfg.get('eta', '?')} of each rung's "
+            "children going on to the next"
+        )
+    epochs = cfg.get("child_epochs", "?")
+    return f"{epochs} epoch{'' if epochs == 1 else 's'} per child"
+
+
 @register_evaluator
 class TrainEvaluator:
     """Build the child, train it on the train split, reward = its validation accuracy."""
@@ -29,6 +44,12 @@ class TrainEvaluator:
     needs_data = True
     trains_children = True
     shares_weights = False
+    reward_fields: dict[str, str] = {}
+
+    @staticmethod
+    def describe(cfg: dict[str, Any]) -> str:
+        subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
+        return f"train on {cfg.get('data', '?')}: {child_epochs_text(cfg)}{subset}"
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ from nasrl.space import Architecture, SearchSpace
     summary="regularized (aging) evolution (Real et al. 2019)",
     has_policy=False,
     proposes_independently=False,
+    entropy_label="population diversity (entropy of its decisions)",
 )
 class RegularizedEvolution(StrategyBase):
     """Aging evolution with a population of `population_size` and tournaments of `tournament_size`."""

@@ -35,7 +35,12 @@ from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.space import Architecture, SearchSpace
 
 
-@register_strategy("ppo", summary="PPO's clipped surrogate on the same controller (Zoph et al. 2018)", has_policy=True)
+@register_strategy(
+    "ppo",
+    summary="PPO's clipped surrogate on the same controller (Zoph et al. 2018)",
+    has_policy=True,
+    loss_label="PPO loss (first epoch)",
+)
 class PPO(Reinforce):
     """`Reinforce` whose optimisation step is up to `ppo_epochs` steps of the clipped surrogate (clip `ppo_clip`),
     stopped early once the policy moved more than the KL target from the one that sampled the episode."""

@@ -34,6 +34,8 @@ class StrategyKind:
     summary: str
     has_policy: bool
     proposes_independently: bool
+    entropy_label: str = "policy entropy"  # what its steps' `entropy` measures, for plots
+    loss_label: str = "no loss"  # what its steps' `loss` is, for plots
 
 
 _discovered = False  # every module of the package imported (a module imported directly registers only itself)
@@ -41,7 +43,13 @@ _KINDS: dict[str, StrategyKind] = {}
 
 
 def register_strategy(
-    name: str, *, summary: str, has_policy: bool, proposes_independently: bool = True
+    name: str,
+    *,
+    summary: str,
+    has_policy: bool,
+    proposes_independently: bool = True,
+    entropy_label: str = "policy entropy",
+    loss_label: str = "no loss",
 ) -> Callable[[StrategyT], StrategyT]:
     """Class decorator: the class's `from_settings(space, seed, settings)` builds it under `name`."""
 
@@ -49,7 +57,7 @@ def register_strategy(
         if name in _KINDS:
             raise ValueError(f"Two strategies are registered as '{name}'.")
         build = cls.from_settings  # type: ignore[attr-defined]
-        _KINDS[name] = StrategyKind(name, build, summary, has_policy, proposes_independently)
+        _KINDS[name] = StrategyKind(name, build, summary, has_policy, proposes_independently, entropy_label, loss_label)
         return cls
 
     return register
@@ -78,6 +86,12 @@ def strategy_kind(name: str) -> StrategyKind:
     if name not in _KINDS:
         raise UserError(f"Unknown strategy '{name}': choose one of {', '.join(_KINDS)}.")
     return _KINDS[name]
+
+
+def known_strategy(name: object) -> StrategyKind | None:
+    """The registered strategy called `name`, or None (a run folder from elsewhere, a missing field)."""
+    _discover()
+    return _KINDS.get(name) if isinstance(name, str) else None
 
 
 def strategies_help() -> str:

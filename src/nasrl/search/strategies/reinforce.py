@@ -82,7 +82,12 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
-@register_strategy("reinforce", summary="REINFORCE on the LSTM controller (Zoph & Le 2017)", has_policy=True)
+@register_strategy(
+    "reinforce",
+    summary="REINFORCE on the LSTM controller (Zoph & Le 2017)",
+    has_policy=True,
+    loss_label="REINFORCE loss",
+)
 class Reinforce(StrategyBase):
     """REINFORCE with a moving-average baseline, an entropy bonus, Adam, gradient clipping and optional LR decay.
 
