@@ -209,6 +209,35 @@ def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing
     _assert_resumed_without_loss(run, finished, pending, children=60, episodes=15)
 
 
+def test_kill_9_with_children_in_flight_between_rungs_then_resume_loses_and_duplicates_nothing(tmp_path):
+    """Successive halving in flight: children paused between rungs are pending rows with their rung's result; a
+    resumed driver replays the scheduler's decisions and finishes every one of them exactly once."""
+    run = tmp_path / "run"
+    argv = ["search", "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--children", "4"]
+    argv += ["--in-flight", "6", "--episodes", "12", "--seed", "4", "--rungs", "1,2,3", "--eta", "2", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_DRIVER, *argv, "--run-dir", str(run)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.05)
+        try:
+            finished, pending = _snapshot(run)
+        except sqlite3.Error:
+            continue
+        if len(finished) >= 16 and pending:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished, pending = _snapshot(run)
+    assert 16 <= len(finished) < 48 and pending, "the kill came too late to find children in flight"
+    assert main(["search", "--resume", str(run), "--quiet"]) == 0
+    _assert_resumed_without_loss(run, finished, pending, children=48, episodes=12)
+    with sqlite3.connect(run / "results.sqlite") as db:
+        reached = [r for (r,) in db.execute("SELECT rung FROM children WHERE cached=0")]
+    assert max(reached) == 2 and reached.count(0) > reached.count(1) > 0  # halving happened, in flight too
+    assert not (run / "rungs").exists()
+
+
 def _assert_resumed_without_loss(run: Path, finished: dict, pending: dict, children: int, episodes: int) -> None:
     """Every child stored once and numbered by arrival; those finished before the kill untouched; those in flight
     run under their own keys; every update done."""

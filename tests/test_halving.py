@@ -104,3 +104,19 @@ def test_bad_rungs_and_eta_are_one_sentence_and_exit_2(flags, message, tmp_path,
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_in_flight_equal_to_children_on_the_local_executor_halves_as_the_synchronous_run(tmp_path):
+    sync = search(tmp_path, "sync")
+    in_flight = search(tmp_path, "in_flight", in_flight=4)
+    strip = lambda rs: [r[:7] + (len(json.loads(r[7])),) for r in rs]  # noqa: E731 (timings in history differ)
+    assert strip(rows(in_flight.run_dir)) == strip(rows(sync.run_dir))
+    assert sorted(r[6] for r in rows(sync.run_dir) if r[0] == 0) == [0, 0, 1, 2]
+    with (
+        sqlite3.connect(sync.run_dir / "results.sqlite") as a,
+        sqlite3.connect(in_flight.run_dir / "results.sqlite") as b,
+    ):
+        steps = "SELECT episode, loss, baseline, mean_reward, entropy FROM controller_steps ORDER BY episode"
+        assert a.execute(steps).fetchall() == b.execute(steps).fetchall()
+    for run in (sync.run_dir, in_flight.run_dir):  # paused weights go, and so does their folder
+        assert not (run / "rungs").exists()

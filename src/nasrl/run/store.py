@@ -70,6 +70,14 @@ def rung_checkpoint_path(run_dir: str | Path, episode: int, child: int) -> Path:
     return Path(run_dir) / "rungs" / f"episode{episode}-child{child}.pt"
 
 
+def remove_rung_checkpoint(run_dir: str | Path, episode: int, child: int) -> None:
+    """A child's paused weights, once its row holds its last rung; the `rungs/` folder too once it is empty."""
+    path = rung_checkpoint_path(run_dir, episode, child)
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
 class RunStore:
     """A run folder: `results.sqlite`, `config.yaml`, `checkpoints/`, logs and reports."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from nasrl.run.records import ChildRecord
-from nasrl.run.store import RunStore, rung_checkpoint_path
+from nasrl.run.store import RunStore, remove_rung_checkpoint
 from nasrl.search.checkpoints import save_search_checkpoint
 from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.schedulers import Decision, Scheduler
@@ -136,8 +136,7 @@ class EpisodesDriver(ChildrenDriver):
             todo = [v.key[1] for v in go_on]
             epochs, rung = (go_on[0].epochs or epochs, rung + 1) if go_on else (epochs, rung)
         for index, _ in pending:  # the episode's rows hold every result: the paused weights can go
-            rung_checkpoint_path(store.run_dir, episode, index).unlink(missing_ok=True)
-        _remove_if_empty(store)
+            remove_rung_checkpoint(store.run_dir, episode, index)
         return records
 
 
@@ -150,10 +149,3 @@ def _stored_at(
         records[index] = stored
         return True
     return False
-
-
-def _remove_if_empty(store: RunStore) -> None:
-    """No empty `rungs/` folder is left in a run folder once its paused weights are gone."""
-    folder = rung_checkpoint_path(store.run_dir, 0, 0).parent
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()

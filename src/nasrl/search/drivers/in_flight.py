@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 from nasrl.config import SearchConfig
 from nasrl.run.records import ChildRecord, ChildResult, ChildStatus
-from nasrl.run.store import rung_checkpoint_path
+from nasrl.run.store import remove_rung_checkpoint
 from nasrl.search.checkpoints import load_search_checkpoint, save_search_checkpoint
 from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.evaluators.base import Evaluator, child_seed
@@ -275,6 +275,8 @@ class InFlightDriver(ChildrenDriver):
         flight.rung_results[child.key] = rec
         if paused:
             flight.paused.add(child.key)
+        else:  # stored as final just now, whatever an earlier rung left
+            flight.paused.discard(child.key)
         self.act(verdicts)
 
     def act(self, verdicts: list[Verdict]) -> None:
@@ -300,7 +302,7 @@ class InFlightDriver(ChildrenDriver):
                         reward=rec.reward,
                     )
                 self.scheduler.forget(child.key)  # type: ignore[union-attr]
-                rung_checkpoint_path(self.session.store.run_dir, *child.key).unlink(missing_ok=True)
+                remove_rung_checkpoint(self.session.store.run_dir, *child.key)
                 self.conclude(child, rec)
 
     def conclude(self, child: Proposal, rec: ChildRecord) -> None:
