@@ -72,7 +72,7 @@ def utilization(fields: dict, median: float, sigma: float) -> tuple[float, float
     cfg = run.prepare_run(make_config(fields), None, {})
     evaluator, _ = run.build_evaluator(cfg)
     start = time.perf_counter()
-    summary = run.run_search(cfg, quiet=True, evaluator=SleepingEvaluator(evaluator, median, sigma, cfg.seed))
+    summary = run.run_search(cfg, quiet=True, evaluator=SleepingEvaluator(evaluator, median, sigma, cfg.run.seed))
     wall = time.perf_counter() - start
     children = RunStore.open_existing(summary.run_dir).children()  # in (episode, child) order: as proposed
     seconds = [c.train_seconds for c in children if not c.cached]

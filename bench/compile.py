@@ -78,8 +78,8 @@ def child_steps(config: str) -> list[int]:
     """Optimiser steps a child of a search preset trains: one figure, or one per rung of successive halving
     (most children stop at the first)."""
     cfg = make_config(load_config_file(config))
-    per_epoch = (cfg.train_subset or 45_000) // cfg.child_batch_size
-    return [epochs * per_epoch for epochs in cfg.rung_epochs or [cfg.child_epochs]]
+    per_epoch = (cfg.data.train_subset or 45_000) // cfg.child.batch_size
+    return [epochs * per_epoch for epochs in cfg.scheduler.rung_epochs or [cfg.child.epochs]]
 
 
 def main() -> None:

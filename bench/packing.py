@@ -221,7 +221,8 @@ def measure(args: argparse.Namespace, packing: int, train: Callable[[int], tuple
     per_hour = len(results) / wall * 3600
     ratio = f" ({per_hour / (x1 or per_hour):.2f}x of x1)" if x1 or packing == 1 else ""
     print(
-        f"x{packing} ({cfg.gpus_per_child:g} GPU, {cfg.cpus_per_child:g} CPU per child): wall {wall:.1f} s, "
+        f"x{packing} ({cfg.executor.gpus_per_child:g} GPU, {cfg.executor.cpus_per_child:g} CPU per child): "
+        f"wall {wall:.1f} s, "
         f"{per_hour:.0f} children/hour{ratio}, a child {child:.2f} s"
         + (f", {len(failed)} FAILED: {failed[0].error}" if failed else ""),
         flush=True,

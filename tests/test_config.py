@@ -8,11 +8,14 @@ import pytest
 
 from nasrl import cli
 from nasrl.config import (
+    FLAT_FIELDS,
     PRESETS,
+    SECTIONS,
     TRAIN_RECIPES,
     DataConfig,
     SearchConfig,
     TrainConfig,
+    flat_default,
     load_config_file,
     load_train_recipe,
     make_config,
@@ -56,10 +59,10 @@ def test_every_training_recipe_loads_and_validates(name):
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_loads_validates_and_keeps_its_values(name):
     data = load_config_file(name)
-    assert data and set(data) <= set(SearchConfig.model_fields)
+    assert data and set(data) <= set(FLAT_FIELDS)
     cfg = make_config(data)
     for key, value in data.items():
-        assert getattr(cfg, key) == value, key
+        assert cfg.flat()[key] == value, key
     cfg.layers_at(0)  # its layer schedule (if any) fits its depth
     assert cfg.layers_at(10**6) == cfg.max_layers
 
@@ -67,7 +70,7 @@ def test_every_preset_loads_validates_and_keeps_its_values(name):
 def test_no_overrides_means_the_documented_defaults():
     cfg = make_config({})
     assert cfg == SearchConfig()
-    assert cfg.children == 4 and cfg.space == "zoph" and cfg.max_layers == 15
+    assert cfg.run.children == 4 and cfg.space.name == "zoph" and cfg.max_layers == 15
 
 
 # ----- one flag per field ------------------------------------------------------------------------
@@ -75,22 +78,23 @@ def test_no_overrides_means_the_documented_defaults():
 
 def test_every_config_field_has_a_search_flag():
     actions = {option: a for a in search_parser()._actions for option in a.option_strings}
-    missing = [flag(name) for name in SearchConfig.model_fields if flag(name) not in actions]
+    missing = [flag(name) for name in FLAT_FIELDS if flag(name) not in actions]
     assert missing == []
-    for name in SearchConfig.model_fields:
+    for name in FLAT_FIELDS:
         assert actions[flag(name)].dest == name
 
 
-@pytest.mark.parametrize("name", list(SearchConfig.model_fields))
+@pytest.mark.parametrize("name", list(FLAT_FIELDS))
 def test_each_flag_parses_into_its_field(name):
     parser = cli.build_parser()
-    if SearchConfig.model_fields[name].annotation is bool and SearchConfig.model_fields[name].default is False:
+    section, field = FLAT_FIELDS[name]
+    if SECTIONS[section].model_fields[field].annotation is bool and flat_default(name) is False:
         args = parser.parse_args(["search", flag(name)])  # an off-by-default switch takes no value
         assert getattr(args, name) is True
     else:
         args = parser.parse_args(["search", flag(name), "V"])
         assert getattr(args, name) == "V"
-    others = [f for f in SearchConfig.model_fields if f != name and getattr(args, f) is not None]
+    others = [f for f in FLAT_FIELDS if f != name and getattr(args, f) is not None]
     assert others == []  # a flag left out is not an override
 
 
@@ -99,7 +103,7 @@ def test_flag_values_reach_the_config_through_the_command_line(monkeypatch):
 
     def run_search(cfg, *args, **kwargs):
         seen["cfg"] = cfg
-        return SimpleNamespace(status="finished", run_dir=cfg.run_dir, best=None)
+        return SimpleNamespace(status="finished", run_dir=cfg.run.run_dir, best=None)
 
     monkeypatch.setattr("nasrl.search.run.prepare_run", lambda cfg, *args, **kwargs: cfg)
     monkeypatch.setattr("nasrl.search.run.run_search", run_search)
@@ -123,9 +127,9 @@ def test_flag_values_reach_the_config_through_the_command_line(monkeypatch):
     ]
     assert cli.main(argv) == 0
     cfg = seen["cfg"]
-    assert (cfg.child_epochs, cfg.augment, cfg.tensorboard, cfg.layers) == (3, False, True, None)
-    assert cfg.layer_schedule == "2:1:8" and cfg.controller_lr == 1e-3 and cfg.run_dir == "r"
-    assert cfg.episodes == load_config_file("quick")["episodes"]  # what no flag sets comes from the preset
+    assert (cfg.child.epochs, cfg.child.augment, cfg.run.tensorboard, cfg.space.layers) == (3, False, True, None)
+    assert cfg.space.layer_schedule == "2:1:8" and cfg.strategy.lr == 1e-3 and cfg.run.run_dir == "r"
+    assert cfg.run.episodes == load_config_file("quick")["episodes"]  # what no flag sets comes from the preset
 
 
 # ----- mistakes ----------------------------------------------------------------------------------
@@ -166,11 +170,11 @@ def test_a_bad_value_names_its_flag_in_one_sentence(overrides):
 
 def test_flag_values_arrive_as_text_and_are_parsed():
     cfg = make_config({}, {"children": "3", "controller_lr": "1e-3", "augment": "false", "layers": "6"})
-    assert (cfg.children, cfg.controller_lr, cfg.augment, cfg.layers) == (3, 1e-3, False, 6)
+    assert (cfg.run.children, cfg.strategy.lr, cfg.child.augment, cfg.space.layers) == (3, 1e-3, False, 6)
 
 
 def test_overrides_win_over_the_file():
-    assert make_config({"children": 8, "episodes": 2}, {"children": 3}).children == 3
+    assert make_config({"children": 8, "episodes": 2}, {"children": 3}).run.children == 3
 
 
 def test_an_unknown_field_is_refused():
@@ -181,11 +185,11 @@ def test_an_unknown_field_is_refused():
 
 def test_assignment_is_validated_too():
     cfg = make_config({"children": 4})
-    with pytest.raises(ValueError, match=r"(?s)^1 validation error for SearchConfig\nchildren\n.*greater than"):
-        cfg.children = 0
-    assert cfg.children == 4  # the refused value was not stored
-    cfg.children = 2
-    assert cfg.children == 2  # a valid assignment goes through
+    with pytest.raises(ValueError, match=r"(?s)^1 validation error for RunSettings\nchildren\n.*greater than"):
+        cfg.run.children = 0
+    assert cfg.run.children == 4  # the refused value was not stored
+    cfg.run.children = 2
+    assert cfg.run.children == 2  # a valid assignment goes through
 
 
 # ----- YAML files --------------------------------------------------------------------------------
@@ -218,7 +222,7 @@ def test_invalid_yaml_is_one_user_error(tmp_path, text):
 
 
 def test_a_missing_file_names_the_presets(tmp_path):
-    with pytest.raises(UserError, match="No config file at .*: use one of the presets quick, fast, default"):
+    with pytest.raises(UserError, match="No config file at .*: use one of the presets (.*)quick(.*)"):
         load_config_file(str(tmp_path / "nope.yaml"))
 
 
@@ -287,6 +291,6 @@ def test_a_val_size_that_is_neither_a_count_nor_a_fraction_says_which_it_must_be
 
 
 def test_val_size_reads_counts_and_fractions_from_the_command_line():
-    assert make_config({}, {"val_size": "5000"}).val_size == 5000
-    assert make_config({}, {"val_size": "0.2"}).val_size == 0.2
-    assert make_config({}).val_size is None  # the default: 5,000, at most a tenth of the training images
+    assert make_config({}, {"val_size": "5000"}).data.val_size == 5000
+    assert make_config({}, {"val_size": "0.2"}).data.val_size == 0.2
+    assert make_config({}).data.val_size is None  # the default: 5,000, at most a tenth of the training images

@@ -49,7 +49,7 @@ class CountingEvaluator(SyntheticEvaluator):
     Ray assigned it in its history."""
 
     def __init__(self, cfg: SearchConfig, folder: Path, packed: int, count: int):
-        super().__init__(cfg.search_space(), cfg.synthetic_seed)
+        super().__init__(cfg.search_space(), cfg.evaluator.synthetic_seed)
         self.folder, self.packed, self.count = folder, packed, count
         (folder / "state.json").write_text(json.dumps({"running": 0, "peak": 0, "started": 0}))
 
@@ -139,7 +139,7 @@ def test_a_gpu_share_runs_exactly_that_many_children_at_once(gpu_ray, tmp_path, 
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]  # every group of `packed` ran at once
     assert counting.peak() == packed  # and never more than that
     assert [r.history[0]["gpus"] for r in results] == [gpus] * count  # each got the share it asked for
-    one_at_a_time = children(LocalExecutor(SyntheticEvaluator(cfg.search_space(), cfg.synthetic_seed)), count)
+    one_at_a_time = children(LocalExecutor(SyntheticEvaluator(cfg.search_space(), cfg.evaluator.synthetic_seed)), count)
     assert [(r.reward, r.val_acc) for r in results] == [(r.reward, r.val_acc) for r in one_at_a_time]
     assert len({r.reward for r in results}) > 1  # different children, so a mix-up of results would show
 
@@ -162,7 +162,7 @@ def test_more_gpus_per_child_than_a_local_ray_has_is_refused_not_queued_forever(
 
 @pytest.mark.parametrize("gpus", [0, 0.125, 0.25, 0.5, 1, 2, "0.25"])
 def test_whole_gpus_and_shares_of_one_are_accepted(gpus):
-    assert make_config({}, {"gpus_per_child": gpus}).gpus_per_child == float(gpus)
+    assert make_config({}, {"gpus_per_child": gpus}).executor.gpus_per_child == float(gpus)
 
 
 @pytest.mark.parametrize("gpus", ["1.5", "2.25", "0.00001"])

@@ -346,3 +346,16 @@ def test_a_run_folder_of_the_previous_version_reports_lists_and_resumes_exactly(
     assert main(["search", "--resume", str(run), "--episodes", "6", "--quiet"]) == 0
     expected = [tuple(row) for row in json.loads((fixtures / "search-run-v0.1-full-rows.json").read_text())]
     assert rows(run) == expected
+
+
+def test_a_run_folder_of_the_flat_config_version_resumes_exactly(tmp_path):
+    """A PPO search started before the search config had sections (its config.yaml the 74 flat fields, 3 of 6
+    episodes) resumes to exactly the children that version's uninterrupted run stored (recorded in the fixture)."""
+    import shutil
+
+    fixtures = Path(__file__).parent / "fixtures"
+    run = tmp_path / "flat"
+    shutil.copytree(fixtures / "search-run-flat-config", run)
+    assert main(["search", "--resume", str(run), "--episodes", "6", "--quiet"]) == 0
+    expected = [tuple(row) for row in json.loads((fixtures / "search-run-flat-config-full-rows.json").read_text())]
+    assert rows(run) == expected

@@ -327,7 +327,12 @@ def test_enas_preset_is_the_papers_macro_search():
     space = cfg.search_space()
     assert (space.num_layers, space.channels, space.reductions) == (12, 36, (3, 7))
     assert space.token("op").choices == ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x3", "maxpool3x3")
-    assert (cfg.shared_epochs, cfg.controller_steps, cfg.children, cfg.shared_batch_size) == (310, 50, 20, 128)
+    assert (
+        cfg.evaluator.shared_epochs,
+        cfg.evaluator.controller_steps,
+        cfg.run.children,
+        cfg.evaluator.shared_batch_size,
+    ) == (310, 50, 20, 128)
     settings = cfg.strategy_settings()
     assert (settings.hidden_size, settings.num_lstm_layers, settings.lr, settings.tanh_constant) == (64, 1, 1e-3, 1.5)
     assert (settings.skip_target, settings.skip_weight, settings.adam_beta1, settings.adam_eps) == (0.4, 0.8, 0, 1e-3)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -65,29 +66,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_overrides(args: argparse.Namespace, model: type[BaseModel]) -> dict:
+def _config_overrides(args: argparse.Namespace, names: Iterable[str]) -> dict:
     """The config fields given on the command line (a flag left out is not an override; `none` unsets one)."""
-    given = {name: getattr(args, name) for name in model.model_fields if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     return {k: None if isinstance(v, str) and v.lower() in ("none", "null") else v for k, v in given.items()}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nasrl.config import DataConfig, TrainConfig, load_train_recipe
+    from nasrl.config import DataConfig, DeviceConfig, TrainConfig, load_train_recipe
     from nasrl.errors import validated
     from nasrl.train.command import train_final
 
     recipe, data = load_train_recipe(args.config) if args.config else ({}, {})
-    cfg = validated(TrainConfig, {**recipe, **_config_overrides(args, TrainConfig)}, "nasrl train --help")
-    opts = validated(DataConfig, {**data, **_config_overrides(args, DataConfig)}, "nasrl train --help")
+    cfg = validated(TrainConfig, {**recipe, **_config_overrides(args, TrainConfig.model_fields)}, "nasrl train --help")
+    opts = validated(DataConfig, {**data, **_config_overrides(args, DataConfig.model_fields)}, "nasrl train --help")
+    where = validated(DeviceConfig, _config_overrides(args, DeviceConfig.model_fields), "nasrl train --help")
     resume = Path(args.resume) if args.resume else None
     run_dir = Path(args.run_dir) if args.run_dir else None
-    train_final(args.arch, cfg, opts, run_dir, resume, args.device, progress=not args.quiet)
+    train_final(args.arch, cfg, opts, run_dir, resume, where.device, progress=not args.quiet)
     return 0
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     """`nasrl train` (the seed's `--mode train`): one flag per field of `TrainConfig` and `DataConfig`."""
-    from nasrl.config import DataConfig, TrainConfig
+    from nasrl.config import DataConfig, DeviceConfig, TrainConfig
     from nasrl.data import SOURCES_HELP
 
     p = sub.add_parser(
@@ -100,18 +102,18 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="RECIPE", help="a recipe (enas-final) or a YAML file of the flags below")
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default runs/train-<arch>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own settings")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the final line still prints)")
     _add_model_flags(p.add_argument_group("training", "[x] is the default"), TrainConfig, switches=True)
     _add_model_flags(p.add_argument_group("data", "[x] is the default"), DataConfig, switches=True)
+    _add_model_flags(p.add_argument_group("device", "[x] is the default"), DeviceConfig, switches=True)
     p.set_defaults(func=cmd_train)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nasrl.config import SearchConfig, load_config_file, make_config
+    from nasrl.config import FLAT_FIELDS, load_config_file, make_config
     from nasrl.search.run import prepare_run, run_search
 
-    overrides = _config_overrides(args, SearchConfig)
+    overrides = _config_overrides(args, FLAT_FIELDS)
     if args.resume:
         cfg = prepare_run(make_config({}), args.resume, overrides)
     else:
@@ -126,24 +128,34 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _add_model_flags(group: argparse._ArgumentGroup, model: type[BaseModel], switches: bool = False) -> None:
-    """One flag per field of a config model (`child_epochs` -> `--child-epochs`); pydantic validates the values.
-
-    A boolean that is off by default is a switch (`--zca`); one that is on is `--no-NAME` when `switches`, else a
-    flag that takes a value (`--augment false`, as `nasrl search` always had)."""
+    """One flag per field of a config model; pydantic validates the values (see `_add_flag`)."""
     from nasrl.errors import flag_name
 
     for name, field in model.model_fields.items():
-        default = field.default
-        help_text = f"{field.description or ''} [{default}]".strip().replace("%", "%%")
-        flag = flag_name(model, name)
-        if field.annotation is bool and default is False:
-            group.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
-        elif field.annotation is bool and switches:
-            flag = "--no-" + flag.removeprefix("--")
-            help_text = f"turn off: {help_text}"
-            group.add_argument(flag, dest=name, action="store_const", const=False, default=None, help=help_text)
-        else:
-            group.add_argument(flag, dest=name, metavar="V", default=None, help=help_text)
+        _add_flag(group, flag_name(model, name), name, field, field.default, switches)
+
+
+def _add_search_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per flat field of a search config (`child_epochs` -> `--child-epochs`, setting `child.epochs`)."""
+    from nasrl.config import FLAT_FIELDS, SECTIONS, flat_default
+
+    for name, (section, field) in FLAT_FIELDS.items():
+        info = SECTIONS[section].model_fields[field]
+        _add_flag(group, "--" + name.replace("_", "-"), name, info, flat_default(name), switches=False)
+
+
+def _add_flag(group: argparse._ArgumentGroup, flag: str, dest: str, field: Any, default: Any, switches: bool) -> None:
+    """A boolean that is off by default is a switch (`--zca`); one that is on is `--no-NAME` when `switches`, else a
+    flag that takes a value (`--augment false`, as `nasrl search` always had)."""
+    help_text = f"{field.description or ''} [{default}]".strip().replace("%", "%%")
+    if field.annotation is bool and default is False:
+        group.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=help_text)
+    elif field.annotation is bool and switches:
+        flag = "--no-" + flag.removeprefix("--")
+        help_text = f"turn off: {help_text}"
+        group.add_argument(flag, dest=dest, action="store_const", const=False, default=None, help=help_text)
+    else:
+        group.add_argument(flag, dest=dest, metavar="V", default=None, help=help_text)
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
@@ -195,7 +207,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nasrl.config import SearchConfig
+    from nasrl.config import PRESETS
+    from nasrl.search.evaluators.registry import evaluators_help
+    from nasrl.search.strategies.registry import strategies_help
 
     parser = argparse.ArgumentParser(
         prog="nasrl",
@@ -222,21 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser(
         "search",
-        help="search architectures with REINFORCE (or random search)",
-        description="Run or resume an architecture search. Every config field is a flag.",
+        help="search architectures with REINFORCE, PPO, evolution or random search",
+        description=f"Run or resume an architecture search. Every config field is a flag. Strategies (--strategy): "
+        f"{strategies_help()}. Evaluators (--evaluator): {evaluators_help()}.",
     )
-    search.add_argument(
-        "--config", default="quick", help="preset (quick, fast, default, thorough, paper) or a YAML file"
-    )
+    search.add_argument("--config", default="quick", help=f"a preset ({', '.join(PRESETS)}) or a YAML file")
     search.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search in RUN_DIR")
     search.add_argument("--quiet", action="store_true", help="no console output (the logs are still written)")
-    _add_model_flags(
+    _add_search_flags(
         search.add_argument_group(
             "config fields",
             "override the preset's value; [x] is the value when neither preset nor flag sets it; "
             "`none` unsets an optional field",
-        ),
-        SearchConfig,
+        )
     )
     search.set_defaults(func=cmd_search)
     _add_train_parser(sub)

@@ -1,11 +1,10 @@
 """Every setting of nasrl, declared once: pydantic models whose fields are the CLI's flags.
 
-- `TrainConfig`: how one network trains (`nasrl train`'s flags; a search's children train with the same model,
-  filled from its `child_*` fields by `SearchConfig.child_training`).
-- `DataConfig`: which data and how its training set is split (`nasrl train`'s data flags).
-- `SearchConfig`: the search, flat on purpose (as airbench keeps its hyperparameters in one place):
-  `--child-epochs 3` overrides `child_epochs`, a YAML preset names the same fields, and `config.yaml` in a run
-  folder is this structure, resolved, as it ran.
+- `TrainConfig`: how one network trains (`nasrl train`'s flags, and a search's `child` section).
+- `DataConfig`: which data and how its training set is split (`nasrl train`'s data flags; a search's `data`).
+- `SearchConfig`: a search in sections (run, space, strategy, evaluator, child, data, executor, scheduler), each a
+  model of its own, named flat on the command line and in presets (`--child-epochs 3` sets `child.epochs`, as
+  airbench keeps its hyperparameters in one visible place); `config.yaml` in a run folder is its sections as run.
 """
 
 from __future__ import annotations
@@ -25,7 +24,16 @@ from nasrl.space.files import load_space
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PRESETS = ("quick", "fast", "default", "thorough", "paper", "enas", "quick-enas")
+
+def _preset_files(training: bool) -> tuple[str, ...]:
+    """The presets shipped in `nasrl/presets/`: search presets (NAME.yaml) or training recipes (train-NAME.yaml)."""
+    names = [p.name.removesuffix(".yaml") for p in resources.files("nasrl").joinpath("presets").iterdir()]
+    chosen = [n.removeprefix("train-") for n in names if n.startswith("train-") == training]
+    return tuple(sorted(chosen, key=lambda n: (n not in ("quick", "default"), n)))
+
+
+#: `nasrl search --config NAME`: the search presets, read from the folder (a new preset is a new file there).
+PRESETS = _preset_files(training=False)
 
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
 Schedule = Literal["cosine", "sgdr", "step", "onecycle", "plateau", "none"]
@@ -114,136 +122,106 @@ class DataConfig(BaseModel):
     val_subset: int | None = Field(None, ge=1, description="validate on a stratified subset of N images")
 
 
-#: The search config's names of the strategy settings (flags and presets keep the names they always had).
-STRATEGY_FIELDS = {
-    "controller_hidden": "hidden_size",
-    "controller_layers": "num_lstm_layers",
-    "controller_lr": "lr",
-    "controller_lr_decay": "lr_decay",
-    "baseline_decay": "baseline_decay",
-    "entropy_weight": "entropy_weight",
-    "controller_grad_clip": "grad_clip",
-    "controller_init_range": "init_range",
-    "controller_adam_beta1": "adam_beta1",
-    "controller_adam_eps": "adam_eps",
-    "skip_target": "skip_target",
-    "skip_weight": "skip_weight",
-    "temperature": "temperature",
-    "tanh_constant": "tanh_constant",
-    "controller_position_embedding": "position_embedding",
-    "controller_skip_bias": "skip_bias",
-    "entropy_per_decision": "entropy_per_decision",
-    "reward_transform": "reward_transform",
-    "ppo_epochs": "ppo_epochs",
-    "ppo_clip": "ppo_clip",
-    "ppo_target_kl": "ppo_target_kl",
-    "population_size": "population_size",
-    "tournament_size": "tournament_size",
-}
-_STRATEGY = StrategyConfig.model_fields
-
-
-def _field_from(model: type[BaseModel], name: str) -> Any:
-    """A search config field that takes its default, constraints and help from another model's field, so each
-    default is declared once (in `StrategyConfig` or `DataConfig`)."""
-    source = model.model_fields[name]
-    return Field(
-        source.default, description=source.description, **{k: v for m in source.metadata for k, v in _bounds(m).items()}
-    )
-
-
-def _strategy_field(name: str) -> Any:
-    return _field_from(StrategyConfig, STRATEGY_FIELDS[name])
-
-
-#: The search config's names of the data settings (`data` is `DataConfig.source`).
-DATA_FIELDS = {name: name for name in ("data_dir", "resolution", "val_size", "train_subset", "val_subset")}
-DATA_FIELDS["data"] = "source"
-
-
-def _data_field(name: str) -> Any:
-    return _field_from(DataConfig, DATA_FIELDS[name])
-
-
-def _bounds(constraint: Any) -> dict[str, Any]:
-    """pydantic's annotated constraints (Gt, Ge, Lt, Le) as Field keywords."""
-    names = ("gt", "ge", "lt", "le")
-    return {n: getattr(constraint, n) for n in names if getattr(constraint, n, None) is not None}
-
-
-class SearchConfig(BaseModel):
-    """Every knob of a search, with its unit; the presets in `nasrl/presets/` fill them."""
+class DeviceConfig(BaseModel):
+    """Where networks train: a search's children (`nasrl search --device`) or one network (`nasrl train --device`)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    # --- the run ---
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda", "mps") and not v.startswith("cuda:"):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+
+class RunSettings(BaseModel):
+    """The run: its folder, seed and length."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     run_dir: str | None = Field(None, description="run folder (default: runs/search-<time>)")
     seed: int = Field(0, description="seeds sampling, data split and child training")
     episodes: int = Field(10, ge=1, description="controller updates")
     children: int = Field(4, ge=1, description="children sampled per episode (the paper's m)")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
-    executor: Literal["local", "ray"] = Field("local", description="evaluate children in-process or on Ray")
     tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN_DIR/tensorboard as the search runs")
-    ray_address: str | None = Field(None, description="join this Ray cluster ('auto': the one on this node)")
-    gpus_per_child: float | None = Field(
-        None, ge=0, description="GPUs per child on Ray, fractions pack several (default: 1 if the cluster has GPUs)"
-    )
-    cpus_per_child: float = Field(1.0, gt=0, description="CPUs per child on Ray (also its torch threads)")
-    max_child_retries: int = Field(1, ge=0, description="Ray retries of a child whose worker died")
-    in_flight: int | None = Field(
-        None, ge=1, description="keep K children running; update on every --children results (default: episodes)"
-    )
-
-    # --- the search space ---
-    space: str = Field("zoph", description="zoph, zoph-stride, dna, enas-macro, or a YAML file describing a space")
-    layers: int | None = Field(None, ge=1, description="layers per child (default: the space's)")
-    layer_schedule: str | None = Field(
-        None, description="START:STEP:EVERY, e.g. 6:2:1600 = 6 layers, +2 every 1600 children, up to --layers"
-    )
-
-    # --- the strategy (defaults and help from StrategyConfig) ---
-    strategy: str = Field("reinforce", description="the search strategy (see the list above)")
-    controller_hidden: int = _strategy_field("controller_hidden")
-    controller_layers: int = _strategy_field("controller_layers")
-    controller_lr: float = _strategy_field("controller_lr")
-    controller_lr_decay: float | None = _strategy_field("controller_lr_decay")
-    baseline_decay: float = _strategy_field("baseline_decay")
-    entropy_weight: float = _strategy_field("entropy_weight")
-    controller_grad_clip: float | None = _strategy_field("controller_grad_clip")
-    controller_init_range: float = _strategy_field("controller_init_range")
-    controller_adam_beta1: float = _strategy_field("controller_adam_beta1")
-    controller_adam_eps: float = _strategy_field("controller_adam_eps")
-    skip_target: float = _strategy_field("skip_target")
-    skip_weight: float = _strategy_field("skip_weight")
-    temperature: float | None = _strategy_field("temperature")
-    tanh_constant: float | None = _strategy_field("tanh_constant")
-    controller_position_embedding: bool = _strategy_field("controller_position_embedding")
-    controller_skip_bias: bool = _strategy_field("controller_skip_bias")
-    entropy_per_decision: bool = _strategy_field("entropy_per_decision")
-    reward_transform: Literal["none", "cube"] = _strategy_field("reward_transform")
-    ppo_epochs: int = _strategy_field("ppo_epochs")
-    ppo_clip: float = _strategy_field("ppo_clip")
-    ppo_target_kl: float | None = _strategy_field("ppo_target_kl")
-    population_size: int = _strategy_field("population_size")
-    tournament_size: int = _strategy_field("tournament_size")
     collapse_entropy: float = Field(
         0.05, ge=0, le=1, description="warn when the policy entropy falls below this fraction of the uniform policy's"
     )
 
-    # --- the evaluator ---
-    evaluator: str = Field("train", description="how a child is rewarded (see the list above)")
+
+class SpaceSettings(BaseModel):
+    """The search space: a preset or a YAML file, its depth (or a growing schedule) and a macro space's width."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(
+        "zoph",
+        description="a preset space (zoph, zoph-stride, dna, enas-macro) or a YAML file describing one",
+        json_schema_extra={"flag": "space"},
+    )
+    layers: int | None = Field(None, ge=1, description="layers per child (default: the space's)")
+    layer_schedule: str | None = Field(
+        None, description="START:STEP:EVERY, e.g. 6:2:1600 = 6 layers, +2 every 1600 children, up to --layers"
+    )
+    channels: int | None = Field(None, ge=2, description="a macro space's channels while searching (enas-macro: 36)")
+
+    @field_validator("name")
+    @classmethod
+    def _known_space(cls, v: str) -> str:
+        if v not in PRESET_TOKENS:
+            try:
+                load_space(v)
+            except UserError as e:
+                raise ValueError(str(e).rstrip(".")) from None
+        return v
+
+    @field_validator("layer_schedule")
+    @classmethod
+    def _schedule_form(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = v.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[0]) < 1 or int(parts[2]) < 1:
+                raise ValueError("must be START:STEP:EVERY, START and EVERY positive, STEP >= 0, e.g. 6:2:1600")
+        return v
+
+
+class StrategySettings(StrategyConfig):
+    """The strategy: its registered name and its settings (one model serves all, so a preset's controller settings
+    survive `--strategy evolution`, and a run can switch strategy by one flag)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+    name: str = Field(
+        "reinforce", description="the search strategy (listed above)", json_schema_extra={"flag": "strategy"}
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        from nasrl.search.strategies.registry import strategy_names
+
+        if v not in strategy_names():
+            raise ValueError(f"must be one of {', '.join(strategy_names())}")
+        return v
+
+
+class EvaluatorSettings(BaseModel):
+    """How a child is rewarded: the registered evaluator and its settings (the synthetic target's seed, the reward
+    of a trained child, and weight sharing's; ENAS's cifar10_macro_search.sh values where the default differs)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(
+        "train", description="how a child is rewarded (listed above)", json_schema_extra={"flag": "evaluator"}
+    )
     synthetic_seed: int = Field(0, description="seed of the synthetic evaluator's hidden target")
     reward_metric: Literal["best", "last5"] = Field(
         "best", description="best val accuracy, or the paper's max over the last 5 epochs"
     )
-    rungs: str | None = Field(
-        None, description="successive halving: child epochs per rung, e.g. 1,3,9 (the last replaces --child-epochs)"
-    )
-    eta: int = Field(3, ge=2, description="successive halving: the best 1/eta of each rung's children go on")
-
-    # --- weight sharing (--evaluator shared; ENAS, cifar10_macro_search.sh's values where the default differs) ---
-    channels: int | None = Field(None, ge=2, description="a macro space's channels while searching (enas-macro: 36)")
     shared_epochs: int = Field(10, ge=1, description="shared: epochs of shared-weight training (ENAS: 310)")
     controller_steps: int = Field(
         50, ge=1, description="shared: controller updates after each epoch, each on --children architectures"
@@ -260,46 +238,7 @@ class SearchConfig(BaseModel):
     shared_dropout: float = Field(0.1, ge=0, lt=1, description="shared: dropout before the classifier (keep 0.9)")
     derive_samples: int = Field(100, ge=1, description="shared: architectures sampled and scored when deriving")
 
-    # --- child training ---
-    child_epochs: int = Field(20, ge=1, description="epochs each child trains (its TrainConfig.epochs)")
-    child_batch_size: int = Field(128, ge=1, description="a child's images per optimiser step")
-    child_optimizer: Optimizer = Field("sgd", description="sgd (Nesterov momentum), adam, adamw or rmsprop")
-    child_lr: float = Field(0.05, gt=0, description="a child's peak learning rate")
-    child_momentum: float = Field(0.9, ge=0, lt=1, description="a child's SGD momentum (Adam's beta1)")
-    child_weight_decay: float = Field(5e-4, ge=0, description="a child's L2 coefficient")
-    child_schedule: Schedule = Field("cosine", description="cosine, sgdr, step, onecycle, plateau or none")
-    child_max_steps: int | None = Field(None, ge=1, description="cap on optimizer steps per child (smoke runs)")
-    child_compile: bool = Field(False, description="torch.compile each child (pays only for children of many steps)")
-    augment: bool = Field(True, description="random crop and flip while a child trains")
-
-    # --- data (defaults and help from DataConfig) ---
-    data: str = _data_field("data")
-    data_dir: str | None = _data_field("data_dir")
-    resolution: int = _data_field("resolution")
-    val_size: ValSize = _data_field("val_size")
-    train_subset: int | None = _data_field("train_subset")
-    val_subset: int | None = _data_field("val_subset")
-
-    @field_validator("space")
-    @classmethod
-    def _known_space(cls, v: str) -> str:
-        if v not in PRESET_TOKENS:
-            try:
-                load_space(v)
-            except UserError as e:
-                raise ValueError(str(e).rstrip(".")) from None
-        return v
-
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, v: str) -> str:
-        from nasrl.search.strategies.registry import strategy_names
-
-        if v not in strategy_names():
-            raise ValueError(f"must be one of {', '.join(strategy_names())}")
-        return v
-
-    @field_validator("evaluator")
+    @field_validator("name")
     @classmethod
     def _known_evaluator(cls, v: str) -> str:
         from nasrl.search.evaluators.registry import evaluator_names
@@ -308,12 +247,22 @@ class SearchConfig(BaseModel):
             raise ValueError(f"must be one of {', '.join(evaluator_names())}")
         return v
 
-    @field_validator("device")
-    @classmethod
-    def _known_device(cls, v: str) -> str:
-        if v not in ("auto", "cpu", "cuda", "mps") and not v.startswith("cuda:"):
-            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
-        return v
+
+class ExecutorSettings(DeviceConfig):
+    """Where children are evaluated: in this process or on Ray, how many at once, on which device."""
+
+    name: Literal["local", "ray"] = Field(
+        "local", description="evaluate children in-process or on Ray", json_schema_extra={"flag": "executor"}
+    )
+    ray_address: str | None = Field(None, description="join this Ray cluster ('auto': the one on this node)")
+    gpus_per_child: float | None = Field(
+        None, ge=0, description="GPUs per child on Ray, fractions pack several (default: 1 if the cluster has GPUs)"
+    )
+    cpus_per_child: float = Field(1.0, gt=0, description="CPUs per child on Ray (also its torch threads)")
+    max_child_retries: int = Field(1, ge=0, description="Ray retries of a child whose worker died")
+    in_flight: int | None = Field(
+        None, ge=1, description="keep K children running; update on every --children results (default: episodes)"
+    )
 
     @field_validator("gpus_per_child")
     @classmethod
@@ -324,6 +273,17 @@ class SearchConfig(BaseModel):
                 "must be a whole number of GPUs such as 1, or a share of one GPU such as 0.25 (four children per GPU)"
             )
         return v
+
+
+class SchedulerSettings(BaseModel):
+    """How long each child trains: its full schedule, or successive halving's rungs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    rungs: str | None = Field(
+        None, description="successive halving: child epochs per rung, e.g. 1,3,9 (the last replaces --child-epochs)"
+    )
+    eta: int = Field(3, ge=2, description="successive halving: the best 1/eta of each rung's children go on")
 
     @field_validator("rungs")
     @classmethod
@@ -337,121 +297,215 @@ class SearchConfig(BaseModel):
             return ",".join(parts)
         return v
 
-    @field_validator("layer_schedule")
+    @property
+    def rung_epochs(self) -> list[int]:
+        """Successive halving's epoch budgets, shortest first (empty: every child trains its full schedule)."""
+        return [int(p) for p in self.rungs.split(",")] if self.rungs else []
+
+
+#: How a search's children train where it differs from `nasrl train`'s defaults: many short trainings of small
+#: networks, which a lower peak rate and more decay suit (the seed's `child_*` defaults).
+CHILD_DEFAULTS: dict[str, Any] = {"lr": 0.05, "weight_decay": 5e-4}
+
+#: The sections of a search config, each a model of its own; a field's flag is the field's own `flag`, else its name
+#: (a child's training field: `child_` and its name, `augment` excepted as it always was).
+SECTIONS: dict[str, type[BaseModel]] = {
+    "run": RunSettings,
+    "space": SpaceSettings,
+    "strategy": StrategySettings,
+    "evaluator": EvaluatorSettings,
+    "child": TrainConfig,
+    "data": DataConfig,
+    "executor": ExecutorSettings,
+    "scheduler": SchedulerSettings,
+}
+#: Fields a search sets itself: each child's seed (from the run's, per child) and the split's (the run's seed).
+NOT_FLAGS = {("child", "seed"), ("data", "split_seed")}
+
+
+def _flat_name(section: str, model: type[BaseModel], field: str) -> str:
+    extra = model.model_fields[field].json_schema_extra
+    if isinstance(extra, dict) and "flag" in extra:
+        return str(extra["flag"])
+    return f"child_{field}" if section == "child" and field != "augment" else field
+
+
+#: Every flat name (a flag, a preset's key, an older config.yaml's key) and the (section, field) it sets.
+FLAT_FIELDS: dict[str, tuple[str, str]] = {
+    _flat_name(section, model, field): (section, field)
+    for section, model in SECTIONS.items()
+    for field in model.model_fields
+    if (section, field) not in NOT_FLAGS
+}
+assert len(FLAT_FIELDS) == sum(len(m.model_fields) for m in SECTIONS.values()) - len(NOT_FLAGS), "a flag twice"
+FLAG_OF = {place: name for name, place in FLAT_FIELDS.items()}
+
+
+def flat_default(name: str) -> Any:
+    """The default of a flat field when neither preset nor flag sets it (a child's, the search's own)."""
+    section, field = FLAT_FIELDS[name]
+    if section == "child" and field in CHILD_DEFAULTS:
+        return CHILD_DEFAULTS[field]
+    return SECTIONS[section].model_fields[field].default
+
+
+def nest(data: dict[str, Any]) -> dict[str, Any]:
+    """Flat fields (a preset's, the flags', an older config.yaml's) and sections (a config.yaml of this version)
+    as sections; a key of neither stays where it is, for validation to name it."""
+    nested: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            nested.setdefault(key, {}).update(value)
+        elif key in FLAT_FIELDS:
+            section, field = FLAT_FIELDS[key]
+            nested.setdefault(section, {})[field] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """A config as flat fields (what the report reads, and older config.yaml files hold): the inverse of `nest`."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update({FLAG_OF[(key, f)]: v for f, v in value.items() if (key, f) in FLAG_OF})
+        else:
+            flat[key] = value
+    return flat
+
+
+class SearchConfig(BaseModel):
+    """Every setting of a search, in sections (`SECTIONS`); flags, presets and older config.yaml files name them
+    flat (`--child-epochs 3` sets `child.epochs`), and config.yaml in a run folder holds the sections as run."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    space: SpaceSettings = Field(default_factory=SpaceSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    evaluator: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    child: TrainConfig = Field(default_factory=lambda: TrainConfig(**CHILD_DEFAULTS))
+    data: DataConfig = Field(default_factory=DataConfig)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @model_validator(mode="before")
     @classmethod
-    def _schedule_form(cls, v: str | None) -> str | None:
-        if v is not None:
-            parts = v.split(":")
-            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[0]) < 1 or int(parts[2]) < 1:
-                raise ValueError("must be START:STEP:EVERY, START and EVERY positive, STEP >= 0, e.g. 6:2:1600")
-        return v
+    def _sections(cls, data: Any) -> Any:
+        """Flat names into their sections; a child's training starts from the search's defaults."""
+        if not isinstance(data, dict):
+            return data
+        nested = nest(data)
+        child = nested.get("child", {})
+        if isinstance(child, dict):
+            nested["child"] = {**CHILD_DEFAULTS, **child}
+        return nested
+
+    @classmethod
+    def flag_of(cls, loc: tuple[Any, ...]) -> str:
+        """The flag of a validation error's location (`("child", "lr")` -> `--child-lr`)."""
+        name = FLAG_OF.get((str(loc[0]), str(loc[1]))) if len(loc) > 1 else None
+        return "--" + (name or str(loc[0])).replace("_", "-")
+
+    @model_validator(mode="after")
+    def _even_channels(self) -> SearchConfig:
+        channels = self.space.channels
+        if channels is not None and channels % 2:
+            raise ValueError(f"--channels must be even (a reduction halves it into two paths), not {channels}")
+        return self
 
     @model_validator(mode="after")
     def _sharing(self) -> SearchConfig:
         """Weight sharing needs a macro space, a strategy that samples a policy, and none of the per-child options."""
-        if self.channels is not None and self.channels % 2:
-            raise ValueError(f"--channels must be even (a reduction halves it into two paths), not {self.channels}")
         from nasrl.search.evaluators.registry import evaluator_kind
         from nasrl.search.strategies.registry import strategy_kind
 
-        if not evaluator_kind(self.evaluator).shares_weights:
+        evaluator, strategy = self.evaluator.name, self.strategy.name
+        if not evaluator_kind(evaluator).shares_weights:
             return self
         if not self.search_space().macro:
             raise ValueError(
-                f"--evaluator shared needs a macro space with operations, such as --space enas-macro, "
-                f"not '{self.space}'"
+                f"--evaluator {evaluator} needs a macro space with operations, such as --space enas-macro, "
+                f"not '{self.space.name}'"
             )
-        if not strategy_kind(self.strategy).proposes_independently:
+        if not strategy_kind(strategy).proposes_independently:
             raise ValueError(
-                f"--evaluator {self.evaluator} samples architectures from a policy, which --strategy {self.strategy} "
+                f"--evaluator {evaluator} samples architectures from a policy, which --strategy {strategy} "
                 f"does not have: use reinforce, ppo or random (any strategy that proposes independently)"
             )
-        for name in ("rungs", "layer_schedule"):
-            if getattr(self, name) is not None:
-                flag = "--" + name.replace("_", "-")
+        for flag, value in (("--rungs", self.scheduler.rungs), ("--layer-schedule", self.space.layer_schedule)):
+            if value is not None:
                 raise ValueError(
-                    f"{flag} trains children one by one: with --evaluator shared set {flag} none, or start from "
-                    f"--config quick-enas or enas"
+                    f"{flag} trains children one by one: with --evaluator {evaluator} set {flag} none, or start "
+                    f"from --config quick-enas or enas"
                 )
-        if self.executor != "local":
-            raise ValueError("--evaluator shared trains one network in this process: use --executor local")
-        return self
-
-    @model_validator(mode="after")
-    def _in_flight_loop(self) -> SearchConfig:
-        """Children in flight replace the synchronous episode, which successive halving and weight sharing need."""
-        from nasrl.search.evaluators.registry import evaluator_kind
-
-        if self.in_flight is not None and evaluator_kind(self.evaluator).shares_weights:
-            raise ValueError("--in-flight cannot run with --evaluator shared: weight sharing has its own loop")
+        if self.executor.name != "local":
+            raise ValueError(f"--evaluator {evaluator} trains one network in this process: use --executor local")
+        if self.executor.in_flight is not None:
+            raise ValueError(f"--in-flight cannot run with --evaluator {evaluator}: weight sharing has its own loop")
         return self
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
-        if self.tournament_size > self.population_size:
+        if self.strategy.tournament_size > self.strategy.population_size:
             raise ValueError(
-                f"--tournament-size {self.tournament_size} is larger than --population-size {self.population_size}: "
-                f"a tournament draws from the population, so lower it or raise the population"
+                f"--tournament-size {self.strategy.tournament_size} is larger than --population-size "
+                f"{self.strategy.population_size}: a tournament draws from the population, so lower it or raise "
+                f"the population"
             )
-        if self.layer_schedule and self.layers is not None:
-            start = int(self.layer_schedule.split(":")[0])
-            if start > self.layers:
+        if self.space.layer_schedule and self.space.layers is not None:
+            start = int(self.space.layer_schedule.split(":")[0])
+            if start > self.space.layers:
                 raise ValueError(
-                    f"--layer-schedule starts at {start} layers, above --layers {self.layers}: lower its start "
-                    f"or raise --layers"
+                    f"--layer-schedule starts at {start} layers, above --layers {self.space.layers}: lower its "
+                    f"start or raise --layers"
                 )
         return self
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting under its flat name (as flags and presets name it)."""
+        return flatten(self.model_dump())
+
+    def with_flat(self, **fields: Any) -> SearchConfig:
+        """A copy with flat fields changed (`with_flat(run_dir="runs/a")`), validated as the flags are."""
+        return validated(SearchConfig, {**self.flat(), **fields})
+
     @property
     def max_layers(self) -> int:
-        if self.layers:
-            return self.layers
-        return DEFAULT_LAYERS[self.space] if self.space in DEFAULT_LAYERS else load_space(self.space).num_layers
+        if self.space.layers:
+            return self.space.layers
+        name = self.space.name
+        return DEFAULT_LAYERS[name] if name in DEFAULT_LAYERS else load_space(name).num_layers
 
     def search_space(self, num_layers: int | None = None) -> SearchSpace:
         """The space searched (a preset or the YAML file's), at `num_layers` (default: the deepest searched), with
-        `--channels` for a macro space."""
-        space = load_space(self.space, num_layers or self.max_layers)
-        if self.channels is not None and space.macro:
-            space = dataclasses.replace(space, channels=self.channels)
+        `--channels` for a space that carries a width."""
+        space = load_space(self.space.name, num_layers or self.max_layers)
+        if self.space.channels is not None and space.channels is not None:
+            space = dataclasses.replace(space, channels=self.space.channels)
         return space
 
     def data_settings(self) -> DataConfig:
         """Which data the children train on and how it is split (the run's seed is the split's)."""
-        fields = {inner: getattr(self, outer) for outer, inner in DATA_FIELDS.items()}
-        return DataConfig(**fields, split_seed=self.seed)
+        return self.data.model_copy(update={"split_seed": self.run.seed})
 
     def strategy_settings(self) -> StrategyConfig:
-        """The strategy's settings from this config's flat fields (the one place they are mapped)."""
-        return StrategyConfig(**{inner: getattr(self, outer) for outer, inner in STRATEGY_FIELDS.items()})
-
-    @property
-    def rung_epochs(self) -> list[int]:
-        """Successive halving's epoch budgets, shortest first (empty: every child trains `child_epochs`)."""
-        return [int(p) for p in self.rungs.split(",")] if self.rungs else []
+        """The strategy's settings, without its name."""
+        return StrategyConfig(**self.strategy.model_dump(exclude={"name"}))
 
     def child_training(self, seed: int | None = None) -> TrainConfig:
-        """How a child trains: the search's `child_*` fields mapped onto `nasrl train`'s model, in one place.
-        With rungs, the schedule spans the last rung: a child stopped early never reached its low learning rates."""
-        return TrainConfig(
-            epochs=self.rung_epochs[-1] if self.rungs else self.child_epochs,
-            batch_size=self.child_batch_size,
-            optimizer=self.child_optimizer,
-            lr=self.child_lr,
-            momentum=self.child_momentum,
-            weight_decay=self.child_weight_decay,
-            schedule=self.child_schedule,
-            max_steps=self.child_max_steps,
-            compile=self.child_compile,
-            augment=self.augment,
-            seed=self.seed if seed is None else seed,
-        )
+        """How a child trains, with its own seed. With rungs, the schedule spans the last rung: a child stopped
+        early never reached its low learning rates."""
+        rungs = self.scheduler.rung_epochs
+        epochs = rungs[-1] if rungs else self.child.epochs
+        return self.child.model_copy(update={"epochs": epochs, "seed": self.run.seed if seed is None else seed})
 
     def layers_at(self, children_so_far: int) -> int:
         """Depth of the children sampled after `children_so_far` children (the paper's growing schedule)."""
-        if not self.layer_schedule:
+        if not self.space.layer_schedule:
             return self.max_layers
-        start, step, every = (int(p) for p in self.layer_schedule.split(":"))
+        start, step, every = (int(p) for p in self.space.layer_schedule.split(":"))
         return min(self.max_layers, start + step * (children_so_far // every))
 
 
@@ -460,7 +514,7 @@ def preset_text(name: str) -> str:
 
 
 #: `nasrl train --config NAME`: recipes of training and data fields (presets/train-NAME.yaml).
-TRAIN_RECIPES = ("enas-final",)
+TRAIN_RECIPES = _preset_files(training=True)
 
 
 def load_train_recipe(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -499,11 +553,13 @@ def load_config_file(name_or_path: str) -> dict[str, Any]:
 
 
 def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> SearchConfig:
-    """Validate `base` updated with `overrides`; any problem is one sentence naming the flag.
+    """Validate `base` (flat fields or sections) updated with `overrides` (flat fields, as flags name them); any
+    problem is one sentence naming the flag.
 
     A preset's depth and width belong to its space: `--space` given without `--layers` (`--channels`) takes the new
     space's own."""
     overrides = overrides or {}
+    base = flatten(base)
     if overrides.get("space") not in (None, base.get("space")):
         drop = {k for k in ("layers", "channels") if k not in overrides}
         if "layers" in drop and "layer_schedule" not in overrides:
@@ -513,9 +569,11 @@ def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -
 
 
 def save_config(cfg: SearchConfig, path: Path) -> None:
+    """A run's config.yaml: its settings under their flat names, so the file reads like the flags and is itself a
+    preset (`--config RUN/config.yaml` runs the same search again)."""
     from nasrl.run.atomic import write_text_atomic
 
-    write_text_atomic(path, yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(cfg.flat(), sort_keys=False))
 
 
 #: Settings added after a run's config.yaml was written take the behaviour that run had, not today's default, so

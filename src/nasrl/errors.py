@@ -30,8 +30,9 @@ def validated(model: type[ModelT], fields: dict[str, Any], help_command: str = "
         msg = err["msg"].removeprefix("Value error, ")
         if not err["loc"]:  # a rule between fields: its message names the flags itself
             raise UserError(msg[0].upper() + msg[1:] + ".") from None
-        field = str(err["loc"][0])
+        field = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             raise UserError(f"Unknown config field '{field}': see `{help_command}` for the fields.") from None
-        flag = flag_name(model, field)
+        flag_of = getattr(model, "flag_of", None)  # a model in sections names each field's flag itself
+        flag = flag_of(err["loc"]) if flag_of is not None else flag_name(model, str(err["loc"][0]))
         raise UserError(f"Bad value {err.get('input')!r} for {flag}: {msg}.") from None

@@ -105,8 +105,8 @@ class RayExecutor:
         started_here = not ray.is_initialized()
         if started_here:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if cfg.ray_address:
-                ray.init(address=cfg.ray_address, **options)
+            if cfg.executor.ray_address:
+                ray.init(address=cfg.executor.ray_address, **options)
             else:
                 ray.init(**options)
         self.startup_seconds = time.perf_counter() - started
@@ -119,19 +119,19 @@ class RayExecutor:
             shipped.progress = False  # the driver's progress display stays in the driver
         self.evaluator_ref = ray.put(shipped)
         self.task = ray.remote(_evaluate_on_worker).options(
-            num_cpus=cfg.cpus_per_child,
+            num_cpus=cfg.executor.cpus_per_child,
             num_gpus=gpus,
-            max_retries=cfg.max_child_retries,
+            max_retries=cfg.executor.max_child_retries,
             retry_exceptions=False,
         )
-        self.threads = max(1, int(cfg.cpus_per_child))
-        self.retries = cfg.max_child_retries
+        self.threads = max(1, int(cfg.executor.cpus_per_child))
+        self.retries = cfg.executor.max_child_retries
         self.in_flight: dict[Any, tuple[int, int, Architecture, float]] = {}  # ref -> (episode, index, arch, start)
         packing = f" (up to {int(1 / gpus + 1e-9)} children per GPU)" if 0 < gpus < 1 else ""
         waiting = "; the cluster has too few GPUs for one child yet, so children wait" if gpus > cluster_gpus else ""
         self.description = (
             f"Ray ready in {self.startup_seconds:.1f}s ({ray.cluster_resources().get('CPU', 0):g} CPUs, "
-            f"{cluster_gpus:g} GPUs); each child gets {cfg.cpus_per_child:g} CPU(s) "
+            f"{cluster_gpus:g} GPUs); each child gets {cfg.executor.cpus_per_child:g} CPU(s) "
             f"and {gpus:g} GPU(s){packing}, up to {self.retries} retries if its worker dies{waiting}"
         )
 
@@ -139,10 +139,10 @@ class RayExecutor:
         """GPUs per child: the flag's, else one where the cluster has GPUs. A local Ray with fewer GPUs than one
         child asks for would queue every child forever, so that is refused here (a joined cluster may still add
         GPU nodes)."""
-        gpus = cfg.gpus_per_child
+        gpus = cfg.executor.gpus_per_child
         if gpus is None:
             gpus = 1.0 if cluster_gpus > 0 else 0.0
-        if gpus > cluster_gpus and not cfg.ray_address:
+        if gpus > cluster_gpus and not cfg.executor.ray_address:
             if self.owns_ray:
                 self.ray.shutdown()
             instead = "0 to train on the CPU" if cluster_gpus == 0 else f"{cluster_gpus:g} or less"
@@ -239,6 +239,6 @@ def _import_ray() -> Any:
 
 def make_executor(cfg: SearchConfig, evaluator: Evaluator) -> AsyncExecutor:
     """The executor the config names (both run episodes and children in flight)."""
-    if cfg.executor == "ray":
+    if cfg.executor.name == "ray":
         return RayExecutor(cfg, evaluator)
     return LocalExecutor(evaluator)

@@ -56,7 +56,7 @@ def rank_check(shared: SharedWeights, candidates: Sequence[Derived], k: int, epo
     entries = []
     for i, derived in enumerate(spread(candidates, k)):
         arch = derived.architecture
-        seed = child_seed(cfg.seed, -2, i)
+        seed = child_seed(cfg.run.seed, -2, i)
         torch.manual_seed(seed)
         model = builder.build(arch, shared.num_classes, int(shared.train_split.x.shape[1]))
         result = fit(

@@ -84,12 +84,12 @@ def has_checkpoint(run_dir: Path) -> bool:
 def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dict[str, Any]) -> SearchConfig:
     """The config a run goes with: a new run's as given; a resumed run's from its folder plus allowed overrides."""
     if resume_dir is None:
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir()
+        run_dir = Path(cfg.run.run_dir) if cfg.run.run_dir else default_run_dir()
         if has_checkpoint(run_dir):
             raise UserError(
                 f"{run_dir} already holds a search: continue it with --resume {run_dir}, or pick another --run-dir."
             )
-        return cfg.model_copy(update={"run_dir": str(run_dir)})
+        return cfg.with_flat(run_dir=str(run_dir))
     run_dir = Path(resume_dir)
     if not (run_dir / "config.yaml").is_file():
         raise UserError(
@@ -97,7 +97,8 @@ def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dic
         )
     saved = read_config(run_dir / "config.yaml")
     asked = make_config(saved.model_dump(), overrides)  # typed: `--seed 0` equals a saved seed of 0
-    changed = {k for k in overrides if getattr(asked, k) != getattr(saved, k)} - RESUMABLE_OVERRIDES
+    asked_flat, saved_flat = asked.flat(), saved.flat()
+    changed = {k for k in overrides if asked_flat.get(k) != saved_flat.get(k)} - RESUMABLE_OVERRIDES
     if changed:
         name = sorted(changed)[0]
         raise UserError(
@@ -110,7 +111,7 @@ def prepare_run(cfg: SearchConfig, resume_dir: str | Path | None, overrides: dic
 
 def build_evaluator(cfg: SearchConfig, progress: Any = None) -> tuple[Evaluator, str]:
     """The config's evaluator (its data loaded here when it needs data) and the log's sentence on what it uses."""
-    kind = evaluator_kind(cfg.evaluator)
+    kind = evaluator_kind(cfg.evaluator.name)
     data = load_search_data(cfg) if kind.needs_data else None
     return kind.build(cfg, data, progress)
 
@@ -122,17 +123,17 @@ def run_search(
     quiet: bool = False,
     evaluator: Evaluator | None = None,
 ) -> SearchSummary:
-    """Run (or continue) a search in `cfg.run_dir` with the driver its evaluator and config call for. `evaluator`
+    """Run (or continue) a search in `cfg.run.run_dir` with the driver its evaluator and config call for. `evaluator`
     (tests, benchmarks): evaluate with this object instead of the one the config names."""
-    assert cfg.run_dir is not None, "prepare_run sets the run folder"
-    run_dir = Path(cfg.run_dir)
+    assert cfg.run.run_dir is not None, "prepare_run sets the run folder"
+    run_dir = Path(cfg.run.run_dir)
     resume = resume and has_checkpoint(run_dir)  # a folder killed while starting starts again
     console = console or Console(stderr=True)
     progress = None if quiet else progress_display(console)
     board = _tensorboard(cfg)  # before anything is written: a missing package stops the run here
     if evaluator is None:
-        if progress is not None and evaluator_kind(cfg.evaluator).needs_data:
-            console.print(f"Loading data: {cfg.data} ...", soft_wrap=True, markup=False)
+        if progress is not None and evaluator_kind(cfg.evaluator.name).needs_data:
+            console.print(f"Loading data: {cfg.data.source} ...", soft_wrap=True, markup=False)
         evaluator, note = build_evaluator(cfg, progress)  # data problems stop the run before its folder holds any
     else:
         note = f"Evaluator: {type(evaluator).__name__} (given by the caller)"
@@ -146,7 +147,7 @@ def run_search(
         store.close()
         raise
     log = RunLog(store.run_dir, console=console, quiet=quiet)
-    strategy = make_strategy(cfg.strategy, cfg.search_space(), cfg.seed, cfg.strategy_settings())
+    strategy = make_strategy(cfg.strategy.name, cfg.search_space(), cfg.run.seed, cfg.strategy_settings())
     session = Session(cfg, store, log, strategy, board, progress)
     started = time.perf_counter()
     try:
@@ -216,11 +217,11 @@ def _progress_shown(session: Session) -> Iterator[None]:
 
 
 def _tensorboard(cfg: SearchConfig) -> Any:
-    if not cfg.tensorboard:
+    if not cfg.run.tensorboard:
         return None
     from nasrl.run.tensorboard import TensorBoardScalars
 
-    return TensorBoardScalars(Path(cfg.run_dir or ".") / "tensorboard", cfg.children)
+    return TensorBoardScalars(Path(cfg.run.run_dir or ".") / "tensorboard", cfg.run.children)
 
 
 def _disk_full(e: BaseException) -> bool:

@@ -67,10 +67,10 @@ class Session:
 
     def collapse_check(self, num_layers: int) -> None:
         """Warn once per run when a learned policy stopped exploring while rewards stopped rising."""
-        if not strategy_kind(self.cfg.strategy).has_policy or self.store.meta().get("collapse_warned"):
+        if not strategy_kind(self.cfg.strategy.name).has_policy or self.store.meta().get("collapse_warned"):
             return
         steps = self.store.steps()
-        threshold = self.cfg.collapse_entropy * uniform_entropy(self.cfg.search_space(num_layers))
+        threshold = self.cfg.run.collapse_entropy * uniform_entropy(self.cfg.search_space(num_layers))
         message = collapse_warning([s["entropy"] for s in steps], [s["mean_reward"] for s in steps], threshold)
         if message:
             self.store.set_meta(collapse_warned=steps[-1]["episode"])

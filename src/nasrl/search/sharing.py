@@ -62,32 +62,40 @@ class SharedWeights:
         self.train_split, self.val_split, self.num_classes = train, val, num_classes
         space = cfg.search_space()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone
+            torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed alone
             self.network = SharedNetwork(space, num_classes, int(train.x.shape[1])).to(device)
-        self.network.dropout.p = cfg.shared_dropout
+        self.network.dropout.p = cfg.evaluator.shared_dropout
         self.optimizer = torch.optim.SGD(
             self.network.parameters(),
-            lr=cfg.shared_lr,
+            lr=cfg.evaluator.shared_lr,
             momentum=0.9,
             nesterov=True,
-            weight_decay=cfg.shared_weight_decay,
+            weight_decay=cfg.evaluator.shared_weight_decay,
         )
         preprocess = Preprocess.fit(train.x)
-        batch = cfg.shared_batch_size
-        self.train_batches = Loader(train, batch, preprocess, device, train=True, augment=cfg.augment, seed=cfg.seed)
-        self.reward_batches = Loader(val, batch, preprocess, device, train=True, augment=False, seed=cfg.seed + 1)
+        batch = cfg.evaluator.shared_batch_size
+        self.train_batches = Loader(
+            train, batch, preprocess, device, train=True, augment=cfg.child.augment, seed=cfg.run.seed
+        )
+        self.reward_batches = Loader(val, batch, preprocess, device, train=True, augment=False, seed=cfg.run.seed + 1)
         self.val_batches = Loader(val, 2 * batch, preprocess, device)
 
     def lr_at(self, epoch: int) -> float:
         cfg = self.cfg
-        return sgdr_lr(epoch, cfg.shared_lr, cfg.shared_lr_min, cfg.shared_lr_t0, cfg.shared_lr_tmul)
+        return sgdr_lr(
+            epoch,
+            cfg.evaluator.shared_lr,
+            cfg.evaluator.shared_lr_min,
+            cfg.evaluator.shared_lr_t0,
+            cfg.evaluator.shared_lr_tmul,
+        )
 
     def train_epoch(self, epoch: int, architectures: list[Architecture]) -> tuple[float, float]:
         """One pass over the training split, minibatch k through `architectures[k]`; (mean loss, accuracy)."""
         lr = self.lr_at(epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        torch.manual_seed(child_seed(self.cfg.seed, epoch, -1))  # dropout's draws
+        torch.manual_seed(child_seed(self.cfg.run.seed, epoch, -1))  # dropout's draws
         self.train_batches.set_epoch(epoch)
         self.network.train()
         loss_sum = correct = seen = 0.0
@@ -96,8 +104,8 @@ class SharedWeights:
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)  # the paths not taken have no gradient and do not decay
             loss.backward()
-            if self.cfg.shared_grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.cfg.shared_grad_clip)
+            if self.cfg.evaluator.shared_grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.cfg.evaluator.shared_grad_clip)
             self.optimizer.step()
             loss_sum += float(loss.detach()) * len(y)
             correct += float((logits.argmax(1) == y).sum())
@@ -138,10 +146,10 @@ def run_epoch(
     batches = shared.reward_stream(epoch)
     rewards_seen: list[float] = []
     entropy = 0.0
-    for step in range(cfg.controller_steps):
-        architectures = strategy.propose(cfg.children)
+    for step in range(cfg.evaluator.controller_steps):
+        architectures = strategy.propose(cfg.run.children)
         rewards = [shared.accuracy(arch, [next(batches)]) for arch in architectures]
-        episode = epoch * cfg.controller_steps + step
+        episode = epoch * cfg.evaluator.controller_steps + step
         for k, (arch, reward) in enumerate(zip(architectures, rewards)):
             store.record_child(ChildRecord.of(episode, k, arch, ChildResult(reward=reward, val_acc=reward)))
         stats = strategy.update(architectures, rewards)

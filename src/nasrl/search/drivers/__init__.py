@@ -50,7 +50,7 @@ def make_driver(cfg: SearchConfig, evaluator: Evaluator, note: str) -> Driver:
         from nasrl.search.drivers.weight_sharing import WeightSharingDriver
 
         return WeightSharingDriver(cfg, evaluator, note)  # type: ignore[arg-type]
-    if cfg.in_flight is not None:
+    if cfg.executor.in_flight is not None:
         from nasrl.search.drivers.in_flight import InFlightDriver
 
         return InFlightDriver(cfg, evaluator, note)

@@ -21,7 +21,7 @@ class ChildrenDriver:
         self.cfg = cfg
         self.evaluator = evaluator
         self.note = note
-        self.total_steps = cfg.episodes
+        self.total_steps = cfg.run.episodes
         self.first_episode = 0
         self.executor: AsyncExecutor | None = None
         self.scheduler: Scheduler | None = make_scheduler(cfg)
@@ -32,11 +32,12 @@ class ChildrenDriver:
     def start(self, session: Session) -> None:
         cfg, space = self.cfg, self.cfg.search_space()
         session.log.info(
-            f"New search in {session.store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
+            f"New search in {session.store.run_dir}: {cfg.strategy.name} over space '{cfg.space.name}' "
             f"({cfg.max_layers} layers, {len(space.tokens)} tokens per layer, skips {'on' if space.skips else 'off'}), "
-            f"{cfg.episodes} episodes x {cfg.children} children, evaluator {cfg.evaluator}, seed {cfg.seed}",
+            f"{cfg.run.episodes} episodes x {cfg.run.children} children, evaluator {cfg.evaluator.name}, "
+            f"seed {cfg.run.seed}",
             event="start",
-            config=cfg.model_dump(),
+            config=cfg.flat(),
         )
         save_search_checkpoint(session.store, 0, session.strategy.state_dict(), cfg)
         self.first_episode = 0
@@ -46,7 +47,7 @@ class ChildrenDriver:
         session.strategy.load_state_dict(state["strategy"])
         self.first_episode = int(state["next_episode"])
         session.log.step(
-            f"Resuming {session.store.run_dir} at episode {self.first_episode + 1} of {self.cfg.episodes} "
+            f"Resuming {session.store.run_dir} at episode {self.first_episode + 1} of {self.cfg.run.episodes} "
             f"({session.store.counts()['children']} children already stored)",
             event="resume",
             episode=self.first_episode,
@@ -54,22 +55,22 @@ class ChildrenDriver:
 
     def begin(self, session: Session) -> None:
         """The evaluator's note, the executor, the episodes bar and the best so far, before the first episode."""
-        session.log.info(self.note, event="evaluator", evaluator=self.cfg.evaluator, data=self.cfg.data)
+        session.log.info(self.note, event="evaluator", evaluator=self.cfg.evaluator.name, data=self.cfg.data.source)
         session.episode = self.first_episode
         self.episode_start_state = session.strategy.state_dict()  # a snapshot: Strategy.state_dict copies
         if session.progress is not None:
             self._task = session.progress.add_task(
-                "episodes", total=self.cfg.episodes, completed=self.first_episode, stats=""
+                "episodes", total=self.cfg.run.episodes, completed=self.first_episode, stats=""
             )
         self.executor = make_executor(self.cfg, self.evaluator)
-        session.log.info(self.executor.description, event="executor", executor=self.cfg.executor)
+        session.log.info(self.executor.description, event="executor", executor=self.cfg.executor.name)
         self._session_start = time.perf_counter()
         session.restore_best()
 
     def episode_done(self, session: Session) -> None:
         """The ETA in the log and the episodes bar, after each episode (or update, in flight)."""
         done = session.episode - self.first_episode + 1
-        session.log_eta(done, time.perf_counter() - self._session_start, self.cfg.episodes)
+        session.log_eta(done, time.perf_counter() - self._session_start, self.cfg.run.episodes)
         if session.progress is not None and self._task is not None:
             session.progress.update(self._task, completed=session.episode + 1)
 

@@ -30,11 +30,11 @@ class EpisodesDriver(ChildrenDriver):
 
     def run(self, session: Session) -> None:
         self.begin(session)
-        for session.episode in range(self.first_episode, self.cfg.episodes):
+        for session.episode in range(self.first_episode, self.cfg.run.episodes):
             self.episode_start_state = session.strategy.state_dict()
             self.run_episode(session, session.episode)
             self.episode_done(session)
-        session.episode = self.cfg.episodes
+        session.episode = self.cfg.run.episodes
 
     def interrupted(self, session: Session) -> str:
         """The checkpoint of the episode's start: the resumed run proposes the same children again."""
@@ -45,11 +45,11 @@ class EpisodesDriver(ChildrenDriver):
     def run_episode(self, session: Session, episode: int) -> None:
         """Propose, evaluate and store the children, update the strategy, record the step, checkpoint."""
         cfg, store = self.cfg, session.store
-        num_layers = cfg.layers_at(episode * cfg.children)
+        num_layers = cfg.layers_at(episode * cfg.run.children)
         session.strategy.set_num_layers(num_layers)
-        architectures = session.strategy.propose(cfg.children)
+        architectures = session.strategy.propose(cfg.run.children)
         session.log.step(
-            f"Episode {episode + 1}/{cfg.episodes}: {cfg.children} children of {num_layers} layers",
+            f"Episode {episode + 1}/{cfg.run.episodes}: {cfg.run.children} children of {num_layers} layers",
             event="episode_start",
             episode=episode,
             num_layers=num_layers,
@@ -58,7 +58,7 @@ class EpisodesDriver(ChildrenDriver):
         session.note_best(records)
         stats = session.strategy.update(architectures, [r.reward for r in records])
         session.record_update(episode, records, stats, num_layers)
-        if (episode + 1) % cfg.checkpoint_every == 0 or episode + 1 == cfg.episodes:
+        if (episode + 1) % cfg.run.checkpoint_every == 0 or episode + 1 == cfg.run.episodes:
             save_search_checkpoint(store, episode + 1, session.strategy.state_dict(), cfg)
         store.set_meta(episodes_done=episode + 1, updated=time.time())
 

@@ -112,16 +112,16 @@ class InFlightDriver(ChildrenDriver):
         assert self.executor is not None
         self.restore(self.first_episode)
         cfg, flight, concurrent = self.cfg, self.flight, self.executor.concurrent
-        total = cfg.episodes * cfg.children
-        while flight.updates < cfg.episodes:
+        total = cfg.run.episodes * cfg.run.children
+        while flight.updates < cfg.run.episodes:
             if concurrent:
                 self.refill(total)
-            if len(flight.arrived) >= cfg.children:
+            if len(flight.arrived) >= cfg.run.children:
                 self.update()
                 self.episode_done(session)
                 continue
             self.refill(total)
-            if len(flight.arrived) >= cfg.children:  # every proposal was answered by the cache
+            if len(flight.arrived) >= cfg.run.children:  # every proposal was answered by the cache
                 continue
             if concurrent:
                 self.prefetch(total)
@@ -129,7 +129,7 @@ class InFlightDriver(ChildrenDriver):
             for episode, index, arch, result in self.executor.wait_any():
                 flight.evaluating -= 1
                 self.finish(episode, index, arch, result)
-        session.episode = cfg.episodes
+        session.episode = cfg.run.episodes
 
     # ----- resuming ------------------------------------------------------------------------------------------
     def restore(self, first_update: int) -> None:
@@ -139,11 +139,11 @@ class InFlightDriver(ChildrenDriver):
         assert session is not None
         store = session.store
         flight.updates = first_update
-        flight.arrived = store.arrived_since(first_update * cfg.children)
+        flight.arrived = store.arrived_since(first_update * cfg.run.children)
         flight.proposed = store.proposed()
         saved = load_search_checkpoint(store.checkpoint_path).get("proposed", 0)
         if flight.proposed > saved:  # the draws after the checkpoint went into children already in the store
-            self.strategy.reseed(child_seed(cfg.seed, -1, flight.proposed))
+            self.strategy.reseed(child_seed(cfg.run.seed, -1, flight.proposed))
         rows = sorted([*store.children(), *store.pending()], key=lambda r: (r.episode, r.child))
         for serial, rec in enumerate(rows):
             child = Proposal(rec.episode, rec.child, Architecture.from_json(rec.arch_json), rec.proposal_log_prob)
@@ -175,19 +175,19 @@ class InFlightDriver(ChildrenDriver):
     # ----- proposing ------------------------------------------------------------------------------------------
     def cohort(self, serial: int) -> int:
         """The scheduler's cohort of the `serial`-th proposal of the run: blocks of --children proposals."""
-        return serial // self.cfg.children
+        return serial // self.cfg.run.children
 
     def sealed(self, cohort: int) -> bool:
         """No more proposals join the cohort: its block of rows is full, or the run holds all it will."""
         assert self.session is not None
-        total = self.cfg.episodes * self.cfg.children
-        return self.session.store.proposed() >= min(total, (cohort + 1) * self.cfg.children)
+        total = self.cfg.run.episodes * self.cfg.run.children
+        return self.session.store.proposed() >= min(total, (cohort + 1) * self.cfg.run.children)
 
     def refill(self, total: int) -> None:
         """Fill the executor's free slots: proposals drawn ahead first, then new ones (never beyond the total)."""
         assert self.executor is not None
         flight = self.flight
-        free = self.executor.free_slots(self.cfg.in_flight or 1)
+        free = self.executor.free_slots(self.cfg.executor.in_flight or 1)
         ahead, flight.ahead = flight.ahead[:free], flight.ahead[free:]
         for child in ahead:
             self.admit(child)
@@ -206,7 +206,7 @@ class InFlightDriver(ChildrenDriver):
             return []
         assert self.session is not None
         cfg, flight = self.cfg, self.flight
-        num_layers = cfg.layers_at(flight.updates * cfg.children)
+        num_layers = cfg.layers_at(flight.updates * cfg.run.children)
         self.strategy.set_num_layers(num_layers)
         first = self.session.store.proposed(flight.updates) + sum(p.episode == flight.updates for p in flight.ahead)
         self.session.log.info(
@@ -326,17 +326,17 @@ class InFlightDriver(ChildrenDriver):
         them came first), record the step, checkpoint."""
         assert self.session is not None
         session, cfg, flight = self.session, self.cfg, self.flight
-        batch = sorted(flight.arrived[: cfg.children], key=lambda r: (r.episode, r.child))
-        del flight.arrived[: cfg.children]
+        batch = sorted(flight.arrived[: cfg.run.children], key=lambda r: (r.episode, r.child))
+        del flight.arrived[: cfg.run.children]
         episode = session.episode = flight.updates
         architectures = [Architecture.from_json(r.arch_json) for r in batch]
         # A child of this round was proposed by the current policy: nothing to correct (None).
         log_probs = [r.proposal_log_prob if r.episode < episode else None for r in batch]
         stats = self.strategy.update(architectures, [r.reward for r in batch], log_probs)
-        num_layers = cfg.layers_at(episode * cfg.children)
+        num_layers = cfg.layers_at(episode * cfg.run.children)
         session.record_update(episode, batch, stats, num_layers)
         flight.updates += 1
-        if flight.updates % cfg.checkpoint_every == 0 or flight.updates == cfg.episodes:
+        if flight.updates % cfg.run.checkpoint_every == 0 or flight.updates == cfg.run.episodes:
             state = self.strategy.state_dict()
             save_search_checkpoint(session.store, flight.updates, state, cfg, proposed=flight.proposed)
         session.store.set_meta(episodes_done=flight.updates, updated=time.time())

@@ -30,7 +30,7 @@ class WeightSharingDriver:
         self.cfg = cfg
         self.shared = shared
         self.note = note
-        self.total_steps = cfg.shared_epochs * cfg.controller_steps
+        self.total_steps = cfg.evaluator.shared_epochs * cfg.evaluator.controller_steps
         self.first_epoch = 0
         self.epoch = 0
         self.best: ChildRecord | None = None
@@ -38,12 +38,13 @@ class WeightSharingDriver:
     def start(self, session: Session) -> None:
         cfg, shared = self.cfg, self.shared
         session.log.info(
-            f"New weight-sharing search in {session.store.run_dir}: {cfg.strategy} over space '{cfg.space}' "
-            f"({cfg.max_layers} layers, {shared.network.space.channels} channels), {cfg.shared_epochs} epochs of "
-            f"{len(shared.train_batches)} steps, then {cfg.controller_steps} controller steps of {cfg.children} "
-            f"architectures; seed {cfg.seed}",
+            f"New weight-sharing search in {session.store.run_dir}: {cfg.strategy.name} over space "
+            f"'{cfg.space.name}' ({cfg.max_layers} layers, {shared.network.space.channels} channels), "
+            f"{cfg.evaluator.shared_epochs} epochs of {len(shared.train_batches)} steps, then "
+            f"{cfg.evaluator.controller_steps} controller steps of {cfg.run.children} architectures; "
+            f"seed {cfg.run.seed}",
             event="start",
-            config=cfg.model_dump(),
+            config=cfg.flat(),
         )
         save_shared_checkpoint(session.store, 0, shared.state_dict(), session.strategy.state_dict())
         self.first_epoch = 0
@@ -51,7 +52,7 @@ class WeightSharingDriver:
     def resume(self, session: Session) -> None:
         self.first_epoch = restore_shared(session.store, self.shared, session.strategy)
         session.log.step(
-            f"Resuming {session.store.run_dir} at epoch {self.first_epoch + 1} of {self.cfg.shared_epochs}",
+            f"Resuming {session.store.run_dir} at epoch {self.first_epoch + 1} of {self.cfg.evaluator.shared_epochs}",
             event="resume",
             epoch=self.first_epoch,
         )
@@ -59,21 +60,21 @@ class WeightSharingDriver:
     def run(self, session: Session) -> None:
         """Epochs until the last, then deriving (the checkpoint of an epoch's start stays the resume point)."""
         cfg, store, log = self.cfg, session.store, session.log
-        log.info(self.note, event="evaluator", evaluator=cfg.evaluator, data=cfg.data)
+        log.info(self.note, event="evaluator", evaluator=cfg.evaluator.name, data=cfg.data.source)
         progress, task = session.progress, None
         if progress is not None:
-            task = progress.add_task("controller steps", total=cfg.controller_steps, stats="")
-        for epoch in range(self.first_epoch, cfg.shared_epochs):
+            task = progress.add_task("controller steps", total=cfg.evaluator.controller_steps, stats="")
+        for epoch in range(self.first_epoch, cfg.evaluator.shared_epochs):
             self.epoch = epoch
             log.step(
-                f"Epoch {epoch + 1}/{cfg.shared_epochs}: shared weights, then the controller",
+                f"Epoch {epoch + 1}/{cfg.evaluator.shared_epochs}: shared weights, then the controller",
                 event="epoch_start",
                 epoch=epoch,
             )
             if progress is not None and task is not None:
-                progress.update(task, completed=0, description=f"epoch {epoch + 1}/{cfg.shared_epochs}")
+                progress.update(task, completed=0, description=f"epoch {epoch + 1}/{cfg.evaluator.shared_epochs}")
             self.run_one_epoch(session, _step_counter(progress, task))
-        self.best = derive_and_write(self.shared, session.strategy, store, log, cfg.derive_samples)
+        self.best = derive_and_write(self.shared, session.strategy, store, log, cfg.evaluator.derive_samples)
 
     def run_one_epoch(self, session: Session, on_step: Any) -> None:
         """One epoch of shared weights and controller steps, stored and checkpointed."""
@@ -83,7 +84,7 @@ class WeightSharingDriver:
         if session.board is not None:
             session.board.shared_epoch(epoch, stats.as_dict())
         save_shared_checkpoint(store, epoch + 1, self.shared.state_dict(), session.strategy.state_dict())
-        store.set_meta(episodes_done=(epoch + 1) * cfg.controller_steps, updated=time.time())
+        store.set_meta(episodes_done=(epoch + 1) * cfg.evaluator.controller_steps, updated=time.time())
         session.log.metric(
             f"Epoch {epoch + 1}: shared loss {stats.train_loss:.4f}, acc {stats.train_acc:.4f}, lr "
             f"{stats.lr:.2e}; controller mean reward {stats.mean_reward:.4f}, entropy {stats.entropy:.3f}; "
@@ -130,7 +131,7 @@ def derive_and_write(
     """Derive, write best_architecture.json and derived.json (the ranked list), log the top, and with `check` run
     the rank check; the best as a row."""
     ranked = derive(shared, strategy, samples)
-    scored_randoms = random_baseline(shared, samples, shared.cfg.seed + 1)
+    scored_randoms = random_baseline(shared, samples, shared.cfg.run.seed + 1)
     randoms = [d.val_acc for d in scored_randoms]
     write_json_atomic(store.run_dir / "derived.json", [_derived_entry(rank, d) for rank, d in enumerate(ranked, 1)])
     best = ranked[0]
@@ -202,19 +203,22 @@ def derive_run(
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir} holds no config.yaml: give the folder of a nasrl search run.")
     cfg = read_config(run_dir / "config.yaml")
-    if not evaluator_kind(cfg.evaluator).shares_weights:
-        raise UserError(f"{run_dir} is a search with --evaluator {cfg.evaluator}: only weight-sharing runs derive.")
-    cfg = cfg.model_copy(update={"run_dir": str(run_dir)})
+    if not evaluator_kind(cfg.evaluator.name).shares_weights:
+        raise UserError(
+            f"{run_dir} is a search with --evaluator {cfg.evaluator.name}: only weight-sharing runs derive."
+        )
+    cfg = cfg.with_flat(run_dir=str(run_dir))
     data = load_search_data(cfg)
     shared = SharedWeights(cfg, data.train, data.val, data.num_classes, data.device)
-    strategy = make_strategy(cfg.strategy, cfg.search_space(), cfg.seed, cfg.strategy_settings())
-    store = RunStore(cfg.run_dir)
+    strategy = make_strategy(cfg.strategy.name, cfg.search_space(), cfg.run.seed, cfg.strategy_settings())
+    store = RunStore(cfg.run.run_dir)
     store.lock()
     log = RunLog(store.run_dir, quiet=quiet)
     try:
         epoch = restore_shared(store, shared, strategy)
-        log.step(f"Deriving from the checkpoint after epoch {epoch} of {cfg.shared_epochs}", event="derive")
-        return derive_and_write(shared, strategy, store, log, samples or cfg.derive_samples, rank_check, rank_epochs)
+        log.step(f"Deriving from the checkpoint after epoch {epoch} of {cfg.evaluator.shared_epochs}", event="derive")
+        samples = samples or cfg.evaluator.derive_samples
+        return derive_and_write(shared, strategy, store, log, samples, rank_check, rank_epochs)
     finally:
         log.close()
         store.close()

@@ -26,7 +26,7 @@ def load_search_data(cfg: SearchConfig) -> SearchData:
     from nasrl.data import load_dataset, split_train_val
     from nasrl.train.loop import resolve_device
 
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.executor.device)
     start = time.perf_counter()
     data = cfg.data_settings()
     dataset = load_dataset(data.source, data.data_dir, data.resolution)

@@ -35,8 +35,8 @@ class SyntheticEvaluator:
     @classmethod
     def build(cls, cfg: SearchConfig, data: SearchData | None, progress: Any) -> tuple[SyntheticEvaluator, str]:
         """The evaluator and the log's sentence on what it evaluates."""
-        note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.synthetic_seed}; no training)"
-        return cls(cfg.search_space(), cfg.synthetic_seed), note
+        note = f"Evaluator: synthetic (hidden target from --synthetic-seed {cfg.evaluator.synthetic_seed}; no training)"
+        return cls(cfg.search_space(), cfg.evaluator.synthetic_seed), note
 
     def target(self, num_layers: int) -> Architecture:
         if num_layers not in self._targets:

@@ -90,16 +90,16 @@ class TrainEvaluator:
     def rung_checkpoint(self, episode: int, child_index: int) -> Path | None:
         """Where a child's training pauses between rungs (None without rungs): in the run folder, so a killed
         search continues a child mid-way instead of training it again."""
-        if not self.cfg.rungs or self.cfg.run_dir is None:
+        if not self.cfg.scheduler.rungs or self.cfg.run.run_dir is None:
             return None
-        return rung_checkpoint_path(self.cfg.run_dir, episode, child_index)
+        return rung_checkpoint_path(self.cfg.run.run_dir, episode, child_index)
 
     def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
         from nasrl.train.loop import fit
 
         self._move_data_to(self.device)
         start = time.perf_counter()
-        seed = child_seed(self.cfg.seed, episode, child_index)
+        seed = child_seed(self.cfg.run.seed, episode, child_index)
         torch.manual_seed(seed)
         in_channels, resolution = int(self.train_split.x.shape[1]), int(self.train_split.x.shape[-1])
         model = builder.build(arch, num_classes=self.num_classes, in_channels=in_channels)
@@ -114,7 +114,7 @@ class TrainEvaluator:
             progress=self.progress,
             preprocess=self.preprocess,
             checkpoint_path=self.rung_checkpoint(episode, child_index),
-            resume=self.cfg.rungs is not None,
+            resume=self.cfg.scheduler.rungs is not None,
             until_epoch=epochs,
         )
         seconds = time.perf_counter() - start
@@ -127,7 +127,7 @@ class TrainEvaluator:
                 flops=flops,
                 history=history,
             )
-        val_acc = reward_from_history(history, self.cfg.reward_metric)
+        val_acc = reward_from_history(history, self.cfg.evaluator.reward_metric)
         return ChildResult(
             reward=val_acc, val_acc=val_acc, params=params, flops=flops, train_seconds=seconds, history=history
         )

@@ -50,4 +50,8 @@ def make_scheduler(cfg: SearchConfig) -> Scheduler | None:
     """Successive halving when the config has rungs, else none."""
     from nasrl.search.schedulers.halving import SuccessiveHalving
 
-    return SuccessiveHalving(cfg.rung_epochs, cfg.eta, cfg.reward_metric) if cfg.rungs else None
+    return (
+        SuccessiveHalving(cfg.scheduler.rung_epochs, cfg.scheduler.eta, cfg.evaluator.reward_metric)
+        if cfg.scheduler.rungs
+        else None
+    )

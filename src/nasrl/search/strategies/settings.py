@@ -10,31 +10,55 @@ from nasrl.errors import validated
 
 
 class StrategyConfig(BaseModel):
-    """A strategy's settings, each default declared here once (a search's flat `controller_*` and evolution fields
-    map onto it in `SearchConfig.strategy_settings`). The controller's shape is the paper's; the update's values
-    were tuned on the synthetic target (BENCHMARKS.md, "Controller"); the `paper` preset restores the paper's."""
+    """A strategy's settings, each default declared here once; a field's flag is its name, or the `flag` it names
+    (`--controller-lr` sets `lr`: flags and presets keep the names they always had). The controller's shape is
+    the paper's; the update's values were tuned on the synthetic target (BENCHMARKS.md, "Controller"); the `paper`
+    preset restores the paper's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # the controller (Zoph & Le 2017, sections 3.1-3.3)
-    hidden_size: int = Field(35, ge=1, description="LSTM units per layer")
-    num_lstm_layers: int = Field(2, ge=1, description="LSTM layers")
-    init_range: float = Field(0.08, gt=0, description="every controller weight uniform in [-x, x]")
+    hidden_size: int = Field(
+        35, ge=1, description="LSTM units per layer", json_schema_extra={"flag": "controller_hidden"}
+    )
+    num_lstm_layers: int = Field(2, ge=1, description="LSTM layers", json_schema_extra={"flag": "controller_layers"})
+    init_range: float = Field(
+        0.08,
+        gt=0,
+        description="every controller weight uniform in [-x, x]",
+        json_schema_extra={"flag": "controller_init_range"},
+    )
     temperature: float | None = Field(None, gt=0, description="softmax temperature")
     tanh_constant: float | None = Field(3.5, gt=0, description="logits = C * tanh(logits / T)")
-    position_embedding: bool = Field(True, description="a learned embedding per (layer, step) added to each input")
-    skip_bias: bool = Field(True, description="a learned logit per (layer, earlier layer) added to each skip's")
+    position_embedding: bool = Field(
+        True,
+        description="a learned embedding per (layer, step) added to each input",
+        json_schema_extra={"flag": "controller_position_embedding"},
+    )
+    skip_bias: bool = Field(
+        True,
+        description="a learned logit per (layer, earlier layer) added to each skip's",
+        json_schema_extra={"flag": "controller_skip_bias"},
+    )
     # the policy-gradient update (REINFORCE, PPO)
-    lr: float = Field(1e-2, gt=0, description="Adam learning rate")
-    lr_decay: float | None = Field(None, gt=0, le=1, description="lr multiplier per episode")
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate", json_schema_extra={"flag": "controller_lr"})
+    lr_decay: float | None = Field(
+        None, gt=0, le=1, description="lr multiplier per episode", json_schema_extra={"flag": "controller_lr_decay"}
+    )
     baseline_decay: float = Field(0.95, ge=0, lt=1, description="EMA decay of the reward baseline")
     entropy_weight: float = Field(0.2, ge=0, description="entropy bonus in the policy-gradient loss")
     entropy_per_decision: bool = Field(
         True, description="the bonus is on the mean entropy per decision (else the sum: it grows with depth)"
     )
-    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clip")
-    adam_beta1: float = Field(0.9, ge=0, lt=1, description="Adam's beta1 (ENAS: 0)")
-    adam_eps: float = Field(1e-8, gt=0, description="Adam's epsilon (ENAS: 1e-3)")
+    grad_clip: float | None = Field(
+        5.0, gt=0, description="gradient-norm clip", json_schema_extra={"flag": "controller_grad_clip"}
+    )
+    adam_beta1: float = Field(
+        0.9, ge=0, lt=1, description="Adam's beta1 (ENAS: 0)", json_schema_extra={"flag": "controller_adam_beta1"}
+    )
+    adam_eps: float = Field(
+        1e-8, gt=0, description="Adam's epsilon (ENAS: 1e-3)", json_schema_extra={"flag": "controller_adam_eps"}
+    )
     skip_target: float = Field(0.4, gt=0, lt=1, description="the skip probability the KL penalty pulls towards")
     skip_weight: float = Field(0.0, ge=0, description="weight of the KL penalty on skip probabilities (ENAS: 0.8)")
     reward_transform: Literal["none", "cube"] = Field("none", description="cube = the paper's accuracy^3")
