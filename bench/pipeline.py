@@ -3,7 +3,7 @@
 For one child network and one batch size, in one process, measured in interleaved rounds (so a busy machine
 slows all three alike): rates are medians over the rounds, ratios medians of the per-round ratios:
 
-  (a) the full training loop: `nasrl.train.fit` (resident data, batched crop + flip, forward, backward, step),
+  (a) the full training loop: `nasrl.train.loop.fit` (resident data, batched crop + flip, forward, backward, step),
       images/s over its training phases (the per-epoch validation is reported apart);
   (b) the same model and optimiser on one random batch that never changes: the compute limit;
   (c) the usual torchvision pipeline: a DataLoader (num_workers=0) over PIL images with per-image

@@ -140,8 +140,10 @@ def test_a_pending_row_is_invisible_to_every_reader(tmp_path):
 
 SLOW_DRIVER = """
 import os, sys, time
-from nasrl.search import run as loop
+from nasrl.cli import build_parser
+from nasrl.config import FLAT_FIELDS, load_config_file, make_config
 from nasrl.search.evaluators.synthetic import SyntheticEvaluator
+from nasrl.search.run import prepare_run, run_search
 
 DELAY = float(os.environ.get("CHILD_SECONDS", "0.02"))  # read here, so Ray ships the value with the class
 
@@ -150,13 +152,12 @@ class Slow(SyntheticEvaluator):
         time.sleep(DELAY)
         return super().evaluate(arch, episode, child_index, epochs)
 
-real = loop.build_evaluator
-def slow(cfg, progress):
-    evaluator, note = real(cfg, progress)
-    return Slow(evaluator.space, evaluator.target_seed), note
-loop.build_evaluator = slow
-from nasrl.cli import main
-sys.exit(main(sys.argv[1:]))
+# `nasrl search ARGV`, with the synthetic evaluator slowed down and handed to run_search.
+args = build_parser().parse_args(sys.argv[1:])
+flags = {name: getattr(args, name) for name in FLAT_FIELDS if getattr(args, name) is not None}
+flags = {k: None if v == "none" else v for k, v in flags.items()}
+cfg = prepare_run(make_config(load_config_file(args.config), flags), None, flags)
+run_search(cfg, quiet=True, evaluator=Slow(cfg.search_space(), cfg.evaluator.synthetic_seed))
 """
 
 
@@ -190,20 +191,7 @@ def test_kill_9_with_children_in_flight_then_resume_loses_and_duplicates_nothing
         "none",
         "--quiet",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_DRIVER, *argv, "--run-dir", str(run)], env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        time.sleep(0.05)
-        try:
-            finished, pending = _snapshot(run)
-        except sqlite3.Error:
-            continue
-        if len(finished) >= 20 and pending:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished, pending = _snapshot(run)
+    finished, pending = _kill_9_once_finished(run, argv, 20)
     assert 20 <= len(finished) < 60 and pending, "the kill came too late to find children in flight"
     assert main(["search", "--resume", str(run), "--quiet"]) == 0
     _assert_resumed_without_loss(run, finished, pending, children=60, episodes=15)
@@ -215,6 +203,19 @@ def test_kill_9_with_children_in_flight_between_rungs_then_resume_loses_and_dupl
     run = tmp_path / "run"
     argv = ["search", "--evaluator", "synthetic", "--space", "zoph", "--layers", "4", "--children", "4"]
     argv += ["--in-flight", "6", "--episodes", "12", "--seed", "4", "--rungs", "1,2,3", "--eta", "2", "--quiet"]
+    finished, pending = _kill_9_once_finished(run, argv, 16)
+    assert 16 <= len(finished) < 48 and pending, "the kill came too late to find children in flight"
+    assert main(["search", "--resume", str(run), "--quiet"]) == 0
+    _assert_resumed_without_loss(run, finished, pending, children=48, episodes=12)
+    with sqlite3.connect(run / "results.sqlite") as db:
+        reached = [r for (r,) in db.execute("SELECT rung FROM children WHERE cached=0")]
+    assert max(reached) == 2 and reached.count(0) > reached.count(1) > 0  # halving happened, in flight too
+    assert not (run / "rungs").exists()
+
+
+def _kill_9_once_finished(run: Path, argv: list[str], at_least: int) -> tuple[dict, dict]:
+    """SLOW_DRIVER with `argv`, killed with SIGKILL once `at_least` children finished while others are in flight;
+    the store's finished and pending children then."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", SLOW_DRIVER, *argv, "--run-dir", str(run)], env=env)
     deadline = time.time() + 120
@@ -224,18 +225,11 @@ def test_kill_9_with_children_in_flight_between_rungs_then_resume_loses_and_dupl
             finished, pending = _snapshot(run)
         except sqlite3.Error:
             continue
-        if len(finished) >= 16 and pending:
+        if len(finished) >= at_least and pending:
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished, pending = _snapshot(run)
-    assert 16 <= len(finished) < 48 and pending, "the kill came too late to find children in flight"
-    assert main(["search", "--resume", str(run), "--quiet"]) == 0
-    _assert_resumed_without_loss(run, finished, pending, children=48, episodes=12)
-    with sqlite3.connect(run / "results.sqlite") as db:
-        reached = [r for (r,) in db.execute("SELECT rung FROM children WHERE cached=0")]
-    assert max(reached) == 2 and reached.count(0) > reached.count(1) > 0  # halving happened, in flight too
-    assert not (run / "rungs").exists()
+    return _snapshot(run)
 
 
 def _assert_resumed_without_loss(run: Path, finished: dict, pending: dict, children: int, episodes: int) -> None:

@@ -13,6 +13,7 @@ from nasrl.config import (
     SECTIONS,
     TRAIN_RECIPES,
     DataConfig,
+    DeviceConfig,
     SearchConfig,
     TrainConfig,
     flat_default,
@@ -294,3 +295,13 @@ def test_val_size_reads_counts_and_fractions_from_the_command_line():
     assert make_config({}, {"val_size": "5000"}).data.val_size == 5000
     assert make_config({}, {"val_size": "0.2"}).data.val_size == 0.2
     assert make_config({}).data.val_size is None  # the default: 5,000, at most a tenth of the training images
+
+
+def test_train_takes_device_from_the_same_model_as_search_and_a_bad_one_is_one_sentence(capsys):
+    train = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    device = next(a for a in train._actions if "--device" in a.option_strings)
+    assert device.help.startswith(DeviceConfig.model_fields["device"].description)
+    assert "--device" in {o for a in search_parser()._actions for o in a.option_strings}
+    assert cli.main(["train", "--arch", "nascnn15", "--device", "tpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Bad value 'tpu' for --device: must be auto, cpu, cuda, cuda:N or mps." in err and "\n" not in err

@@ -106,8 +106,8 @@ class FirstChoice(RandomSearch):
 
 
 def test_a_strategy_registered_from_one_place_runs_a_search_by_its_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "_KINDS", dict(registry._KINDS))  # the registration leaves with the test
     registry.strategy_names()
+    monkeypatch.setattr(registry.STRATEGIES, "kinds", dict(registry.STRATEGIES.kinds))  # leaves with the test
     registry.register_strategy("first", summary="always the first choice", has_policy=False)(FirstChoice)
     assert "first" in registry.strategy_names() and "first: always the first choice" in registry.strategies_help()
     summary = search(config="default", run_dir=str(tmp_path / "first"), **{**FLAGS, "strategy": "first"})

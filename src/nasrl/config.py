@@ -93,7 +93,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, description="initial weights, shuffles, crops and flips")
     augment: bool = Field(True, description="random crop (4 px zero padding) + horizontal flip")
     zca: bool = Field(False, description="ZCA-whiten the inputs (the paper whitened its images)")
-    channels_last: bool = Field(True, description="NHWC activations (tensor cores on CUDA; ~7% faster on CPU)")
+    channels_last: bool = Field(
+        True, description="NHWC activations (what CUDA tensor cores want; BENCHMARKS.md, 'Data pipeline')"
+    )
     eval_batch_size: int = Field(500, ge=1, description="images per validation batch")
     check_every: int = Field(50, ge=1, description="steps between host syncs (divergence check, progress)")
     compile: bool = Field(False, description="torch.compile the network: seconds to compile, then faster steps")

@@ -1,19 +1,17 @@
 """The strategies nasrl knows, each registered by its own module (as timm's `@register_model`), with what it can do.
 
-A strategy module decorates its class with `@register_strategy(...)`; the registry finds every module of this
-package the first time a name is looked up, so a new strategy is one new file here plus its tests. The search
-asks a strategy's capabilities (`has_policy`, `proposes_independently`), never its name.
+A strategy module decorates its class with `@register_strategy(...)`; the registry (`search.registry`) finds every
+module of this package, so a new strategy is one new file here plus its tests. The search asks a strategy's
+capabilities (`has_policy`, `proposes_independently`), never its name.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from nasrl.errors import UserError
+from nasrl.search.registry import Registry
 from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.search.strategies.strategy import Strategy
 from nasrl.space import SearchSpace
@@ -38,8 +36,7 @@ class StrategyKind:
     loss_label: str = "no loss"  # what its steps' `loss` is, for plots
 
 
-_discovered = False  # every module of the package imported (a module imported directly registers only itself)
-_KINDS: dict[str, StrategyKind] = {}
+STRATEGIES: Registry[StrategyKind] = Registry("strategy", "nasrl.search.strategies")
 
 
 def register_strategy(
@@ -54,49 +51,31 @@ def register_strategy(
     """Class decorator: the class's `from_settings(space, seed, settings)` builds it under `name`."""
 
     def register(cls: StrategyT) -> StrategyT:
-        if name in _KINDS:
-            raise ValueError(f"Two strategies are registered as '{name}'.")
         build = cls.from_settings  # type: ignore[attr-defined]
-        _KINDS[name] = StrategyKind(name, build, summary, has_policy, proposes_independently, entropy_label, loss_label)
+        kind = StrategyKind(name, build, summary, has_policy, proposes_independently, entropy_label, loss_label)
+        STRATEGIES.add(name, kind)
         return cls
 
     return register
 
 
-def _discover() -> None:
-    """Import every module of this package once, so each registers what it defines."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    package = importlib.import_module("nasrl.search.strategies")
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-
-
 def strategy_names() -> tuple[str, ...]:
     """The registered strategies, in the order their modules register them (sorted by module name)."""
-    _discover()
-    return tuple(_KINDS)
+    return STRATEGIES.names()
 
 
 def strategy_kind(name: str) -> StrategyKind:
     """The registered strategy called `name`; an unknown name is one sentence listing the known ones."""
-    _discover()
-    if name not in _KINDS:
-        raise UserError(f"Unknown strategy '{name}': choose one of {', '.join(_KINDS)}.")
-    return _KINDS[name]
+    return STRATEGIES.get(name)
 
 
 def known_strategy(name: object) -> StrategyKind | None:
     """The registered strategy called `name`, or None (a run folder from elsewhere, a missing field)."""
-    _discover()
-    return _KINDS.get(name) if isinstance(name, str) else None
+    return STRATEGIES.find(name)
 
 
 def strategies_help() -> str:
-    """Each registered strategy with its one-line summary, for help texts."""
-    return "; ".join(f"{kind.name}: {kind.summary}" for kind in (strategy_kind(n) for n in strategy_names()))
+    return STRATEGIES.help(lambda kind: kind.summary)
 
 
 def make_strategy(
