@@ -10,13 +10,30 @@ free of it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from nasrl.space.search_space import Decisions
+from nasrl.space.search_space import Decisions, check_geometry, check_layers
 
 if TYPE_CHECKING:
     from nasrl.space.search_space import Architecture, SearchSpace
+
+
+class LayerFamily:
+    """What the layer-by-layer families share: this codec, and validation of each layer's choices and skips with
+    the family's own wiring of a layer in a space without skips (`unskipped`)."""
+
+    unskipped: Callable[[int], tuple[int, ...]]
+
+    def encode(self, space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
+        return encode_layers(space, architectures)
+
+    def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
+        return decode_layers(space, decisions)
+
+    def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
+        check_layers(arch, space, unskipped=type(self).unskipped)
+        return check_geometry(arch, space)
 
 
 def decode_layers(space: SearchSpace, decisions: Decisions) -> list[Architecture]:

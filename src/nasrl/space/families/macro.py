@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from nasrl.space.families.layers import decode_layers, encode_layers
+from nasrl.space.families.layers import LayerFamily
 from nasrl.space.search_space import (
     Architecture,
-    Decisions,
     SearchSpace,
     Token,
     Value,
-    check_geometry,
-    check_layers,
     register_family,
 )
 
@@ -68,11 +65,12 @@ def no_skips(i: int) -> tuple[int, ...]:
 
 
 @register_family
-class MacroFamily:
+class MacroFamily(LayerFamily):
     """One operation per layer at a constant width, reductions between; built by `nets.macro`."""
 
     name = "macro"
     network = "macro"
+    unskipped = staticmethod(no_skips)
     columns = COLUMNS
     spaces: tuple[str, ...] = ()
 
@@ -93,16 +91,6 @@ class MacroFamily:
         and skip, and the architecture builds on its own."""
         every_op = (Token("op", OPERATIONS),)
         return SearchSpace(arch.space, arch.num_layers, every_op, True, arch.channels, arch.reductions)
-
-    def encode(self, space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
-        return encode_layers(space, architectures)
-
-    def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
-        return decode_layers(space, decisions)
-
-    def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
-        check_layers(arch, space, unskipped=no_skips)
-        return check_geometry(arch, space)
 
     def rows(self, arch: Architecture) -> list[tuple[str, ...]]:
         """(layer, operation, width, skips), layers numbered L1, L2, ... from 1."""

@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from nasrl.space.families.layers import decode_layers, encode_layers
+from nasrl.space.families.layers import LayerFamily
 from nasrl.space.search_space import (
     Architecture,
-    Decisions,
     SearchSpace,
     Token,
     Value,
-    check_geometry,
-    check_layers,
     register_family,
 )
 
@@ -38,11 +35,12 @@ def chained(i: int) -> tuple[int, ...]:
 
 
 @register_family
-class ZophFamily:
+class ZophFamily(LayerFamily):
     """Geometry tokens per layer, inputs concatenated; built by `nets.geometry`."""
 
     name = "zoph"
     network = "geometry"
+    unskipped = staticmethod(chained)
     columns = COLUMNS
     spaces: tuple[str, ...] = ()
 
@@ -59,16 +57,6 @@ class ZophFamily:
 
     def space_of(self, arch: Architecture) -> SearchSpace | None:
         return None  # geometry tokens have no closed list of choices: only the space's file knows them
-
-    def encode(self, space: SearchSpace, architectures: Sequence[Architecture]) -> Decisions:
-        return encode_layers(space, architectures)
-
-    def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
-        return decode_layers(space, decisions)
-
-    def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
-        check_layers(arch, space, unskipped=chained)
-        return check_geometry(arch, space)
 
     def rows(self, arch: Architecture) -> list[tuple[str, ...]]:
         """(layer, kernel, filters, stride, pool, inputs), layers numbered from 1 as in the paper."""
