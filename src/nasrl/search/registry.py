@@ -56,4 +56,5 @@ class Registry(Generic[KindT]):
 
     def help(self, summary: Callable[[KindT], str]) -> str:
         """Each kind with its one-line summary, for help texts."""
-        return "; ".join(f"{name}: {summary(kind)}" for name, kind in zip(self.names(), self.kinds.values()))
+        self.discover()
+        return "; ".join(f"{name}: {summary(kind)}" for name, kind in self.kinds.items())

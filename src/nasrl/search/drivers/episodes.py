@@ -119,7 +119,13 @@ class EpisodesDriver(ChildrenDriver):
         records: dict[int, ChildRecord] = {}
         todo, epochs, rung = [index for index, _ in pending], scheduler.first_epochs, 0
         while todo:
-            train = [(i, arches[i]) for i in todo if not _stored_at(store, episode, i, arches[i], rung, records)]
+            train = []
+            for index in todo:
+                stored = _stored_at(store, episode, index, arches[index], rung)
+                if stored is not None:
+                    records[index] = stored
+                else:
+                    train.append((index, arches[index]))
             if train:
                 log.step(
                     f"  rung {rung + 1}: {len(train)} children to {epochs} epochs",
@@ -134,18 +140,16 @@ class EpisodesDriver(ChildrenDriver):
             verdicts = [v for i in todo for v in scheduler.on_result((episode, i), records[i])]
             go_on = [v for v in verdicts if v.decision == Decision.CONTINUE]
             todo = [v.key[1] for v in go_on]
-            epochs, rung = (go_on[0].epochs or epochs, rung + 1) if go_on else (epochs, rung)
+            if go_on:
+                epochs, rung = go_on[0].epochs or epochs, rung + 1
         for index, _ in pending:  # the episode's rows hold every result: the paused weights can go
             remove_rung_checkpoint(store.run_dir, episode, index)
         return records
 
 
-def _stored_at(
-    store: RunStore, episode: int, index: int, arch: Architecture, rung: int, records: dict[int, ChildRecord]
-) -> bool:
+def _stored_at(store: RunStore, episode: int, index: int, arch: Architecture, rung: int) -> ChildRecord | None:
     """A row already stored at this rung or a later one (a resumed run): taken as this rung's result."""
     stored = store.child(episode, index)
     if stored is not None and stored.arch_hash == arch.hash() and (stored.rung or 0) >= rung:
-        records[index] = stored
-        return True
-    return False
+        return stored
+    return None

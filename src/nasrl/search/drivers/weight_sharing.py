@@ -209,7 +209,7 @@ def derive_run(
         )
     cfg = cfg.with_flat(run_dir=str(run_dir))
     data = load_search_data(cfg)
-    shared = SharedWeights(cfg, data.train, data.val, data.num_classes, data.device)
+    shared, _ = evaluator_kind(cfg.evaluator.name).build(cfg, data, None)
     strategy = make_strategy(cfg.strategy.name, cfg.search_space(), cfg.run.seed, cfg.strategy_settings())
     store = RunStore(cfg.run.run_dir)
     store.lock()
