@@ -5,7 +5,7 @@
 them from names, JSON files and run folders.
 """
 
-from nasrl.space.families import dna, macro, zoph  # noqa: F401  (each registers its family)
+from nasrl.space.families import dna, macro, nb201, zoph  # noqa: F401  (each registers its family)
 from nasrl.space.families.macro import OPERATIONS, enas_reductions
 from nasrl.space.presets import DEFAULT_LAYERS, MACRO_CHANNELS, PRESET_TOKENS, PRESETS, Preset, preset
 from nasrl.space.search_space import (

@@ -12,13 +12,17 @@ import yaml
 from nasrl.errors import UserError
 from nasrl.space import zoo
 from nasrl.space.families.macro import OPERATIONS, SEARCH_CHANNELS, enas_reductions
+from nasrl.space.families.nb201 import looks_like_cell, parse_cell
 from nasrl.space.presets import PRESETS, preset
 from nasrl.space.search_space import Architecture, SearchSpace, Token
 
 
 def load_architecture(name_or_path: str) -> Architecture:
     """A zoo name (`nascnn15`), an architecture JSON file (a search's best_architecture.json too), or a run folder
-    (a search's best architecture, a `nasrl train` run's architecture), validated against its space."""
+    (a search's best architecture, a `nasrl train` run's architecture), or a NAS-Bench-201 cell string, validated
+    against its space."""
+    if looks_like_cell(name_or_path):
+        return parse_cell(name_or_path).validate(preset("nb201"))
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         found = [path / name for name in ("best_architecture.json", "architecture.json") if (path / name).is_file()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasrl.errors import UserError
-from nasrl.space.families import dna, macro, zoph
+from nasrl.space.families import dna, macro, nb201, zoph
 from nasrl.space.search_space import SearchSpace, Token
 
 
@@ -56,6 +56,15 @@ PRESETS: dict[str, Preset] = {
             "per earlier output; 36 channels while searching, reductions at the thirds.",
             channels=macro.SEARCH_CHANNELS,
             reductions=macro.enas_reductions(12),
+        ),
+        Preset(
+            "nb201",
+            "nb201",
+            nb201.TOKENS,
+            len(nb201.EDGES),
+            False,
+            "NAS-Bench-201's cell (Dong & Yang 2020): one of five operations on each of six edges, 15,625 cells, "
+            "in the benchmark's network of 3 stages of 5 cells.",
         ),
     )
 }

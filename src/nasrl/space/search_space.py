@@ -233,6 +233,7 @@ class Architecture:
         }
         if self.channels is not None:  # absent for Zoph spaces, so their hashes never change
             data.update(channels=self.channels, reductions=list(self.reductions))
+        data.update(self.family.json_extra(self))
         return data
 
     def to_json(self, indent: int | None = None) -> str:
@@ -443,6 +444,10 @@ class Family(Protocol):
 
     def summary(self, arch: Architecture) -> str:
         """A one-line form for logs and tables."""
+        ...
+
+    def json_extra(self, arch: Architecture) -> dict:
+        """Keys the JSON form carries besides space and layers (nb201's cell string); {} for most families."""
         ...
 
 

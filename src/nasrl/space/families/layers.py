@@ -31,6 +31,9 @@ class LayerFamily:
     def decode(self, space: SearchSpace, decisions: Decisions) -> list[Architecture]:
         return decode_layers(space, decisions)
 
+    def json_extra(self, arch: Architecture) -> dict:
+        return {}
+
     def validate(self, arch: Architecture, space: SearchSpace) -> Architecture:
         check_layers(arch, space, unskipped=type(self).unskipped)
         return check_geometry(arch, space)
