@@ -111,3 +111,14 @@ def test_without_ray_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(UserError, match=r'pip install -e "\.\[ray\]"'):
         _import_ray()
+
+
+def test_benchmark_search_on_ray_stores_the_same_rows_as_local(tmp_path):
+    """The benchmark evaluator ships to Ray workers with its table, and answers there as it does in-process."""
+    fields = {"evaluator": "benchmark", "space": "nb201", "layers": None, "max_evaluations": 12, "episodes": 50}
+    local = search(tmp_path, "local", executor="local", **fields)
+    remote = search(tmp_path, "ray", executor="ray", **fields)
+    assert rows(local.run_dir) == rows(remote.run_dir)
+    with sqlite3.connect(remote.run_dir / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM children WHERE cached=0").fetchone()[0] == 12
+        assert db.execute("SELECT COUNT(*) FROM children WHERE test_acc IS NULL").fetchone()[0] == 0

@@ -147,6 +147,12 @@ class RunSettings(BaseModel):
     run_dir: str | None = Field(None, description="run folder (default: runs/search-<time>)")
     seed: int = Field(0, description="seeds sampling, data split and child training")
     episodes: int = Field(10, ge=1, description="controller updates")
+    max_evaluations: int | None = Field(
+        None,
+        ge=1,
+        description="stop after this many distinct architectures are evaluated (store answers are free); "
+        "--episodes then defaults to a cap of 100 proposals per evaluation",
+    )
     children: int = Field(4, ge=1, description="children sampled per episode (the paper's m)")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN_DIR/tensorboard as the search runs")
@@ -239,6 +245,13 @@ class EvaluatorSettings(BaseModel):
     shared_grad_clip: float | None = Field(5.0, gt=0, description="shared: gradient-norm clip")
     shared_dropout: float = Field(0.1, ge=0, lt=1, description="shared: dropout before the classifier (keep 0.9)")
     derive_samples: int = Field(100, ge=1, description="shared: architectures sampled and scored when deriving")
+    benchmark: Literal["nb201"] = Field("nb201", description="benchmark: the tabular benchmark (NAS-Bench-201)")
+    benchmark_dataset: Literal["cifar10", "cifar100", "imagenet16"] = Field(
+        "cifar10", description="benchmark: whose accuracies answer (imagenet16: ImageNet16-120)"
+    )
+    benchmark_table: str | None = Field(
+        None, description="benchmark: read this CSV table (same columns) instead of the shipped one"
+    )
 
     @field_validator("name")
     @classmethod
@@ -418,6 +431,26 @@ class SearchConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _benchmark_space(self) -> SearchConfig:
+        """An evaluator that answers one space only (a benchmark's) searches that space; a budget of evaluations
+        needs children that are evaluated one by one."""
+        from nasrl.search.evaluators.registry import evaluator_kind
+
+        kind = evaluator_kind(self.evaluator.name)
+        space = kind.fixed_space(self.flat())
+        if space is not None and self.space.name != space:
+            raise ValueError(
+                f"--evaluator {self.evaluator.name} answers architectures of --space {space} only, not "
+                f"'{self.space.name}': drop --space or give --space {space}"
+            )
+        if kind.shares_weights and self.run.max_evaluations is not None:
+            raise ValueError(
+                f"--max-evaluations counts evaluated children, and --evaluator {self.evaluator.name} evaluates none "
+                "(it trains one shared network): drop it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sharing(self) -> SearchConfig:
         """Weight sharing needs a macro space, a strategy that samples a policy, and none of the per-child options."""
         from nasrl.search.evaluators.registry import evaluator_kind
@@ -562,12 +595,38 @@ def make_config(base: dict[str, Any], overrides: dict[str, Any] | None = None) -
     space's own."""
     overrides = overrides or {}
     base = flatten(base)
+    overrides = {**_implied(base, overrides), **overrides}
     if overrides.get("space") not in (None, base.get("space")):
         drop = {k for k in ("layers", "channels") if k not in overrides}
         if "layers" in drop and "layer_schedule" not in overrides:
             drop.add("layer_schedule")  # a schedule grows towards the preset's depth
         base = {k: v for k, v in base.items() if k not in drop}
     return validated(SearchConfig, {**base, **overrides})
+
+
+def _implied(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Settings that flags imply: an evaluator that answers one space only (a benchmark's) searches that space
+    unless --space is given, and one that trains no children drops a preset's rungs; --max-evaluations without
+    --episodes caps the run at 100 proposals per evaluation
+    (a policy that has converged proposes stored architectures, which cost nothing)."""
+    from nasrl.search.evaluators.registry import known_evaluator
+
+    merged, implied = {**base, **overrides}, {}
+    kind = known_evaluator(merged.get("evaluator", flat_default("evaluator")))
+    space = kind.fixed_space(merged) if kind is not None else None
+    chosen = "evaluator" in overrides or "benchmark" in overrides  # a flag's choice, not a saved config's
+    if chosen and space is not None and "space" not in overrides:
+        implied["space"] = space
+    if chosen and kind is not None and not kind.trains_children and "rungs" not in overrides:
+        implied["rungs"] = None  # a preset's successive halving has nothing to train here
+    if overrides.get("max_evaluations") is not None and "episodes" not in overrides:
+        try:  # flags arrive as text; one that is not a number is named by validation
+            budget, children = (int(merged.get(k, flat_default(k))) for k in ("max_evaluations", "children"))
+            episodes = int(merged.get("episodes", flat_default("episodes")))
+        except (TypeError, ValueError):
+            return implied
+        implied["episodes"] = max(episodes, -(-100 * budget // max(children, 1)))
+    return implied
 
 
 def save_config(cfg: SearchConfig, path: Path) -> None:

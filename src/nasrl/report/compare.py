@@ -54,6 +54,8 @@ class RunCurve:
     best: np.ndarray  # best reward so far, after each child
     mean: np.ndarray  # mean reward of the last `window` children (fewer at the start)
     seconds: np.ndarray  # cumulative training seconds, after each child (a cached child adds none)
+    test_of_best: float | None = None  # a benchmark's held-out accuracy of the best-by-reward child
+    test_optimum: float | None = None  # the benchmark's best held-out accuracy of any architecture
 
     @property
     def final_best(self) -> float:
@@ -144,7 +146,11 @@ def run_curve(run: SearchRun, window: int = WINDOW) -> RunCurve:
     mean = (sums[1:] - sums[np.arange(1, len(rewards) + 1) - counts]) / counts
     seconds = np.cumsum([c.train_seconds or 0.0 for c in children])
     name = run.run_dir.resolve().name
-    return RunCurve(name, run.config.get("seed", "?"), rewards, np.maximum.accumulate(rewards), mean, seconds)
+    best = run.best
+    test = best.test_acc if best is not None else None
+    optimum = run.meta.get("test_optimum") if isinstance(run.meta.get("test_optimum"), (int, float)) else None
+    seed = run.config.get("seed", "?")
+    return RunCurve(name, seed, rewards, np.maximum.accumulate(rewards), mean, seconds, test, optimum)
 
 
 def group_runs(runs: Sequence[SearchRun], window: int = WINDOW) -> list[Group]:
@@ -179,6 +185,9 @@ class GroupRow:
     auc_sd: float | None
     needed: float | None  # median children (or seconds) to reach the target; inf: not reached; None: no times
     reached: int  # seeds that reached the target
+    test_mean: float | None = None  # a benchmark's held-out accuracy of each seed's best child, over seeds
+    test_sd: float | None = None
+    regret_mean: float | None = None  # the optimum's held-out accuracy minus that, over seeds
 
 
 def default_target(groups: Sequence[Group]) -> float:
@@ -209,6 +218,8 @@ def summarise(group: Group, target: float, budget: int, by: Axis) -> GroupRow:
     aucs = [float(r.best[:budget].mean()) for r in group.runs]
     needs = [to_reach(r, target, by) for r in group.runs]
     timed = by == "children" or all(r.seconds[-1] > 0 for r in group.runs)
+    tests = [r.test_of_best for r in group.runs if r.test_of_best is not None]
+    regrets = [r.test_optimum - r.test_of_best for r in group.runs if r.test_of_best is not None and r.test_optimum]
     return GroupRow(
         label=group.label,
         seeds=[r.seed for r in group.runs],
@@ -219,6 +230,9 @@ def summarise(group: Group, target: float, budget: int, by: Axis) -> GroupRow:
         auc_sd=statistics.stdev(aucs) if len(aucs) > 1 else None,
         needed=float(np.median(needs)) if timed else None,
         reached=sum(math.isfinite(n) for n in needs),
+        test_mean=statistics.fmean(tests) if len(tests) == len(group.runs) else None,
+        test_sd=statistics.stdev(tests) if len(tests) == len(group.runs) > 1 else None,
+        regret_mean=statistics.fmean(regrets) if len(regrets) == len(group.runs) else None,
     )
 
 
@@ -233,6 +247,9 @@ def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple
         "mean best-so-far (± sd)",
         f"{unit} to reach {target:.4g} (median)",
     )
+    tested = all(r.test_mean is not None for r in rows)
+    if tested:
+        header += ("benchmark test acc of best (mean ± sd, %)", "regret (mean, %)")
     cells = []
     for r in rows:
         low, high = r.children
@@ -250,9 +267,17 @@ def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple
                 _spread(r.best_mean, r.best_sd),
                 _spread(r.auc_mean, r.auc_sd),
                 need,
+                *(_test_cells(r) if tested else ()),
             )
         )
     return header, cells
+
+
+def _test_cells(row: GroupRow) -> tuple[str, str]:
+    """A benchmark's held-out accuracy of the best child (percent, as benchmarks publish it) and its regret."""
+    assert row.test_mean is not None
+    test = f"{100 * row.test_mean:.2f}" + ("" if row.test_sd is None else f" ± {100 * row.test_sd:.2f}")
+    return test, "-" if row.regret_mean is None else f"{100 * row.regret_mean:.2f}"
 
 
 def _spread(mean: float, sd: float | None) -> str:

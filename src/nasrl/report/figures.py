@@ -281,6 +281,8 @@ def architecture_graph(arch: Architecture, path: Path, title: str = "Best archit
 
     if arch.family.network == "macro":  # drawn as the network it builds into
         return _macro_graph(arch, path, title)
+    if arch.family.network == "nb201":  # the cell, which every one of the network's 15 cells repeats
+        return _cell_graph(arch, path, title)
     n = arch.num_layers
     pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # inches per layer; box size in inches (x) and layers (y)
     ends = loose_ends(arch)
@@ -366,6 +368,43 @@ class _Canvas:
             connectionstyle=f"arc3,rad={0.0 if straight else -self.rad * side}",
         )
         self.ax.annotate("", xy=(x, y1 - lift), xytext=(x, y0 + lift), arrowprops={**props, **style}, zorder=1)
+
+
+#: Edge colours of NAS-Bench-201's operations.
+_CELL_COLOURS = {
+    "skip_connect": "dimgray",
+    "nor_conv_1x1": "tab:green",
+    "nor_conv_3x3": "tab:blue",
+    "avg_pool_3x3": "tab:orange",
+}
+
+
+def _cell_graph(arch: Architecture, path: Path, title: str) -> Path:
+    """A NAS-Bench-201 cell: nodes 0 (the cell's input) to 3 (its output) top to bottom, one arrow per edge named
+    by its operation; a `none` edge (no connection) is not drawn."""
+    from nasrl.space.families.nb201 import EDGES
+
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    for node in range(4):
+        name = {0: "node 0 (input)", 3: "node 3 (output)"}.get(node, f"node {node}")
+        ax.add_patch(FancyBboxPatch((-0.9, node - 0.18), 1.8, 0.36, boxstyle="round,pad=0.02", fc="#eeeeee", lw=0.8))
+        ax.text(0, node, name, ha="center", va="center", fontsize=9, zorder=3)
+    for (to, src), layer in zip(EDGES, arch.layers):
+        if layer.op == "none":
+            continue
+        gap, colour = to - src, _CELL_COLOURS[layer.op]
+        side = 0 if gap == 1 else (-1 if src == 0 else 1)  # edges from the input on the left, the rest right
+        x, lift = 0.9 * side, 0.18 if side == 0 else 0.0
+        props = dict(arrowstyle="-|>", color=colour, lw=1.4, connectionstyle=f"arc3,rad={-0.3 * side}")
+        ax.annotate("", xy=(x, to - lift), xytext=(x, src + lift), arrowprops=props)
+        label_x = 0.05 if side == 0 else x + side * (0.2 + 0.45 * gap)
+        ha = "right" if side < 0 else "left"
+        ax.text(label_x, (src + to) / 2, layer.op, fontsize=7.5, color=colour, va="center", ha=ha)
+    ax.set_xlim(-3.2, 3.2)
+    ax.set_ylim(3.5, -0.5)
+    ax.axis("off")
+    ax.set_title(f"{title}\n(the cell each of the network's 15 cells repeats; 'none' edges not drawn)", fontsize=9)
+    return save_figure(fig, path)
 
 
 #: Box colours of macro operations by family (the name's prefix).

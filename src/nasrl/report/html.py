@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from nasrl.benchmarks import test_outcome
 from nasrl.errors import UserError
 from nasrl.report.runs import SearchRun, read_json, read_search, when
 from nasrl.run.atomic import write_text_atomic
@@ -343,6 +344,11 @@ def _search_summary(run: SearchRun) -> str:
             f"{best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1})" if best else "none yet",
         ),
         *([("derived best", _derived_text(run))] if run.shared else []),
+        *(
+            [("benchmark test accuracy of the best", test_outcome(best.test_acc, run.meta.get("test_optimum")))]
+            if best is not None and best.test_acc is not None
+            else []
+        ),
         (
             "strategy / space",
             f"{cfg.get('strategy', '?')} over '{cfg.get('space', '?')}' ({cfg.get('layers') or 'default'} layers)",

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from nasrl.benchmarks import test_outcome
 from nasrl.errors import UserError
 from nasrl.run.records import ChildRecord, ChildStatus
 from nasrl.run.store import connect_readonly
@@ -180,6 +181,12 @@ def _run_info(path: Path) -> RunInfo:
                 f"SELECT COUNT(*), MAX(CASE WHEN status='{ok}' THEN reward END) FROM children "
                 "WHERE status != 'pending'",
             )
+            best_test = _rows(
+                db,
+                f"SELECT test_acc FROM children WHERE status='{ok}' ORDER BY reward DESC, episode, child LIMIT 1",
+            )
+        except sqlite3.OperationalError:  # a folder from before benchmarks: no test_acc column
+            best_test = []
         finally:
             db.close()
         total, best = tuple(count[0]) if count else (0, None)
@@ -187,6 +194,8 @@ def _run_info(path: Path) -> RunInfo:
         episodes = f" ({meta['episodes_done']}/{meta['episodes']} ep)" if "episodes_done" in meta else ""
         updated = updated or (path / "results.sqlite").stat().st_mtime
         best_text = _derived_best(path) or ("-" if best is None else f"{best:.4f}")
+        if best_test and best_test[0][0] is not None:
+            best_text += f" (test {test_outcome(best_test[0][0], meta.get('test_optimum'))})"
         return RunInfo(path.name, "search", run_status(meta), f"{total}{episodes}", best_text, updated)
     metrics = read_json(path / "metrics.json")
     history = read_json(path / "history.json") or []

@@ -36,6 +36,8 @@ class ChildResult:
     status: ChildStatus = ChildStatus.OK
     error: str | None = None
     history: list[dict[str, Any]] | None = None
+    #: A benchmark's held-out accuracy (NAS-Bench-201's 200-epoch test accuracy): stored, never a reward.
+    test_acc: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ class ChildRecord:
     rung: int | None = None  # successive halving: the last rung reached (0-based), its accuracy is `reward`
     arrival: int | None = None  # the store numbers finished rows 0, 1, 2, ... in the order their results came
     proposal_log_prob: float | None = None  # log pi(arch) of the policy that proposed it (children in flight)
+    test_acc: float | None = None  # a benchmark's held-out accuracy of the child, never seen by a strategy
 
     def __post_init__(self) -> None:
         self.status = ChildStatus(self.status)  # rows read back from SQLite hold the plain string
@@ -112,6 +115,7 @@ class ChildRecord:
             history_json=json.dumps(result.history) if result.history is not None else None,
             rung=rung,
             proposal_log_prob=proposal_log_prob,
+            test_acc=result.test_acc,
         )
 
     @classmethod
@@ -132,5 +136,13 @@ class ChildRecord:
         """This row's outcome, as an evaluation would return it (the cache answers with it)."""
         history = json.loads(self.history_json) if self.history_json else None
         return ChildResult(
-            self.reward, self.val_acc, self.params, self.flops, self.train_seconds, self.status, self.error, history
+            self.reward,
+            self.val_acc,
+            self.params,
+            self.flops,
+            self.train_seconds,
+            self.status,
+            self.error,
+            history,
+            self.test_acc,
         )

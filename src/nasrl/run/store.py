@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS children (
     rung INTEGER,                    -- successive halving: the last rung reached (0-based); NULL without rungs
     arrival INTEGER,                 -- finished rows numbered 0, 1, 2, ... as their results arrived; NULL: pending
     proposal_log_prob REAL,          -- log pi(arch) under the policy that proposed it (--in-flight); else NULL
+    test_acc REAL,                   -- a benchmark's held-out accuracy (never a reward); NULL when trained
     PRIMARY KEY (episode, child)
 );
 CREATE INDEX IF NOT EXISTS children_by_hash ON children (arch_hash);
@@ -92,8 +93,9 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(children)")}
-            # Columns a run folder from an earlier version lacks (before successive halving, before --in-flight).
-            for name, kind in (("rung", "INTEGER"), ("arrival", "INTEGER"), ("proposal_log_prob", "REAL")):
+            # Columns a run folder from an earlier version lacks (before successive halving, --in-flight, benchmarks).
+            added = (("rung", "INTEGER"), ("arrival", "INTEGER"), ("proposal_log_prob", "REAL"), ("test_acc", "REAL"))
+            for name, kind in added:
                 if name not in columns:
                     self.db.execute(f"ALTER TABLE children ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as e:
@@ -190,6 +192,14 @@ class RunStore:
             (arch_hash, ChildStatus.OK.value),
         )
         return _record(cur.fetchone())
+
+    def distinct_evaluated(self, before_episode: int | None = None) -> int:
+        """How many children were really evaluated (not answered from the store), in all or in the episodes before
+        one: a search budget's count."""
+        query = "SELECT COUNT(*) FROM children WHERE cached=0 AND status!=?"
+        if before_episode is None:
+            return self.db.execute(query, (_PENDING,)).fetchone()[0]
+        return self.db.execute(query + " AND episode<?", (_PENDING, before_episode)).fetchone()[0]
 
     def children(self) -> list[ChildRecord]:
         cur = self.db.execute("SELECT * FROM children WHERE status!=? ORDER BY episode, child", (_PENDING,))

@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
+from nasrl.benchmarks import test_outcome
 from nasrl.config import SearchConfig, make_config, read_config, save_config
 from nasrl.errors import UserError
 from nasrl.run.log import RunLog, format_seconds
@@ -149,6 +150,9 @@ def run_search(
     log = RunLog(store.run_dir, console=console, quiet=quiet)
     strategy = make_strategy(cfg.strategy.name, cfg.search_space(), cfg.run.seed, cfg.strategy_settings())
     session = Session(cfg, store, log, strategy, board, progress)
+    optimum = getattr(evaluator, "test_optimum", None)  # an evaluator a test hands in may lack it
+    if optimum is not None:
+        store.set_meta(test_optimum=optimum)
     started = time.perf_counter()
     try:
         status = _drive(driver, session, resume)
@@ -168,7 +172,7 @@ def run_search(
     summary = SearchSummary(store.run_dir, status, episodes_done, best, store.counts(), time.perf_counter() - started)
     store.set_meta(status=status, updated=time.time())
     if status == "finished" and not evaluator.shares_weights:  # weight sharing logged its derived architecture
-        _log_summary(log, summary)
+        _log_summary(log, summary, optimum)
     log.close()
     store.close()
     return summary
@@ -245,7 +249,7 @@ def _record_failure(session: Session, e: BaseException) -> None:
         session.store.close()
 
 
-def _log_summary(log: RunLog, summary: SearchSummary) -> None:
+def _log_summary(log: RunLog, summary: SearchSummary, test_optimum: float | None) -> None:
     counts = summary.counts
     log.success(
         f"Search finished: {counts['children']} children ({counts['evaluated']} evaluated, {counts['cached']} "
@@ -264,4 +268,12 @@ def _log_summary(log: RunLog, summary: SearchSummary) -> None:
             event="best_summary",
             reward=best.reward,
             arch_hash=best.arch_hash,
+        )
+    if summary.best is not None and summary.best.test_acc is not None:
+        log.success(
+            f"Its benchmark test accuracy: {test_outcome(summary.best.test_acc, test_optimum)} (never seen by the "
+            "strategy)",
+            event="best_test",
+            test_acc=summary.best.test_acc,
+            test_optimum=test_optimum,
         )

@@ -74,6 +74,23 @@ class ChildrenDriver:
         if session.progress is not None and self._task is not None:
             session.progress.update(self._task, completed=session.episode + 1)
 
+    def evaluations_left(self, session: Session, episode: int) -> int | None:
+        """How many more distinct architectures the budget (`--max-evaluations`) allows before this episode's
+        children (None: no budget). A resumed episode's own stored rows do not count against it."""
+        budget = self.cfg.run.max_evaluations
+        if budget is None:
+            return None
+        return max(0, budget - session.store.distinct_evaluated(before_episode=episode))
+
+    def budget_spent(self, session: Session) -> None:
+        """The log's line when the run ends at its budget of evaluations rather than its last episode."""
+        session.log.step(
+            f"Budget spent: {self.cfg.run.max_evaluations} distinct architectures evaluated "
+            f"(--max-evaluations), after {session.store.proposed()} children",
+            event="budget_spent",
+            episode=session.episode,
+        )
+
     def outcome(self, session: Session) -> tuple[int, ChildRecord | None]:
         return session.episode, session.store.best()
 

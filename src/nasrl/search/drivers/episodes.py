@@ -32,7 +32,9 @@ class EpisodesDriver(ChildrenDriver):
         self.begin(session)
         for session.episode in range(self.first_episode, self.cfg.run.episodes):
             self.episode_start_state = session.strategy.state_dict()
-            self.run_episode(session, session.episode)
+            if not self.run_episode(session, session.episode):
+                self.budget_spent(session)
+                return
             self.episode_done(session)
         session.episode = self.cfg.run.episodes
 
@@ -42,8 +44,10 @@ class EpisodesDriver(ChildrenDriver):
             save_search_checkpoint(session.store, session.episode, self.episode_start_state, self.cfg)
         return f"during episode {session.episode + 1}: checkpoint saved"
 
-    def run_episode(self, session: Session, episode: int) -> None:
-        """Propose, evaluate and store the children, update the strategy, record the step, checkpoint."""
+    def run_episode(self, session: Session, episode: int) -> bool:
+        """Propose, evaluate and store the children, update the strategy, record the step, checkpoint. False when
+        the budget of evaluations ran out inside the episode: its children up to there are stored, and the
+        strategy does not learn from a part of an episode (so a resumed run cuts it at the same child)."""
         cfg, store = self.cfg, session.store
         num_layers = cfg.layers_at(episode * cfg.run.children)
         session.strategy.set_num_layers(num_layers)
@@ -56,25 +60,31 @@ class EpisodesDriver(ChildrenDriver):
         )
         records = self.evaluate_episode(session, episode, architectures)
         session.note_best(records)
+        if len(records) < len(architectures):
+            return False
         stats = session.strategy.update(architectures, [r.reward for r in records])
         session.record_update(episode, records, stats, num_layers)
         if (episode + 1) % cfg.run.checkpoint_every == 0 or episode + 1 == cfg.run.episodes:
             save_search_checkpoint(store, episode + 1, session.strategy.state_dict(), cfg)
         store.set_meta(episodes_done=episode + 1, updated=time.time())
+        return True
 
     def evaluate_episode(self, session: Session, episode: int, architectures: list[Architecture]) -> list[ChildRecord]:
         """Every child of the episode, stored as soon as it is known: from the store, the cache, or evaluated (by
-        the scheduler's rungs when there is one)."""
+        the scheduler's rungs when there is one). With a budget of evaluations, the episode ends before the first
+        child that would need one more than is left."""
         store, log, rungs = session.store, session.log, self.scheduler is not None
         records: dict[int, ChildRecord] = {}
         pending: Pending = []
         first_of_hash: dict[str, int] = {}
         duplicates: Pending = []
+        left, spent = self.evaluations_left(session, episode), 0  # spent: this episode's evaluations so far
         for index, arch in enumerate(architectures):
             arch_hash = arch.hash()
             stored = store.child(episode, index)
             if stored is not None and stored.arch_hash == arch_hash and not rungs:
                 records[index] = stored  # finished before an interruption: never trained again
+                spent += not stored.cached
                 log.info(f"  child {index + 1}: already stored (reward {stored.reward:.4f})", event="child_reused")
                 continue
             known = store.evaluated(arch_hash)
@@ -83,9 +93,13 @@ class EpisodesDriver(ChildrenDriver):
                 records[index] = store_cached(store, log, episode, index, arch, known)
             elif arch_hash in first_of_hash:
                 duplicates.append((index, arch))
+            elif left is not None and spent == left:
+                architectures = architectures[:index]  # the budget is spent: the episode ends here
+                break
             else:
                 first_of_hash[arch_hash] = index
                 pending.append((index, arch))
+                spent += 1
         for index, arch in pending:
             log.architecture(
                 f"  child {index + 1}: {dna_string(arch)}",

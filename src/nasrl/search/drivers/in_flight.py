@@ -82,6 +82,7 @@ class Flight:
     ahead: list[Proposal] = field(default_factory=list)  # drawn ahead, not yet submitted (a crash forgets them)
     rung_results: dict[Key, ChildRecord] = field(default_factory=dict)  # each child's last rung result
     paused: set[Key] = field(default_factory=set)  # children whose row is pending with a rung result
+    over_budget: bool = False  # --max-evaluations reached: nothing more is proposed or admitted
 
 
 class InFlightDriver(ChildrenDriver):
@@ -123,6 +124,9 @@ class InFlightDriver(ChildrenDriver):
             self.refill(total)
             if len(flight.arrived) >= cfg.run.children:  # every proposal was answered by the cache
                 continue
+            if flight.over_budget and not flight.evaluating:
+                self.budget_spent(session)  # the last results, fewer than --children, are stored, not learned from
+                return
             if concurrent:
                 self.prefetch(total)
             assert flight.evaluating, "fewer than --children results can come only while children run"
@@ -188,6 +192,8 @@ class InFlightDriver(ChildrenDriver):
         assert self.executor is not None
         flight = self.flight
         free = self.executor.free_slots(self.cfg.executor.in_flight or 1)
+        if flight.over_budget:
+            return
         ahead, flight.ahead = flight.ahead[:free], flight.ahead[free:]
         for child in ahead:
             self.admit(child)
@@ -229,6 +235,9 @@ class InFlightDriver(ChildrenDriver):
         new, serial = serial is None, store.proposed() if serial is None else serial
         arch_hash = child.arch.hash()
         known = store.evaluated(arch_hash)
+        if new and (flight.over_budget or (known is None and arch_hash not in flight.running and self.budget_full())):
+            flight.over_budget = True  # this proposal and every later one are dropped, never stored
+            return
         if known is not None:
             self.arrive(store_cached(store, log, child.episode, child.index, child.arch, known, child.log_prob))
         else:
@@ -249,6 +258,12 @@ class InFlightDriver(ChildrenDriver):
                 self.submit(child, self.scheduler.first_epochs if self.scheduler is not None else None)
         if new and self.scheduler is not None and self.sealed(self.cohort(serial)):
             self.act(self.scheduler.seal(self.cohort(serial)))
+
+    def budget_full(self) -> bool:
+        """Whether --max-evaluations distinct architectures are evaluated or being evaluated."""
+        budget = self.cfg.run.max_evaluations
+        assert self.session is not None
+        return budget is not None and self.session.store.distinct_evaluated() + len(self.flight.running) >= budget
 
     def submit(self, child: Proposal, epochs: int | None) -> None:
         assert self.executor is not None

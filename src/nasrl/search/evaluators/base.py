@@ -27,7 +27,9 @@ class Evaluator(Protocol):
     `shares_weights` (one shared network is trained instead: the weight-sharing driver runs the search).
     `reward_fields`: the config fields that decide what a reward means, each with what runs that differ in it do
     (runs compared side by side must agree on them). `describe(cfg)`: the report's sentence on how a run's
-    children were rewarded."""
+    children were rewarded. `fixed_space(flat)`: the one space it can answer (a benchmark's), else None.
+    `test_optimum`: the best held-out accuracy of any architecture (a benchmark's), stored so reports give the
+    found child's regret; None for evaluators without held-out figures."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -35,6 +37,10 @@ class Evaluator(Protocol):
     trains_children: ClassVar[bool]
     shares_weights: ClassVar[bool]
     reward_fields: ClassVar[dict[str, str]]
+    test_optimum: float | None
+
+    @staticmethod
+    def fixed_space(flat: dict[str, Any]) -> str | None: ...
 
     def evaluate(
         self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None

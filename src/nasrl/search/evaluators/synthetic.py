@@ -23,6 +23,12 @@ class SyntheticEvaluator:
     shares_weights = False
     reward_fields = {"synthetic_seed": "search for different synthetic targets"}
 
+    test_optimum: float | None = None  # no held-out figure to be judged by
+
+    @staticmethod
+    def fixed_space(flat: dict[str, Any]) -> str | None:
+        return None  # any space of its kind
+
     @staticmethod
     def describe(cfg: dict[str, Any]) -> str:
         return "synthetic (a hidden target architecture; no networks trained)"

@@ -46,6 +46,12 @@ class TrainEvaluator:
     shares_weights = False
     reward_fields: dict[str, str] = {}
 
+    test_optimum: float | None = None  # no held-out figure to be judged by
+
+    @staticmethod
+    def fixed_space(flat: dict[str, Any]) -> str | None:
+        return None  # any space of its kind
+
     @staticmethod
     def describe(cfg: dict[str, Any]) -> str:
         subset = f", {cfg['train_subset']} training images" if cfg.get("train_subset") else ""
