@@ -1,8 +1,9 @@
 """Child networks: the one builder that turns any `Architecture` into a PyTorch module, whatever its family.
 
 Each space family names the network its architectures build into (`Family.network`); `NETWORKS` maps that name
-to the `nets/` module that makes it: `geometry` (Zoph & Le's conv layers, the zoph and dna families) and `macro`
-(ENAS's macro networks). A new family is a family file plus a network here.
+to the `nets/` module that makes it: `geometry` (Zoph & Le's conv layers, the zoph and dna families), `macro`
+(ENAS's macro networks) and `nb201` (NAS-Bench-201's TinyNetwork of one cell). A new family is a family file plus
+a network here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nasrl.nets.geometry import ChildNetwork, ConvLayer, concat, loose_ends
 from nasrl.nets.macro import Form, MacroNetwork
+from nasrl.nets.nb201 import NB201Network
 from nasrl.space import Architecture
 
 __all__ = [
@@ -45,10 +47,15 @@ def _geometry(arch: Architecture, num_classes: int, in_channels: int, form: Form
     return ChildNetwork(arch, num_classes, in_channels)  # one form, no dropout: the paper's network as it is
 
 
+def _nb201(arch: Architecture, num_classes: int, in_channels: int, form: Form, dropout: float) -> nn.Module:
+    return NB201Network(arch, num_classes, in_channels)  # the benchmark's network as it is: one form, no dropout
+
+
 #: Family.network -> how its architectures build.
 NETWORKS: dict[str, Network] = {
     "geometry": Network(_geometry, dropout=False),
     "macro": Network(MacroNetwork, dropout=True),
+    "nb201": Network(_nb201, dropout=False),
 }
 
 

@@ -9,6 +9,8 @@ Three forms, each checked against the network `builder.build` makes before it is
 
 A macro architecture (ENAS) exports in its final form, the network `nasrl train` retrains: its file names the stem,
 each layer's operation (`op3`), its skip join (`join3`) and each reduction (`reduce2_stem`) after the paper's layers.
+An nb201 cell exports as NAS-Bench-201's TinyNetwork with the cell's `forward` written node by node, under the
+original code's module names (`cells.0.layers.0.op.1`), which are also nasrl's.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from torch import nn
 from nasrl.errors import UserError
 from nasrl.nets import builder
 from nasrl.nets.macro import MacroNetwork, read_after
+from nasrl.nets.nb201 import NB201Network
 from nasrl.space import Architecture
 from nasrl.space.describe import layer_table
 from nasrl.space.families.macro import skip_names
 from nasrl.space.families.macro import widths as macro_widths
+from nasrl.space.families.nb201 import EDGES, cell_string
 
 #: Inputs each check runs through both networks (a small random batch at CIFAR-10's size).
 CHECK_BATCH = 2
@@ -355,8 +359,135 @@ def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channe
     return "\n".join(lines) + "\n"
 
 
+# ----- the readable PyTorch file of an nb201 cell (NAS-Bench-201) -------------------------------------------------
+_NB201_PREAMBLE = '''
+import torch
+from torch import nn
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU -> conv (no bias) -> BN, the benchmark's convolution."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.op = nn.Sequential(nn.ReLU(), conv, nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Zero(nn.Module):
+    """The `none` edge: the input times 0 (zeros that still enter the node's sum, as in the benchmark)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+class ResNetBasicblock(nn.Module):
+    """The reduction between stages: two 3x3 ReLUConvBN (the first at stride 2) plus a residual path of a 2x2
+    average pool and a 1x1 conv."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(cin, cout, 3, 2)
+        self.conv_b = ReLUConvBN(cout, cout, 3, 1)
+        self.downsample = nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(cin, cout, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+'''
+
+#: Each operation's module in the written cell, `{c}` its width.
+_NB201_MODULES = {
+    "none": "Zero()",
+    "skip_connect": "nn.Identity()",
+    "nor_conv_1x1": "ReLUConvBN({c}, {c}, 1, 1)",
+    "nor_conv_3x3": "ReLUConvBN({c}, {c}, 3, 1)",
+    "avg_pool_3x3": "nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)",
+}
+
+
+def _nb201_cell(arch: Architecture) -> list[str]:
+    """The `Cell` class: `layers[k]` is edge k (the benchmark's names), `forward` sums each node's edges."""
+    ops = [layer.op for layer in arch.layers]
+    lines = [
+        "class Cell(nn.Module):",
+        '    """The found cell: node i sums one operation per earlier node; it outputs node 3."""',
+        "",
+    ]
+    lines += [
+        "    def __init__(self, c: int) -> None:",
+        "        super().__init__()",
+        "        self.layers = nn.ModuleList([",
+    ]
+    for (to, src), op in zip(EDGES, ops):
+        lines.append(f"            {_NB201_MODULES[op].format(c='c')},  # {to}<-{src}: {op}")
+    lines += ["        ])", "", "    def forward(self, x0: torch.Tensor) -> torch.Tensor:"]
+    for node in (1, 2, 3):
+        edges = [k for k, (to, _) in enumerate(EDGES) if to == node]
+        terms = " + ".join(f"self.layers[{k}](x{EDGES[k][1]})" for k in edges)
+        lines.append(f"        x{node} = {terms}  # " + " + ".join(f"{ops[k]}(x{EDGES[k][1]})" for k in edges))
+    return [*lines, "        return x3"]
+
+
+def _nb201_network(class_name: str, num_classes: int, in_channels: int) -> list[str]:
+    """The network class: the benchmark's TinyNetwork (C=16, N=5) around `Cell`."""
+    return [
+        f"class {class_name}(nn.Module):",
+        f"    def __init__(self, num_classes: int = {num_classes}, in_channels: int = {in_channels}) -> None:",
+        "        super().__init__()",
+        "        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16))",
+        "        # 3 stages of 5 cells at 16, 32 and 64 channels, a stride-2 ResNetBasicblock between stages",
+        "        cells: list[nn.Module] = [Cell(16) for _ in range(5)] + [ResNetBasicblock(16, 32)]",
+        "        cells += [Cell(32) for _ in range(5)] + [ResNetBasicblock(32, 64)] + [Cell(64) for _ in range(5)]",
+        "        self.cells = nn.ModuleList(cells)",
+        "        self.lastact = nn.Sequential(nn.BatchNorm2d(64), nn.ReLU())",
+        "        self.classifier = nn.Linear(64, num_classes)",
+        "",
+        "    def forward(self, image: torch.Tensor) -> torch.Tensor:",
+        "        x = self.stem(image)",
+        "        for cell in self.cells:",
+        "            x = cell(x)",
+        "        return self.classifier(self.lastact(x).mean(dim=(2, 3)))",
+    ]
+
+
+def _nb201_code(arch: Architecture, class_name: str, num_classes: int, in_channels: int, params: int) -> str:
+    """`generate_code` for an nb201 cell: `nets.nb201.NB201Network` (the benchmark's TinyNetwork), written out."""
+    if class_name in ("Cell", "ReLUConvBN", "Zero", "ResNetBasicblock"):
+        raise UserError(f"'{class_name}' names a part of the exported file: choose another class name.")
+    header = [
+        f"{class_name}: a NAS-Bench-201 cell found by neural architecture search (nasrl), as plain PyTorch.",
+        "",
+        f"Written by `nasrl export`: space '{arch.space}', cell {cell_string(arch)},",
+        f"hash {arch.hash()}, {params:,} parameters ({num_classes} classes, {in_channels} input channels).",
+        "The benchmark's network (D-X-Y/AutoDL-Projects TinyNetwork, InferCell): a 3x3 conv-BN stem; 3 stages of 5",
+        "cells at 16, 32, 64 channels with a stride-2 ResNetBasicblock between them; BN-ReLU, global average",
+        "pooling, a linear classifier. nasrl's weights load directly; the module names are the original code's.",
+        "",
+        *layer_table(arch).splitlines(),
+    ]
+    lines = ['"""' + header[0], *header[1:], '"""', ""]
+    lines += [
+        "# DNA (canonical JSON; save it as a .json file for `nasrl show` or `nasrl export`):",
+        "# " + arch.to_json(),
+    ]
+    lines += [
+        _NB201_PREAMBLE.rstrip("\n"),
+        "",
+        "",
+        *_nb201_cell(arch),
+        "",
+        "",
+        *_nb201_network(class_name, num_classes, in_channels),
+    ]
+    lines.append(_MAIN.format(name=class_name, in_channels=in_channels).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
 #: Family.network -> the writer of its readable PyTorch file.
-_CODE_WRITERS = {"geometry": _geometry_code, "macro": _macro_code}
+_CODE_WRITERS = {"geometry": _geometry_code, "macro": _macro_code, "nb201": _nb201_code}
 
 
 def load_code(path: str | Path, class_name: str) -> type[nn.Module]:
@@ -535,7 +666,7 @@ def export_onnx(
 
 
 def export_torchscript(
-    arch_or_model: Architecture | builder.ChildNetwork | MacroNetwork,
+    arch_or_model: Architecture | builder.ChildNetwork | MacroNetwork | NB201Network,
     path: str | Path,
     weights: Mapping[str, torch.Tensor] | None = None,
 ) -> float:
@@ -545,7 +676,7 @@ def export_torchscript(
     Scripting the generated code (rather than tracing the builder) keeps the shape logic of pooling and padding,
     so the saved module runs at any input size."""
     model = _as_model(arch_or_model, weights)
-    if not isinstance(model, (builder.ChildNetwork, MacroNetwork)):
+    if not isinstance(model, (builder.ChildNetwork, MacroNetwork, NB201Network)):
         raise UserError("TorchScript export takes an architecture or a network made by nasrl's builder.build.")
     if isinstance(model, MacroNetwork) and model.form != "final":
         raise UserError("TorchScript export takes a macro network in its final form, the one `nasrl train` trains.")
