@@ -93,6 +93,8 @@ def test_any_architecture_exports_to_code_that_equals_the_builder(tmp_path_facto
     reference = _trained_like(arch, seed)
     model = _exported(arch, tmp_path_factory.mktemp("code"))
     model.load_state_dict(reference.state_dict())
+    if arch.family.network == "nb201":  # its reductions, as the benchmark's, need sides divisible by 4
+        height, width = 4 * -(-height // 4), 4 * -(-width // 4)
     _assert_same(reference, model, (1, 3, height, width))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from nasrl.errors import UserError
+from nasrl.space.families.nb201 import looks_like_cell
 from nasrl.space.files import load_architecture
 
 
@@ -47,6 +48,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"weights: taking the run's trained weights, {weights_path}")
     weights = export.load_weights(weights_path) if weights_path else None
     name = source.resolve().name if source.is_dir() else source.stem
+    if looks_like_cell(args.arch):  # a cell string is no file name
+        name = f"{arch.space}-{arch.hash()[:8]}"
     output = Path(args.output or name + export.FORMATS[args.format])
     class_name = args.class_name or export.class_name_for(name)
     difference = export.export(arch, args.format, output, weights, class_name)
