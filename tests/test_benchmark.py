@@ -71,7 +71,7 @@ def test_the_strategy_learns_from_the_reward_column_never_the_test_column(tmp_pa
             assert steps[episode] == pytest.approx(mean_reward) and steps[episode] != pytest.approx(mean_test)
 
 
-@pytest.mark.parametrize("strategy", ["evolution", "reinforce"])
+@pytest.mark.parametrize("strategy", ["evolution", "reinforce", "local"])
 def test_budget_counts_distinct_architectures_and_answers_repeats_for_free(tmp_path, strategy):
     run = search(tmp_path, "run", max_evaluations=30, strategy=strategy, episodes=200).run_dir
     children = stored(run, "arch_hash, cached")
@@ -211,3 +211,18 @@ def test_a_table_without_the_columns_is_refused_in_one_sentence(tmp_path, capsys
 def test_max_evaluations_with_weight_sharing_is_refused(capsys, tmp_path):
     code = main(["search", "--config", "quick-enas", "--max-evaluations", "10", "--run-dir", str(tmp_path / "r")])
     assert code == 2 and "--max-evaluations counts evaluated children" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strategy", ["reinforce", "evolution", "local"])
+def test_the_nb201_bench_evaluates_what_nasrl_search_evaluates(tmp_path, strategy):
+    """bench/nb201.py runs strategies through their propose/update for speed: it must evaluate the same distinct
+    architectures, in the same order, as `nasrl search --evaluator benchmark --max-evaluations N`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import nb201
+
+    evaluated = nb201.search_once(strategy, "cifar100", seed=7, budget=40, children=6)
+    run = search(
+        tmp_path, "run", strategy=strategy, seed=7, children=6, max_evaluations=40, benchmark_dataset="cifar100"
+    ).run_dir
+    stored_order = [(round(r, 9), round(t, 9)) for _, r, _, t, cached in stored(run) if not cached]
+    assert [(round(r, 9), round(t, 9)) for r, t in evaluated] == stored_order and len(evaluated) == 40

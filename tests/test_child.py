@@ -6,6 +6,7 @@ from strategies import architectures
 from nasrl import space
 from nasrl.nets import builder
 from nasrl.space import Architecture, zoo
+from nasrl.space.families import nb201
 
 
 @settings(max_examples=40, deadline=None)
@@ -23,6 +24,8 @@ def test_any_architecture_builds_and_trains_one_step(arch):
     optimizer.step()
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     convolutions = {name for name, p in model.named_parameters() if p.dim() == 4}
+    if arch.family.name == "nb201" and not nb201.reaches_output(arch):
+        return  # the image never reaches the classifier: only its bias learns, as in the benchmark's network
     assert "classifier.weight" in changed and changed & convolutions, changed
     assert all(torch.isfinite(p).all() for p in model.parameters())
 

@@ -82,13 +82,14 @@ def test_controller_learns_the_synthetic_target_clearly_better_than_random():
     assert learned > 0.7 and learned > random + 0.35, (learned, random)  # measured: 0.82 vs 0.31
 
 
-@pytest.mark.parametrize("name", ["reinforce", "ppo", "evolution", "random"])
+@pytest.mark.parametrize("name", ["reinforce", "ppo", "evolution", "random", "local"])
 def test_resumed_strategy_proposes_the_same_architectures(name):
     space = preset("zoph", 4)
     settings = {
         "reinforce": {"lr_decay": 0.99},
         "ppo": {"lr_decay": 0.99},
         "evolution": {"population_size": 10, "tournament_size": 3},
+        "local": {"local_init": 4},
     }
     options = settings.get(name, {})
 

@@ -23,7 +23,9 @@ MAX_FUNCTION_LINES = 80
 
 #: The names strategies and evaluators register under: comparing a config value with one of them outside the
 #: registries is the `if` on a name that a registry replaces.
-REGISTERED_NAMES = frozenset({"reinforce", "ppo", "evolution", "random", "train", "shared", "synthetic"})
+REGISTERED_NAMES = frozenset(
+    {"reinforce", "ppo", "evolution", "random", "local", "train", "shared", "synthetic", "benchmark"}
+)
 
 #: The registries themselves may compare names (files relative to src/).
 REGISTRIES = frozenset({"nasrl/search/strategies/registry.py", "nasrl/search/evaluators/registry.py"})
@@ -37,6 +39,8 @@ NOT_A_REGISTERED_NAME: dict[tuple[str, str], str] = {
     ("nasrl/data/sources.py", "source == 'synthetic'"): "the synthetic data source (`--data synthetic`)",
     ("nasrl/nets/macro.py", "form == 'shared'"): "the macro network's form (shared supernet or final child)",
     ("nasrl/nets/macro.py", "self.form == 'shared'"): "the macro network's form (shared supernet or final child)",
+    ("nasrl/config.py", "self.executor.name != 'local'"): "the local executor (`--executor local`), not local search",
+    ("nasrl/config.py", "'benchmark' in overrides"): "the `--benchmark` flag (which table), not the evaluator",
 }
 
 

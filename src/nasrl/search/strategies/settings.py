@@ -70,6 +70,7 @@ class StrategyConfig(BaseModel):
     # regularized evolution (Real et al. 2019)
     population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
     tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
+    local_init: int = Field(10, ge=1, description="local: random architectures evaluated before each climb")
 
     @classmethod
     def of(cls, settings: StrategyConfig | None = None, **overrides: Any) -> StrategyConfig:

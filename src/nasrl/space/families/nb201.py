@@ -67,6 +67,16 @@ def parse_cell(text: str) -> Architecture:
     return Architecture.from_layers(SPACE, [{"op": op} for op in ops], [[] for _ in ops])
 
 
+def reaches_output(arch: Architecture) -> bool:
+    """Whether some path of edges other than `none` leads from the cell's input to its output: without one the
+    network's output ignores its image (the benchmark's cells that score 10%)."""
+    reached = {0}
+    for (to, src), layer in zip(EDGES, arch.layers):  # EDGES is in topological order
+        if src in reached and layer.op != "none":
+            reached.add(to)
+    return 3 in reached
+
+
 def looks_like_cell(text: str) -> bool:
     """Whether a command-line argument is meant as a cell string (rather than a file or a zoo name)."""
     return text.strip().startswith("|")
