@@ -168,7 +168,7 @@ class SpaceSettings(BaseModel):
 
     name: str = Field(
         "zoph",
-        description="a preset space (zoph, zoph-stride, dna, enas-macro) or a YAML file describing one",
+        description=f"a preset space ({', '.join(PRESET_TOKENS)}) or a YAML file describing one",
         json_schema_extra={"flag": "space"},
     )
     layers: int | None = Field(None, ge=1, description="layers per child (default: the space's)")

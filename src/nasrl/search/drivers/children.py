@@ -59,9 +59,14 @@ class ChildrenDriver:
         session.episode = self.first_episode
         self.episode_start_state = session.strategy.state_dict()  # a snapshot: Strategy.state_dict copies
         if session.progress is not None:
-            self._task = session.progress.add_task(
-                "episodes", total=self.cfg.run.episodes, completed=self.first_episode, stats=""
-            )
+            budget = self.cfg.run.max_evaluations
+            if budget is None:
+                self._task = session.progress.add_task(
+                    "episodes", total=self.cfg.run.episodes, completed=self.first_episode, stats=""
+                )
+            else:  # the run ends at its budget, long before a cap of episodes
+                done = session.store.distinct_evaluated()
+                self._task = session.progress.add_task("evaluations", total=budget, completed=done, stats="")
         self.executor = make_executor(self.cfg, self.evaluator)
         session.log.info(self.executor.description, event="executor", executor=self.cfg.executor.name)
         self._session_start = time.perf_counter()
@@ -70,9 +75,12 @@ class ChildrenDriver:
     def episode_done(self, session: Session) -> None:
         """The ETA in the log and the episodes bar, after each episode (or update, in flight)."""
         done = session.episode - self.first_episode + 1
-        session.log_eta(done, time.perf_counter() - self._session_start, self.cfg.run.episodes)
+        elapsed, budget = time.perf_counter() - self._session_start, self.cfg.run.max_evaluations
+        if budget is None:
+            session.log_eta(done, elapsed, self.cfg.run.episodes)
         if session.progress is not None and self._task is not None:
-            session.progress.update(self._task, completed=session.episode + 1)
+            evaluated = session.store.distinct_evaluated() if budget is not None else None
+            session.progress.update(self._task, completed=session.episode + 1 if budget is None else evaluated)
 
     def evaluations_left(self, session: Session, episode: int) -> int | None:
         """How many more distinct architectures the budget (`--max-evaluations`) allows before this episode's
