@@ -84,4 +84,10 @@ def make_strategy(
     """The strategy called `name`, with `settings` (default: `StrategyConfig()`) changed by `overrides`; each
     strategy reads the settings it uses (one config serves all, so a run can switch strategy by one flag)."""
     kind = strategy_kind(name)
-    return kind.build(space, seed, StrategyConfig.of(settings, **overrides))
+    settings = StrategyConfig.of(settings, **overrides)
+    strategy = kind.build(space, seed, settings)
+    if settings.predictor_candidates:  # BANANAS' selection among the strategy's proposals
+        from nasrl.search.strategies.predictor import PredictorSelection
+
+        return PredictorSelection(strategy, space, seed, settings.predictor_candidates)  # type: ignore[return-value]
+    return strategy

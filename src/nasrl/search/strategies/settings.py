@@ -71,6 +71,12 @@ class StrategyConfig(BaseModel):
     population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
     tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
     local_init: int = Field(10, ge=1, description="local: random architectures evaluated before each climb")
+    predictor_candidates: int = Field(
+        0,
+        ge=0,
+        description="rank K x --children of the strategy's proposals with a predictor ensemble and evaluate the "
+        "--children it rates best (BANANAS' selection; 0: off)",
+    )
 
     @classmethod
     def of(cls, settings: StrategyConfig | None = None, **overrides: Any) -> StrategyConfig:
