@@ -225,7 +225,7 @@ _MACRO = _TINY.architecture(
 
 
 def _macro_trained_like(arch: Architecture, seed: int = 0, in_channels: int = 3) -> torch.nn.Module:
-    """A macro builder network whose every BatchNorm has non-identity statistics and affine weights."""
+    """A builder network (macro, nb201) whose every BatchNorm has non-identity statistics and affine weights."""
     torch.manual_seed(seed)
     model = builder.build(arch, in_channels=in_channels)
     with torch.no_grad():

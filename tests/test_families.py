@@ -6,6 +6,7 @@ import torch
 from nasrl.nets import builder
 from nasrl.nets.geometry import ChildNetwork
 from nasrl.nets.macro import MacroNetwork
+from nasrl.nets.nb201 import NB201Network
 from nasrl.space import (
     FAMILIES,
     OPERATIONS,
@@ -30,6 +31,7 @@ SPACES = [
     preset("dna", 4),
     preset("enas-macro", 7),
     SearchSpace("my-macro", 5, (Token("op", OPERATIONS),), skips=False, channels=8, reductions=(1,)),
+    preset("nb201"),
 ]
 
 
@@ -88,7 +90,7 @@ def test_preset_records_give_the_spaces_recorded_before_the_records():
         Token("pool", (1, 2, 3)),
     )
     ops = (Token("op", ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x3", "maxpool3x3")),)
-    assert list(PRESETS) == ["zoph", "zoph-stride", "dna", "enas-macro"]
+    assert list(PRESETS) == ["zoph", "zoph-stride", "dna", "enas-macro", "nb201"]
     assert preset("zoph") == SearchSpace("zoph", 15, zoph, True)
     assert preset("zoph-stride") == SearchSpace("zoph-stride", 15, zoph + strides, True)
     assert preset("dna") == SearchSpace("dna", 6, dna, False)
@@ -96,12 +98,15 @@ def test_preset_records_give_the_spaces_recorded_before_the_records():
     # Other depths: Zoph spaces keep no reductions, ENAS's thirds move with the depth.
     assert preset("zoph", 2) == SearchSpace("zoph", 2, zoph, True)
     assert [preset("enas-macro", n).reductions for n in (1, 2, 5, 12, 15)] == [(), (), (0, 1), (3, 7), (4, 9)]
-    assert [preset(name, 5).size() for name in PRESETS] == [
+    assert [preset(name, 5).size() for name in PRESETS if name != "nb201"] == [
         1099511627776,
         64925062108545024,
         24883200000,
         7962624,
     ]
+    ops201 = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    assert preset("nb201") == SearchSpace("nb201", 6, (Token("op", ops201),), False)
+    assert preset("nb201").size() == 15625
 
 
 def test_hashes_recorded_before_the_families_are_unchanged():
@@ -121,6 +126,7 @@ def test_presets_name_their_family_and_user_spaces_are_recognised_by_their_data(
         "zoph-stride": "zoph",
         "dna": "dna",
         "enas-macro": "macro",
+        "nb201": "nb201",
     }
     assert family_of("my-space", None).name == "zoph"  # a user's geometry file
     assert family_of("my-space", 32).name == "macro"  # a user's macro file: the architecture carries its width
@@ -150,7 +156,7 @@ def test_register_family_adds_one_family_and_refuses_a_second_of_the_same_name(m
 @pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
 def test_build_makes_the_network_the_family_names(space):
     arch = decisions_to_architectures(space, _random_decisions(space, 1, seed=1))[0]
-    expected = MacroNetwork if space.family.network == "macro" else ChildNetwork
+    expected = {"macro": MacroNetwork, "nb201": NB201Network}.get(space.family.network, ChildNetwork)
     model = builder.build(arch)
     assert type(model) is expected
     assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 10)

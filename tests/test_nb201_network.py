@@ -14,6 +14,7 @@ import math
 
 import pytest
 import torch
+from test_export import _macro_trained_like
 
 from nasrl.cli import main
 from nasrl.nets import builder, export
@@ -144,16 +145,7 @@ def test_show_prints_the_cell_with_its_parameters_and_flops(capsys):
 
 def _trained_like(cell: str) -> torch.nn.Module:
     """An nb201 network whose every BatchNorm has non-identity statistics and affine weights."""
-    torch.manual_seed(1)
-    model = _net(cell)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn_like(module.running_mean) * 0.2)
-                module.running_var.copy_(torch.rand_like(module.running_var) + 0.5)
-                module.weight.copy_(torch.rand_like(module.weight) + 0.5)
-                module.bias.copy_(torch.randn_like(module.bias) * 0.2)
-    return model.eval()
+    return _macro_trained_like(parse_cell(cell), seed=1)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")

@@ -1,22 +1,14 @@
 """BANANAS' selection (`--predictor-candidates`): the encoding, the ensemble's fit, the choice among a strategy's
 proposals, and resume."""
 
-import io
-
 import torch
+from test_strategy import round_trip
 
 from nasrl.search.strategies import make_strategy
 from nasrl.search.strategies.predictor import Ensemble, PredictorSelection, encode
 from nasrl.search.strategies.random_search import RandomSearch
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset
-
-
-def round_trip(state: dict) -> dict:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def test_the_encoding_is_one_hot_per_token_and_one_column_per_skip_bit():
