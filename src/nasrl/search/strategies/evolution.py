@@ -130,17 +130,8 @@ class RegularizedEvolution(StrategyBase):
             self.population.append((arch, float(reward)))
             if len(self.population) > self.population_size:
                 self.population.pop(0)
-        mean_reward = sum(float(r) for r in rewards) / len(rewards)
-        baseline = self.advance_baseline(mean_reward)
-        return {
-            "loss": 0.0,
-            "baseline": float(baseline),
-            "mean_reward": mean_reward,
-            "entropy": population_entropy([a for a, _ in self.population]),
-            "lr": 0.0,
-            "grad_norm": 0.0,
-            "population_best": max(r for _, r in self.population),
-        }
+        stats = self.learned_nothing(rewards, population_entropy([a for a, _ in self.population]))
+        return stats | {"population_best": max(r for _, r in self.population)}
 
     # ----- resuming -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

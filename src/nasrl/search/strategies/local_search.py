@@ -166,18 +166,9 @@ class LocalSearch(StrategyBase):
         return changed == 1
 
     def _stats(self, rewards: Sequence[float]) -> dict[str, float]:
-        mean_reward = sum(float(r) for r in rewards) / len(rewards)
-        baseline = self.advance_baseline(mean_reward)
         evaluated = [Architecture.from_json(t) for t in list(self.known)[-50:]]
-        return {
-            "loss": 0.0,
-            "baseline": float(baseline),
-            "mean_reward": mean_reward,
-            "entropy": population_entropy(evaluated),
-            "lr": 0.0,
-            "grad_norm": 0.0,
-            "centre_reward": self.known[self.centre] if self.centre is not None else 0.0,
-        }
+        stats = self.learned_nothing(rewards, population_entropy(evaluated))
+        return stats | {"centre_reward": self.known[self.centre] if self.centre is not None else 0.0}
 
     # ----- resuming -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

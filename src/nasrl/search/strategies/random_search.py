@@ -53,16 +53,7 @@ class RandomSearch(StrategyBase):
     ) -> dict[str, float]:
         """Nothing to learn (`proposal_log_probs` ignored): the baseline moves for comparable logs."""
         check_rewards(architectures, rewards)
-        mean_reward = sum(float(r) for r in rewards) / len(rewards)
-        baseline = self.advance_baseline(mean_reward)
-        return {
-            "loss": 0.0,
-            "baseline": float(baseline),
-            "mean_reward": mean_reward,
-            "entropy": uniform_entropy(self.space, architectures[0].num_layers),
-            "lr": 0.0,
-            "grad_norm": 0.0,
-        }
+        return self.learned_nothing(rewards, uniform_entropy(self.space, architectures[0].num_layers))
 
     def state_dict(self) -> dict:
         return self.base_state()

@@ -110,6 +110,20 @@ class StrategyBase:
         self.step += 1
         return before
 
+    def learned_nothing(self, rewards: Sequence[float], entropy: float) -> dict[str, float]:
+        """The step's statistics of a strategy without a loss (random, evolution, local search): the episode's mean
+        reward joins the baseline (for comparable logs and plots); `entropy` is the strategy's own measure."""
+        mean_reward = sum(float(r) for r in rewards) / len(rewards)
+        baseline = self.advance_baseline(mean_reward)
+        return {
+            "loss": 0.0,
+            "baseline": float(baseline),
+            "mean_reward": mean_reward,
+            "entropy": entropy,
+            "lr": 0.0,
+            "grad_norm": 0.0,
+        }
+
     def base_state(self) -> dict:
         return {
             "strategy": self.name,
