@@ -286,7 +286,7 @@ def test_bad_space_files_are_one_sentence_and_exit_2(text, message, tmp_path, ca
     [
         (["--evaluator", "shared", "--space", "zoph"], "needs a macro space"),
         (["--config", "quick-enas", "--strategy", "evolution"], "use reinforce, ppo or random"),
-        (["--evaluator", "shared", "--space", "enas-macro"], "--rungs trains children one by one"),
+        (["--evaluator", "shared", "--space", "enas-macro", "--rungs", "1,3"], "--rungs trains children one by one"),
         (["--config", "quick-enas", "--channels", "7"], "--channels must be even"),
         (["--config", "quick-enas", "--skip-weight", "-0.5"], "--skip-weight"),
     ],
