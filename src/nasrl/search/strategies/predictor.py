@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from nasrl.search.controller import architectures_to_decisions
 from nasrl.search.strategies.strategy import Strategy
 from nasrl.space import Architecture, SearchSpace
+from nasrl.space.families import architectures_to_decisions
 
 MEMBERS = 5  # BANANAS: num_ensemble
 EPOCHS = 200  # meta_neural_net.fit: epochs
