@@ -10,6 +10,7 @@ from typing import Any
 
 from nasrl.config import SearchConfig
 from nasrl.run.records import ChildResult
+from nasrl.search.evaluators.base import AnySpace
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
 from nasrl.search.sharing import SharedWeights
@@ -17,7 +18,7 @@ from nasrl.space import Architecture
 
 
 @register_evaluator
-class SharedEvaluator(SharedWeights):
+class SharedEvaluator(SharedWeights, AnySpace):
     """`SharedWeights` as an evaluator: a child's reward is its path's accuracy on the whole validation split."""
 
     name = "shared"
@@ -26,12 +27,6 @@ class SharedEvaluator(SharedWeights):
     trains_children = False
     shares_weights = True
     reward_fields: dict[str, str] = {}
-
-    test_optimum: float | None = None  # no held-out figure to be judged by
-
-    @staticmethod
-    def fixed_space(flat: dict[str, Any]) -> str | None:
-        return None  # any space of its kind
 
     @staticmethod
     def describe(cfg: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from nasrl.config import SearchConfig
 from nasrl.run.records import ChildResult
+from nasrl.search.evaluators.base import AnySpace
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
@@ -13,7 +14,7 @@ from nasrl.space import Architecture, SearchSpace
 
 
 @register_evaluator
-class SyntheticEvaluator:
+class SyntheticEvaluator(AnySpace):
     """Reward = fraction of decisions equal to a hidden target (`search.synthetic`); trains nothing."""
 
     name = "synthetic"
@@ -22,12 +23,6 @@ class SyntheticEvaluator:
     trains_children = False
     shares_weights = False
     reward_fields = {"synthetic_seed": "search for different synthetic targets"}
-
-    test_optimum: float | None = None  # no held-out figure to be judged by
-
-    @staticmethod
-    def fixed_space(flat: dict[str, Any]) -> str | None:
-        return None  # any space of its kind
 
     @staticmethod
     def describe(cfg: dict[str, Any]) -> str:

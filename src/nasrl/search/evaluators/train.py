@@ -13,7 +13,7 @@ from nasrl.config import SearchConfig
 from nasrl.nets import builder
 from nasrl.run.records import ChildResult
 from nasrl.run.store import rung_checkpoint_path
-from nasrl.search.evaluators.base import child_seed, reward_from_history
+from nasrl.search.evaluators.base import AnySpace, child_seed, reward_from_history
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
 from nasrl.search.progress import ChildProgress
@@ -36,7 +36,7 @@ def child_epochs_text(cfg: dict[str, Any]) -> str:
 
 
 @register_evaluator
-class TrainEvaluator:
+class TrainEvaluator(AnySpace):
     """Build the child, train it on the train split, reward = its validation accuracy."""
 
     name = "train"
@@ -45,12 +45,6 @@ class TrainEvaluator:
     trains_children = True
     shares_weights = False
     reward_fields: dict[str, str] = {}
-
-    test_optimum: float | None = None  # no held-out figure to be judged by
-
-    @staticmethod
-    def fixed_space(flat: dict[str, Any]) -> str | None:
-        return None  # any space of its kind
 
     @staticmethod
     def describe(cfg: dict[str, Any]) -> str:
