@@ -243,7 +243,9 @@ class EvaluatorSettings(BaseModel):
         5e-4, ge=0, description="shared: SGD weight decay (ENAS's L2 of 2.5e-4 on the loss has this gradient)"
     )
     shared_grad_clip: float | None = Field(5.0, gt=0, description="shared: gradient-norm clip")
-    shared_dropout: float = Field(0.1, ge=0, lt=1, description="shared: dropout before the classifier (keep 0.9)")
+    shared_dropout: float = Field(
+        0.1, ge=0, lt=1, description="shared: dropout before a macro network's classifier (keep 0.9)"
+    )
     derive_samples: int = Field(100, ge=1, description="shared: architectures sampled and scored when deriving")
     benchmark: Literal["nb201"] = Field("nb201", description="benchmark: the tabular benchmark (NAS-Bench-201)")
     benchmark_dataset: Literal["cifar10", "cifar100", "imagenet16"] = Field(
@@ -452,17 +454,20 @@ class SearchConfig(BaseModel):
 
     @model_validator(mode="after")
     def _sharing(self) -> SearchConfig:
-        """Weight sharing needs a macro space, a strategy that samples a policy, and none of the per-child options."""
+        """Weight sharing needs a space with a shared network, a strategy that samples a policy, and none of the
+        per-child options."""
         from nasrl.search.evaluators.registry import evaluator_kind
         from nasrl.search.strategies.registry import strategy_kind
 
         evaluator, strategy = self.evaluator.name, self.strategy.name
         if not evaluator_kind(evaluator).shares_weights:
             return self
-        if not self.search_space().macro:
+        from nasrl.nets.builder import shares_weights
+
+        if not shares_weights(self.search_space()):
             raise ValueError(
-                f"--evaluator {evaluator} needs a macro space with operations, such as --space enas-macro, "
-                f"not '{self.space.name}'"
+                f"--evaluator {evaluator} needs a space with a shared network (a macro space with operations, such "
+                f"as --space enas-macro, or --space nb201), not '{self.space.name}'"
             )
         if not strategy_kind(strategy).proposes_independently:
             raise ValueError(

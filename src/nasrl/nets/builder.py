@@ -18,19 +18,24 @@ from torch.utils.flop_counter import FlopCounterMode
 from nasrl.nets.geometry import ChildNetwork, ConvLayer, concat, loose_ends
 from nasrl.nets.macro import Form, MacroNetwork
 from nasrl.nets.nb201 import NB201Network
-from nasrl.space import Architecture
+from nasrl.nets.nb201_shared import NB201SharedNetwork
+from nasrl.nets.shared import SharedNetwork
+from nasrl.space import Architecture, SearchSpace
 
 __all__ = [
     "NETWORKS",
+    "SHARED_NETWORKS",
     "ChildNetwork",
     "ConvLayer",
     "Form",
     "Network",
     "build",
+    "build_shared",
     "concat",
     "count_flops",
     "count_parameters",
     "loose_ends",
+    "shares_weights",
     "takes_dropout",
 ]
 
@@ -59,6 +64,14 @@ NETWORKS: dict[str, Network] = {
 }
 
 
+#: Family.network -> the network whose paths are every architecture of a space (weight sharing); a family without
+#: one cannot search with `--evaluator shared`.
+SHARED_NETWORKS: dict[str, Callable[[SearchSpace, int, int], nn.Module]] = {
+    "macro": SharedNetwork,
+    "nb201": NB201SharedNetwork,
+}
+
+
 def build(
     arch: Architecture, num_classes: int = 10, in_channels: int = 3, form: Form = "final", dropout: float = 0.0
 ) -> nn.Module:
@@ -66,6 +79,20 @@ def build(
     builds in its `final` form (concatenated skips, widths doubling) or the `shared` form it had inside the
     weight-sharing search (`nets.macro`); `dropout` acts before a macro network's classifier."""
     return NETWORKS[arch.family.network].make(arch, num_classes, in_channels, form, dropout)
+
+
+def shares_weights(space: SearchSpace) -> bool:
+    """Whether `space` has a shared network (`build_shared`): a macro space with an 'op' token, or the nb201 cell."""
+    network = space.family.network
+    return network in SHARED_NETWORKS and (network != "macro" or "op" in space.token_names)
+
+
+def build_shared(space: SearchSpace, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """The shared network of `space`: `forward(x, arch)` runs one architecture's path, and `child_state_dict(arch)`
+    gives the weights with which `build(arch, form="shared")` computes the same."""
+    if not shares_weights(space):
+        raise ValueError(f"space '{space.name}' has no shared network")
+    return SHARED_NETWORKS[space.family.network](space, num_classes, in_channels)
 
 
 def takes_dropout(arch: Architecture) -> bool:

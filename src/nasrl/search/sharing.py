@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from nasrl.config import SearchConfig
 from nasrl.data import Loader, Preprocess
-from nasrl.nets.shared import SharedNetwork
+from nasrl.nets.builder import build_shared
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
 from nasrl.search.evaluators.base import child_seed
@@ -63,8 +63,9 @@ class SharedWeights:
         space = cfg.search_space()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed alone
-            self.network = SharedNetwork(space, num_classes, int(train.x.shape[1])).to(device)
-        self.network.dropout.p = cfg.evaluator.shared_dropout
+            self.network = build_shared(space, num_classes, int(train.x.shape[1])).to(device)
+        if isinstance(getattr(self.network, "dropout", None), torch.nn.Dropout):  # the macro network's, not nb201's
+            self.network.dropout.p = cfg.evaluator.shared_dropout
         self.optimizer = torch.optim.SGD(
             self.network.parameters(),
             lr=cfg.evaluator.shared_lr,

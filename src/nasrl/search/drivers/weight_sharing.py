@@ -3,11 +3,13 @@ with the run folder's store, log, progress and checkpoints around them, then der
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from nasrl.benchmarks import BENCHMARKS, BenchmarkTable, load_table
 from nasrl.config import SearchConfig, read_config
 from nasrl.errors import UserError
 from nasrl.run.atomic import write_json_atomic
@@ -20,6 +22,7 @@ from nasrl.search.evaluators.data import load_search_data
 from nasrl.search.session import Session
 from nasrl.search.sharing import Derived, SharedWeights, derive, random_baseline, run_epoch
 from nasrl.search.strategies import Strategy, make_strategy
+from nasrl.search.table_check import TABLE_CHECK_SIZE, table_check
 from nasrl.space.describe import layer_table
 
 
@@ -37,9 +40,11 @@ class WeightSharingDriver:
 
     def start(self, session: Session) -> None:
         cfg, shared = self.cfg, self.shared
+        channels = shared.network.space.channels
+        width = f", {channels} channels" if channels is not None else ""
         session.log.info(
             f"New weight-sharing search in {session.store.run_dir}: {cfg.strategy.name} over space "
-            f"'{cfg.space.name}' ({cfg.max_layers} layers, {shared.network.space.channels} channels), "
+            f"'{cfg.space.name}' ({cfg.max_layers} layers{width}), "
             f"{cfg.evaluator.shared_epochs} epochs of {len(shared.train_batches)} steps, then "
             f"{cfg.evaluator.controller_steps} controller steps of {cfg.run.children} architectures; "
             f"seed {cfg.run.seed}",
@@ -160,9 +165,66 @@ def derive_and_write(
         policy_median=_median(accs),
         random_median=_median(randoms),
     )
+    table = _table_of(shared.cfg)
+    if table is not None:
+        _table_check(shared, ranked, scored_randoms, table, store, log)
     if check:
         _rank_check(shared, [*ranked, *scored_randoms], store, log, check, check_epochs)
     return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
+
+
+def _table_of(cfg: SearchConfig) -> BenchmarkTable | None:
+    """The benchmark table that knows every architecture of the run's space (nb201's, on the data set of
+    `--benchmark-dataset`), or None for a space no table covers."""
+    settings = cfg.evaluator
+    if BENCHMARKS[settings.benchmark].space != cfg.search_space().family.name:
+        return None
+    return load_table(settings.benchmark, settings.benchmark_dataset, settings.benchmark_table)
+
+
+def _table_check(
+    shared: SharedWeights,
+    ranked: list[Derived],
+    randoms: list[Derived],
+    table: BenchmarkTable,
+    store: RunStore,
+    log: RunLog,
+) -> None:
+    """Score random cells until at least TABLE_CHECK_SIZE distinct ones are checked, correlate them with the table
+    (`table_check`), write the check into rank_check.json and the derived cell's table figures into
+    best_architecture.json, and log both."""
+    seen = {d.architecture.hash() for d in [*ranked, *randoms]}
+    extra = max(0, TABLE_CHECK_SIZE - len(seen))
+    if extra:
+        more = random_baseline(shared, extra + 50, shared.cfg.run.seed + 2)  # a margin for repeats
+        randoms = [*randoms, *[d for d in more if d.architecture.hash() not in seen][:extra]]
+    check = table_check(ranked, randoms, table)
+    result = check.as_dict()
+    _merge_json(store.run_dir / "rank_check.json", {"table": result})
+    _merge_json(
+        store.best_path,
+        {"table": {**check.derived, "dataset": table.dataset, "optimum": check.optimum, "median": check.median}},
+    )
+    derived = check.derived
+    log.success(
+        f"Table check on {len(check.entries)} cells (no training): Kendall tau {result['kendall_tau']:.3f}, "
+        f"Spearman rho {result['spearman_rho']:.3f} between shared-weight accuracy and NAS-Bench-201's 200-epoch "
+        f"test accuracy on {table.dataset} (12-epoch validation: tau {result['kendall_tau_valid_12ep']:.3f}). "
+        f"The derived cell {derived['cell']} has {derived['test_200ep']:.2f}% after 200 epochs (the table's best "
+        f"{check.optimum:.2f}%, its median cell {check.median:.2f}%).",
+        event="table_check",
+        kendall_tau=result["kendall_tau"],
+        spearman_rho=result["spearman_rho"],
+        kendall_tau_valid_12ep=result["kendall_tau_valid_12ep"],
+        derived_test_200ep=derived["test_200ep"],
+        k=len(check.entries),
+    )
+
+
+def _merge_json(path: Path, fields: dict[str, Any]) -> None:
+    """`path`'s JSON object with `fields` set (a new file if there is none), written atomically."""
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    write_json_atomic(path, {**current, **fields})
 
 
 def _rank_check(
@@ -173,7 +235,7 @@ def _rank_check(
 
     log.step(f"Rank check: training {k} architectures stand-alone for {epochs} epochs each", event="rank_check_start")
     check = rank_check(shared, candidates, k, epochs)
-    write_json_atomic(store.run_dir / "rank_check.json", check.as_dict())
+    _merge_json(store.run_dir / "rank_check.json", check.as_dict())
     log.success(
         f"Rank check on {len(check.entries)} architectures ({epochs} epochs each, stand-alone): Kendall tau "
         f"{check.kendall_tau:.3f}, Spearman rho {check.spearman_rho:.3f} between shared-weight and stand-alone "

@@ -1,0 +1,122 @@
+"""NAS-Bench-201's shared network: every operation of every edge, one set of weights per (edge, operation).
+
+Read against D-X-Y/AutoDL-Projects, `models/cell_searchs/search_cells.py` `NAS201SearchCell` and
+`search_model_enas.py` / `search_model_random.py` (`TinyNetworkENAS`, `TinyNetworkRANDOM`): the benchmark's
+TinyNetwork with each `InferCell` replaced by a search cell whose `edges["{i}<-{j}"]` holds one module per
+operation, in the space's order. A forward runs one sampled cell (`forward_dynamic`): node i sums, over j < i, the
+chosen operation of edge i<-j on node j, so each minibatch trains the weights of the path it sampled. The stem, the
+reductions between stages (`ResNetBasicblock`), `lastact` and the classifier are shared by every path.
+
+The search cells' BN is `affine=False, track_running_stats=True`, the search cells' defaults and the benchmark's
+search setting; everything outside the cells keeps TinyNetwork's affine BN. `child_state_dict` is the contract
+with the stand-alone cell: `NB201Network(arch)` loaded with it (each cell BN's scale 1 and shift 0, which is what
+a BN without affine computes) computes exactly what `NB201SharedNetwork(x, arch)` computes, so a derived cell
+starts from the weights it was scored with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nasrl.nets.nb201 import CELLS_PER_STAGE, STEM_CHANNELS, ReLUConvBN, ResNetBasicblock, Zero
+from nasrl.space import Architecture, SearchSpace
+from nasrl.space.families.nb201 import EDGES
+
+
+def make_search_edge(op: str, channels: int) -> nn.Module:
+    """One (edge, operation) module of a search cell (`cell_operations.py` `OPS`, affine=False, stride 1)."""
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    if op in ("nor_conv_1x1", "nor_conv_3x3"):
+        edge = ReLUConvBN(channels, channels, int(op[-1]), 1)
+        edge.op[2] = nn.BatchNorm2d(channels, affine=False, track_running_stats=True)
+        return edge
+    raise ValueError(f"unknown nb201 operation {op!r}")
+
+
+def edge_name(edge: tuple[int, int]) -> str:
+    """The search cell's key of an edge, as the original's `'{:}<-{:}'.format(i, j)`."""
+    return f"{edge[0]}<-{edge[1]}"
+
+
+class NB201SearchCell(nn.Module):
+    """`NAS201SearchCell` at stride 1: `edges["i<-j"][k]` is operation k of the space on edge i<-j."""
+
+    def __init__(self, op_names: list[str], channels: int) -> None:
+        super().__init__()
+        self.op_names = list(op_names)
+        self.edges = nn.ModuleDict(
+            {edge_name(e): nn.ModuleList(make_search_edge(op, channels) for op in op_names) for e in EDGES}
+        )
+
+    def forward(self, x: torch.Tensor, ops: list[str]) -> torch.Tensor:
+        nodes = [x]
+        for node in (1, 2, 3):
+            nodes.append(
+                sum(
+                    self.edges[edge_name(e)][self.op_names.index(ops[k])](nodes[e[1]])
+                    for k, e in enumerate(EDGES)
+                    if e[0] == node
+                )
+            )
+        return nodes[-1]
+
+
+class NB201SharedNetwork(nn.Module):
+    """Every cell of an nb201 `space` in one network (`TinyNetworkENAS`'s layout); `forward(x, arch)` runs one."""
+
+    def __init__(self, space: SearchSpace, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        if space.family.network != "nb201":
+            raise ValueError(f"the nb201 shared network needs an nb201 space, not '{space.name}'")
+        self.space = space
+        op_names = [str(op) for op in space.token("op").choices]
+        c = STEM_CHANNELS
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        cells: list[nn.Module] = []
+        for stage, width in enumerate((c, 2 * c, 4 * c)):
+            if stage > 0:
+                cells.append(ResNetBasicblock(width // 2, width))
+            cells += [NB201SearchCell(op_names, width) for _ in range(CELLS_PER_STAGE)]
+        self.cells = nn.ModuleList(cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(4 * c, num_classes)
+
+    def forward(self, image: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        ops = [str(layer.op) for layer in arch.layers]
+        feature = self.stem(image)
+        for cell in self.cells:
+            feature = cell(feature, ops) if isinstance(cell, NB201SearchCell) else cell(feature)
+        out = self.global_pooling(self.lastact(feature))
+        return self.classifier(out.view(out.size(0), -1))
+
+    def child_state_dict(self, arch: Architecture) -> dict[str, torch.Tensor]:
+        """The weights and BN statistics `NB201Network(arch)` needs, copied from this network: edge k's chosen
+        operation becomes `cells.n.layers.k`, and its BN gets the scale 1 and shift 0 it computes with here."""
+        ops = [str(layer.op) for layer in arch.layers]
+        chosen = {f"edges.{edge_name(e)}.{self._op_index(ops[k])}.": f"layers.{k}." for k, e in enumerate(EDGES)}
+        state: dict[str, torch.Tensor] = {}
+        for key, value in self.state_dict().items():
+            if ".edges." not in key:
+                state[key] = value.clone()
+                continue
+            head, rest = key.split(".edges.", 1)
+            prefix = next((p for p in chosen if ("edges." + rest).startswith(p)), None)
+            if prefix is None:
+                continue  # another operation of this edge
+            new_key = f"{head}.{chosen[prefix]}{('edges.' + rest)[len(prefix) :]}"
+            state[new_key] = value.clone()
+            if new_key.endswith(".running_mean"):
+                bn = new_key.removesuffix("running_mean")
+                state[bn + "weight"] = torch.ones_like(value)
+                state[bn + "bias"] = torch.zeros_like(value)
+        return state
+
+    def _op_index(self, op: str) -> int:
+        return [str(o) for o in self.space.token("op").choices].index(op)
