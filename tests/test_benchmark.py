@@ -3,6 +3,7 @@ architectures, resume after kill -9, reports, and the errors a user can make."""
 
 import csv
 import gzip
+import json
 import os
 import signal
 import sqlite3
@@ -226,3 +227,29 @@ def test_the_nb201_bench_evaluates_what_nasrl_search_evaluates(tmp_path, strateg
     ).run_dir
     stored_order = [(round(r, 9), round(t, 9)) for _, r, _, t, cached in stored(run) if not cached]
     assert [(round(r, 9), round(t, 9)) for r, t in evaluated] == stored_order and len(evaluated) == 40
+
+
+def test_a_trained_nb201_search_ends_with_its_best_cells_table_figures(tmp_path):
+    """A train-evaluator search of the nb201 space says what its best cell is worth in full training: the table's
+    figures for that cell, in best_architecture.json and the log, on the table's own data set (not the user's)."""
+    fields = {"evaluator": "train", "space": "nb201", "data": "synthetic", "resolution": 8, "train_subset": 64}
+    fields |= {"val_subset": 32, "child_epochs": 1, "episodes": 1, "children": 2, "benchmark_dataset": "cifar100"}
+    run = search(tmp_path, "run", **fields).run_dir
+    best = json.loads((run / "best_architecture.json").read_text())
+    entry = table_rows()[best["architecture"]["cell"]]
+    medians = sorted(float(row["cifar100_test_200ep"]) for row in table_rows().values())
+    assert best["table"] == {
+        "dataset": "cifar100",
+        "test_200ep": float(entry["cifar100_test_200ep"]),
+        "valid_12ep": float(entry["cifar100_valid_12ep"]),
+        "optimum": pytest.approx(73.51, abs=0.005),
+        "median": medians[len(medians) // 2],  # 15,625 cells: the middle one
+    }
+    line = next(e for e in map(json.loads, (run / "events.jsonl").open()) if e.get("event") == "best_table")
+    assert f"{best['table']['test_200ep']:.2f}% (12-epoch valid" in line["message"]
+    assert "on CIFAR-100" in line["message"] and "trained on synthetic" in line["message"]
+
+
+def test_the_benchmark_evaluators_best_carries_no_table_field(tmp_path):
+    run = search(tmp_path, "run", max_evaluations=10, strategy="random").run_dir
+    assert "table" not in json.loads((run / "best_architecture.json").read_text())

@@ -12,6 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,6 +87,21 @@ def test_outcome(test_acc: float, optimum: float | None) -> str:
     if optimum is not None:
         text += f", regret {100 * (optimum - test_acc):.2f} to the optimum {100 * optimum:.2f}"
     return text
+
+
+def table_summary(cell: str, dataset: str = "cifar10") -> dict[str, float | str]:
+    """What full training makes of an NAS-Bench-201 cell found some other way (a train-evaluator search): its
+    200-epoch test and 12-epoch validation accuracy on `dataset`, beside the table's best and median cell, so a
+    figure from a cheap proxy can be read against the whole space. Percent, as the table publishes them."""
+    table = load_table("nb201", dataset)
+    entry = table.lookup(cell)
+    return {
+        "dataset": dataset,
+        "test_200ep": entry.test_acc,
+        "valid_12ep": entry.reward_acc,
+        "optimum": table.optimum,
+        "median": statistics.median(e.test_acc for e in table.entries.values()),
+    }
 
 
 def load_table(benchmark: str, dataset: str, path: str | None = None) -> BenchmarkTable:
