@@ -179,6 +179,13 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from nasrl.search.baseline import run_baseline
+
+    print(run_baseline(args.run_dir, args.match, args.quiet)["sentence"])
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from nasrl.report.html import write_report
 
@@ -257,7 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
 
     _add_run_parsers(sub)
+    _add_baseline_parser(sub)
     return parser
+
+
+def _add_baseline_parser(sub: argparse._SubParsersAction) -> None:
+    """`nasrl baseline`: whether a search beat just training its space's default network."""
+    baseline = sub.add_parser(
+        "baseline",
+        help="train the space's default network for the search's time: did searching pay off?",
+        description="Train the run's space's default network (a plain chain of 3x3 convolutions, a ResNet-like "
+        "macro network, NAS-Bench-201's ResNet cell) with the run's own child settings and data split, for the "
+        "search's wall time or its child-epochs, and compare it with the search's best child; a run whose "
+        "evaluator answers from a table looks the default network up instead. Writes RUN_DIR/baseline.json.",
+    )
+    baseline.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a finished or interrupted nasrl search")
+    baseline.add_argument(
+        "--match",
+        choices=["time", "epochs"],
+        default="time",
+        help="train for the search's wall time (default) or for as many epochs as it trained children",
+    )
+    baseline.add_argument("--quiet", action="store_true", help="no progress bars (the sentence still prints)")
+    baseline.set_defaults(func=cmd_baseline)
 
 
 def _add_run_parsers(sub: argparse._SubParsersAction) -> None:

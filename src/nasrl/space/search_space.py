@@ -450,6 +450,11 @@ class Family(Protocol):
         """Keys the JSON form carries besides space and layers (nb201's cell string); {} for most families."""
         ...
 
+    def baseline(self, space: SearchSpace) -> Architecture:
+        """The sensible default network of this space, the one a search must beat: what a user would train
+        without searching (`nasrl baseline`). Where the space does not offer a choice, its nearest one."""
+        ...
+
 
 #: Every registered family by name, in the order their files were imported (`nasrl.space` imports them all).
 FAMILIES: dict[str, Family] = {}

@@ -6,7 +6,7 @@ write. A value outside the choices is an error there, never clipped to the neare
 
 from __future__ import annotations
 
-from nasrl.space.families.zoph import KERNELS, ZophFamily
+from nasrl.space.families.zoph import KERNELS, ZophFamily, plain_chain
 from nasrl.space.search_space import DNA_ORDER, DNA_SPACE, Architecture, SearchSpace, Token, register_family
 
 TOKENS = (
@@ -35,3 +35,8 @@ class DnaFamily(ZophFamily):
 
     def space_of(self, arch: Architecture) -> SearchSpace | None:
         return space(arch.num_layers)
+
+    def baseline(self, space: SearchSpace) -> Architecture:
+        """A plain chain: every layer 3x3 at stride 1 without pooling, with the middle filter count of the space
+        (128 of the seed's 32-512; the widest, 512, would make the yardstick 16 times as costly per layer)."""
+        return plain_chain(space, lambda token: sorted(token.choices)[len(token.choices) // 2])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from nasrl.space.search_space import Decisions, check_geometry, check_layers
 
 if TYPE_CHECKING:
-    from nasrl.space.search_space import Architecture, SearchSpace
+    from nasrl.space.search_space import Architecture, SearchSpace, Token, Value
 
 
 class LayerFamily:
@@ -71,3 +71,16 @@ def encode_layers(space: SearchSpace, architectures: Sequence[Architecture]) -> 
                     skips[b, i, j] = 1.0
     tokens = torch.tensor(rows, dtype=torch.long).view(len(architectures), num_layers, len(space.tokens))
     return Decisions(tokens, skips)
+
+
+def nearest_choice(token: Token, wanted: Sequence[Value]) -> Value:
+    """The first of `wanted` (most preferred first) that the token offers; for numbers, else the choice nearest to
+    the first one (the smaller on a tie); for names, else the token's first choice. A family's `baseline` asks for
+    3x3 kernels and a space may offer only 1 and 5: it gets the nearest rather than an invalid architecture."""
+    for value in wanted:
+        if value in token.choices:
+            return value
+    numbers = [c for c in token.choices if isinstance(c, int)]
+    if wanted and isinstance(wanted[0], int) and numbers:
+        return min(numbers, key=lambda c: (abs(c - wanted[0]), c))
+    return token.choices[0]

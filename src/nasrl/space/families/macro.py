@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from nasrl.space.families.layers import LayerFamily
+from nasrl.space.families.layers import LayerFamily, nearest_choice
 from nasrl.space.search_space import (
     Architecture,
     SearchSpace,
@@ -29,6 +29,8 @@ ENAS_TOKENS = (Token("op", ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x
 SEARCH_CHANNELS = 36
 
 COLUMNS = ("layer", "operation", "width", "skips")
+#: The baseline's operation, then what stands in for it in a space without it (the nearest convolution first).
+PLAIN_OPERATIONS = ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "conv7x7", "sep7x7", "maxpool3x3", "avgpool3x3")
 
 
 def enas_reductions(num_layers: int) -> tuple[int, ...]:
@@ -106,6 +108,15 @@ class MacroFamily(LayerFamily):
             i: f"-- reduce x2 after layer {i + 1}: half the height and width, {width[i]} -> {2 * width[i]} wide"
             for i in arch.reductions
         }
+
+    def baseline(self, space: SearchSpace) -> Architecture:
+        """A ResNet-like network: every layer conv3x3 (or the nearest operation the space offers), and every layer
+        from the second on takes a skip from the output two before its own input (layer i+1 reads output i and
+        skips from output i-1, 0 the stem), as a residual block joins x and op(x); no skips where the space
+        searches none."""
+        op = nearest_choice(space.token("op"), PLAIN_OPERATIONS)
+        inputs = [[i - 1] if i and space.skips else [] for i in range(space.num_layers)]
+        return space.architecture([{"op": op}] * space.num_layers, inputs)
 
     def summary(self, arch: Architecture) -> str:
         """`sep3x3 | conv5x5+0,1 /2 | ...`: the operation, `+` its skips (0 the stem, j layer j), `/2` a reduction."""

@@ -23,6 +23,8 @@ TOKENS = (Token("op", OPERATIONS),)
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 SPACE = "nb201"
 COLUMNS = ("edge", "operation")
+#: The benchmark's ResNet cell (Dong & Yang 2020, section 3): node 3 = x + conv3x3(conv3x3(x)), a residual block.
+RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
 
 def no_wiring(i: int) -> tuple[int, ...]:
@@ -117,6 +119,11 @@ class NB201Family(LayerFamily):
 
     def summary(self, arch: Architecture) -> str:
         return cell_string(arch)
+
+    def baseline(self, space: SearchSpace) -> Architecture:
+        """The benchmark's own ResNet cell (`RESNET_CELL`), the hand-designed network its paper compares with."""
+        cell = parse_cell(RESNET_CELL)
+        return space.architecture([layer.as_dict for layer in cell.layers], [[] for _ in cell.layers])
 
     def json_extra(self, arch: Architecture) -> dict:
         """The JSON form carries the cell string, so a reader (and the benchmark's tools) can use it as it is."""

@@ -8,10 +8,10 @@ tokens is a Zoph space too; the seed project's DNA form (`dna`) shares these rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from nasrl.space.families.layers import LayerFamily
+from nasrl.space.families.layers import LayerFamily, nearest_choice
 from nasrl.space.search_space import (
     Architecture,
     SearchSpace,
@@ -27,6 +27,31 @@ TOKENS = (Token("filter_height", KERNELS), Token("filter_width", KERNELS), Token
 STRIDE_TOKENS = (Token("stride_height", (1, 2, 3)), Token("stride_width", (1, 2, 3)))
 
 COLUMNS = ("layer", "kernel", "filters", "stride", "pool", "inputs")
+
+
+#: What a plain network asks of each geometry token besides `filters`: 3x3 kernels, stride 1, no pooling.
+PLAIN_GEOMETRY: dict[str, int] = {
+    "kernel": 3,
+    "filter_height": 3,
+    "filter_width": 3,
+    "stride": 1,
+    "stride_height": 1,
+    "stride_width": 1,
+    "pool": 1,
+}
+
+
+def plain_chain(space: SearchSpace, filters: Callable[[Token], Value]) -> Architecture:
+    """A chain of `space.num_layers` identical layers: `PLAIN_GEOMETRY` (or the nearest choices), `filters` the
+    choice `filters` picks of the space's filter counts; any other token its first choice. No skips."""
+    layer: dict[str, Value] = {}
+    for token in space.tokens:
+        if token.name == "filters":
+            layer[token.name] = filters(token)
+        else:
+            wanted = PLAIN_GEOMETRY.get(token.name)
+            layer[token.name] = nearest_choice(token, [] if wanted is None else [wanted])
+    return space.architecture([layer] * space.num_layers)
 
 
 def chained(i: int) -> tuple[int, ...]:
@@ -70,6 +95,11 @@ class ZophFamily(LayerFamily):
 
     def notes(self, arch: Architecture) -> dict[int, str]:
         return {}
+
+    def baseline(self, space: SearchSpace) -> Architecture:
+        """The plain chain a user would train without searching: every layer 3x3, stride 1, no pooling, with the
+        widest filter choice, each reading the previous one, at the space's depth."""
+        return plain_chain(space, lambda token: max(token.choices))
 
     def summary(self, arch: Architecture) -> str:
         """`3x3/36<img | 3x3/48<1 | ...`: kernel/filters, stride and pool when not 1, `<` the inputs (1-based)."""
