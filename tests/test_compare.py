@@ -152,3 +152,21 @@ def test_refusals_are_one_sentence_and_exit_2(runs, tmp_path, capsys, other, mes
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nasrl: error: ") and message in lines[0]
     assert not (tmp_path / "out" / "compare.html").exists()
+
+
+def test_the_table_shows_the_default_network_and_how_many_seeds_beat_it_once_runs_have_a_baseline(runs, tmp_path):
+    assert "searching paid off" not in compare(runs, tmp_path / "none").header  # no baseline.json: no columns
+    copies = [Path(shutil.copytree(r, tmp_path / r.name)) for r in runs]
+    for run in copies[:2]:  # the reinforce seeds only
+        assert main(["baseline", str(run), "--quiet"]) == 0
+    result = compare(copies, tmp_path / "cmp")
+    records = [read_search(run).baseline for run in copies[:2]]
+    row = next(r for r in result.rows if r.label.startswith("reinforce"))
+    assert row.baseline_mean == pytest.approx(statistics.fmean(b["baseline_value"] for b in records))
+    assert row.paid_off == (sum(b["paid_off"] for b in records), 2)
+    cells = dict(zip(result.header, next(c for c in result.cells if c[0].startswith("reinforce"))))
+    assert cells["searching paid off"] == f"{row.paid_off[0]}/2 seeds"
+    assert cells["default network (mean)"] == f"{row.baseline_mean:.4f} val"
+    other = dict(zip(result.header, next(c for c in result.cells if c[0].startswith("random"))))
+    assert other["default network (mean)"] == other["searching paid off"] == "-"
+    assert "nasrl baseline RUN_DIR" in (tmp_path / "cmp" / "compare.html").read_text()

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -243,3 +244,32 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert main(["report", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert err.count("nasrl: error:") == 4 and "Traceback" not in err
+
+
+def test_report_and_runs_show_the_default_network_beside_the_best_or_how_to_get_it(tmp_path, finished_run, capsys):
+    page = write_report(finished_run).read_text()
+    assert f"not trained yet: `nasrl baseline {finished_run}`" in page  # one line on how to get it
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    assert main(["baseline", str(run), "--quiet"]) == 0  # the synthetic evaluator answers at once
+    record = json.loads((run / "baseline.json").read_text())
+    capsys.readouterr()
+    page = write_report(run).read_text()
+    said = "searching paid off" if record["paid_off"] else "searching did not pay off"
+    assert "did searching pay off?" in page and f"the search&#x27;s best {record['search_value']:.3f} val acc" in page
+    assert f"{record['baseline_value']:.3f} val acc" in page and said in page and "not trained yet" not in page
+    assert main(["runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "vs default network" in out and f"{record['difference']:+.3f} ({said.removeprefix('searching ')})" in out
+
+
+def test_a_benchmark_runs_report_looks_its_default_network_up_in_the_table_without_training(tmp_path):
+    from nasrl.benchmarks import load_table
+    from nasrl.space.families.nb201 import RESNET_CELL
+
+    run = search(
+        tmp_path / "bench", evaluator="benchmark", space="nb201", layers=6, strategy="random", max_evaluations=6
+    )
+    page = write_report(run).read_text()
+    resnet = load_table("nb201", "cifar10").lookup(RESNET_CELL).test_acc
+    assert f"looked up as the search&#x27;s children were: {resnet:.2f}% test acc" in page
+    assert not (run / "baseline.json").exists()  # the report writes nothing outside report/

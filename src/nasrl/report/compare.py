@@ -56,6 +56,7 @@ class RunCurve:
     seconds: np.ndarray  # cumulative training seconds, after each child (a cached child adds none)
     test_of_best: float | None = None  # a benchmark's held-out accuracy of the best-by-reward child
     test_optimum: float | None = None  # the benchmark's best held-out accuracy of any architecture
+    baseline: dict[str, Any] | None = None  # the default network beside the run (`nasrl baseline`), if known
 
     @property
     def final_best(self) -> float:
@@ -150,7 +151,8 @@ def run_curve(run: SearchRun, window: int = WINDOW) -> RunCurve:
     test = best.test_acc if best is not None else None
     optimum = run.meta.get("test_optimum") if isinstance(run.meta.get("test_optimum"), (int, float)) else None
     seed = run.config.get("seed", "?")
-    return RunCurve(name, seed, rewards, np.maximum.accumulate(rewards), mean, seconds, test, optimum)
+    curves = (rewards, np.maximum.accumulate(rewards), mean, seconds)
+    return RunCurve(name, seed, *curves, test_of_best=test, test_optimum=optimum, baseline=run.baseline)
 
 
 def group_runs(runs: Sequence[SearchRun], window: int = WINDOW) -> list[Group]:
@@ -188,6 +190,9 @@ class GroupRow:
     test_mean: float | None = None  # a benchmark's held-out accuracy of each seed's best child, over seeds
     test_sd: float | None = None
     regret_mean: float | None = None  # the optimum's held-out accuracy minus that, over seeds
+    baseline_mean: float | None = None  # the default network's accuracy (`nasrl baseline`), over seeds that have one
+    baseline_on: str = "val_acc"  # which accuracy the baselines compare: val_acc, or a table's test_acc
+    paid_off: tuple[int, int] = (0, 0)  # seeds whose search beat the default network, of those with a verdict
 
 
 def default_target(groups: Sequence[Group]) -> float:
@@ -233,7 +238,22 @@ def summarise(group: Group, target: float, budget: int, by: Axis) -> GroupRow:
         test_mean=statistics.fmean(tests) if len(tests) == len(group.runs) else None,
         test_sd=statistics.stdev(tests) if len(tests) == len(group.runs) > 1 else None,
         regret_mean=statistics.fmean(regrets) if len(regrets) == len(group.runs) else None,
+        **_baselines(group),
     )
+
+
+def _baselines(group: Group) -> dict[str, Any]:
+    """The default network's accuracy over the group's seeds that have one, and how many of their searches beat
+    it (a seed without a verdict, a weight-sharing search not yet retrained, counts in neither)."""
+    known = [r.baseline for r in group.runs if r.baseline is not None and r.baseline.get("baseline_value") is not None]
+    if not known:
+        return {}
+    judged = [b for b in known if b.get("paid_off") is not None]
+    return {
+        "baseline_mean": statistics.fmean(b["baseline_value"] for b in known),
+        "baseline_on": str(known[0].get("compared_on", "val_acc")),
+        "paid_off": (sum(bool(b["paid_off"]) for b in judged), len(judged)),
+    }
 
 
 def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
@@ -250,6 +270,9 @@ def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple
     tested = all(r.test_mean is not None for r in rows)
     if tested:
         header += ("benchmark test acc of best (mean ± sd, %)", "regret (mean, %)")
+    baselined = any(r.baseline_mean is not None for r in rows)
+    if baselined:
+        header += ("default network (mean)", "searching paid off")
     cells = []
     for r in rows:
         low, high = r.children
@@ -268,9 +291,21 @@ def table_rows(rows: Sequence[GroupRow], target: float, by: Axis) -> tuple[tuple
                 _spread(r.auc_mean, r.auc_sd),
                 need,
                 *(_test_cells(r) if tested else ()),
+                *(_baseline_cells(r) if baselined else ()),
             )
         )
     return header, cells
+
+
+def _baseline_cells(row: GroupRow) -> tuple[str, str]:
+    """The default network's mean accuracy (`nasrl baseline`; percent for a table's test accuracy) and in how many
+    seeds the search beat it; `-` for a group without one."""
+    if row.baseline_mean is None:
+        return "-", "-"
+    paid, judged = row.paid_off
+    on_test = row.baseline_on == "test_acc"
+    mean = f"{100 * row.baseline_mean:.2f} % test" if on_test else f"{row.baseline_mean:.4f} val"
+    return mean, f"{paid}/{judged} seeds" if judged else "retrain first"
 
 
 def _test_cells(row: GroupRow) -> tuple[str, str]:
@@ -425,6 +460,12 @@ def _page_body(
         f"To reach: {unit} until a seed first found a reward of at least {target:.4g} ({where}); the median "
         "across seeds, where a seed that never reached it counts as infinitely far.",
     ]
+    if "searching paid off" in header:
+        notes.append(
+            "Default network: each run's space's default network (`nasrl baseline RUN_DIR`: trained for the search's "
+            "wall time, or a benchmark table's figures), its mean over the seeds that have one; searching paid off: "
+            "the seeds whose best child beat it."
+        )
     runs = [(g.label, str(r.seed), r.name, str(len(r.best)), f"{r.final_best:.4f}") for g in groups for r in g.runs]
     body = [
         "<section><h2>Groups</h2>"

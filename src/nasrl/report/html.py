@@ -387,6 +387,7 @@ def _search_summary(run: SearchRun) -> str:
             if best is not None and best.test_acc is not None
             else []
         ),
+        ("did searching pay off?", _baseline_text(run)),
         (
             "strategy / space",
             f"{cfg.get('strategy', '?')} over '{cfg.get('space', '?')}' ({cfg.get('layers') or 'default'} layers)",
@@ -402,6 +403,18 @@ def _search_summary(run: SearchRun) -> str:
     elif not run.children:
         note = '<p class="note">This run has no children yet, so most sections below are empty.</p>'
     return "<section><h2>Run</h2>" + html_table(("", ""), rows, header=False) + note + "</section>"
+
+
+def _baseline_text(run: SearchRun) -> str:
+    """The default network beside the search's best (`nasrl baseline`), or how to get it."""
+    from nasrl.search.baseline import report_line
+
+    if run.baseline is None:
+        return (
+            f"not trained yet: `nasrl baseline {run.run_dir}` trains it for the search's time and says whether "
+            "searching paid off"
+        )
+    return report_line(run.baseline)
 
 
 def _trains_children(cfg: dict[str, Any]) -> bool:

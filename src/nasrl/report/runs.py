@@ -24,6 +24,7 @@ from nasrl.benchmarks import test_outcome
 from nasrl.errors import UserError
 from nasrl.run.records import ChildRecord, ChildStatus
 from nasrl.run.store import connect_readonly
+from nasrl.search.baseline import looked_up_record, read_baseline
 from nasrl.search.evaluators.registry import known_evaluator
 
 # ----- reading a run -----------------------------------------------------------------------------------
@@ -43,6 +44,9 @@ class SearchRun:
     read_at: float = field(default_factory=time.time)
     shared_epochs: list[dict[str, Any]] = field(default_factory=list)
     derived: list[dict[str, Any]] | None = None
+    #: The default network beside the search (`nasrl baseline`'s baseline.json, or a table's figures looked up
+    #: for a run whose evaluator answers from one); None until `nasrl baseline` has run.
+    baseline: dict[str, Any] | None = None
 
     @property
     def shared(self) -> bool:
@@ -103,8 +107,22 @@ def read_search(run_dir: str | Path) -> SearchRun:
                 with contextlib.suppress(json.JSONDecodeError):  # the driver may be writing this line now
                     collapse.append(str(json.loads(line).get("message", "")))
     return SearchRun(
-        run_dir, config, meta, children, steps, collapse, shared_epochs=epochs, derived=_read_derived(run_dir)
+        run_dir,
+        config,
+        meta,
+        children,
+        steps,
+        collapse,
+        shared_epochs=epochs,
+        derived=_read_derived(run_dir),
+        baseline=run_baseline(run_dir),
     )
+
+
+def run_baseline(run_dir: Path) -> dict[str, Any] | None:
+    """The run's baseline.json, else for a run whose evaluator answers from a table the default network's figures
+    looked up now (no training); None otherwise."""
+    return read_baseline(run_dir) or looked_up_record(run_dir)
 
 
 def _read_derived(run_dir: Path) -> list[dict[str, Any]] | None:
@@ -151,6 +169,7 @@ class RunInfo:
     children: str
     best: str
     updated: float | None
+    versus_default: str = "-"  # the search's best minus the default network's (`nasrl baseline`), and the verdict
 
 
 def list_runs(directory: str | Path) -> list[RunInfo]:
@@ -196,7 +215,8 @@ def _run_info(path: Path) -> RunInfo:
         best_text = _derived_best(path) or ("-" if best is None else f"{best:.4f}")
         if best_test and best_test[0][0] is not None:
             best_text += f" (test {test_outcome(best_test[0][0], meta.get('test_optimum'))})"
-        return RunInfo(path.name, "search", run_status(meta), f"{total}{episodes}", best_text, updated)
+        versus = versus_default(run_baseline(path))
+        return RunInfo(path.name, "search", run_status(meta), f"{total}{episodes}", best_text, updated, versus)
     metrics = read_json(path / "metrics.json")
     history = read_json(path / "history.json") or []
     status = "finished" if metrics else f"not finished ({len(history)} epoch{'' if len(history) == 1 else 's'} done)"
@@ -217,10 +237,24 @@ def _derived_best(path: Path) -> str | None:
     return None
 
 
+def versus_default(baseline: dict[str, Any] | None) -> str:
+    """`-0.094 (did not pay off)`: the search's best minus the default network's; `-` without a baseline."""
+    if baseline is None:
+        return "-"
+    if baseline.get("difference") is None:
+        return "retrain the derived architecture first"
+    difference = baseline["difference"]
+    text = f"{100 * difference:+.2f} pts" if baseline.get("compared_on") == "test_acc" else f"{difference:+.3f}"
+    return f"{text} ({'paid off' if baseline.get('paid_off') else 'did not pay off'})"
+
+
 def format_runs(infos: list[RunInfo]) -> str:
     """The listing as aligned columns (plain text, so it pipes into grep and sort)."""
-    header = ("run", "kind", "status", "children", "best", "last update")
-    cells = [(r.name, r.kind, r.status, r.children, r.best, when(r.updated) if r.updated else "unknown") for r in infos]
+    header = ("run", "kind", "status", "children", "best", "vs default network", "last update")
+    cells = [
+        (r.name, r.kind, r.status, r.children, r.best, r.versus_default, when(r.updated) if r.updated else "unknown")
+        for r in infos
+    ]
     return format_table(header, cells)
 
 
