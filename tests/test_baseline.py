@@ -1,8 +1,10 @@
 """`nasrl baseline`: each space's default network, trained to match a search (its time or its child-epochs) or
 looked up in a benchmark's table, and the verdict of whether searching paid off; bench/budget.py's arithmetic."""
 
+import importlib.util
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -258,3 +260,27 @@ def test_a_search_still_running_is_one_sentence_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is still being written by another nasrl process" in err and err.count("\n") == 1
     assert not (run / "baseline.json").exists()
+
+
+# ----- bench/budget.py's arithmetic ------------------------------------------------------------------------
+
+
+def _budget_module():
+    spec = importlib.util.spec_from_file_location("budget_bench", REPO / "bench" / "budget.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["budget_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("budget", "episode", "expected"), [(300, 60, 2), (300, 40, 3), (300, 200, 1), (600, 60, 5), (60, 1, 30)]
+)
+def test_the_bench_gives_the_search_about_half_the_budget_in_whole_episodes(budget, episode, expected):
+    assert _budget_module().episodes_within(budget, episode) == expected
+
+
+def test_the_bench_retrains_for_what_the_search_left_of_the_budget():
+    budget = _budget_module()
+    assert budget.retrain_seconds(300, 140.0) == 160.0
+    assert budget.retrain_seconds(300, 400.0) == 0.0
