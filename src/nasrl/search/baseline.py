@@ -267,10 +267,11 @@ def matched_text(record: dict[str, Any]) -> str:
     the same 120 child-epochs (61 s)`, or looked up as the children were (a benchmark's table)."""
     if record.get("match") == "lookup":
         return "looked up as the search's children were"
+    epochs = record.get("epochs")
+    plural = "" if epochs == 1 else "s"
     if record.get("match") == "epochs":
-        return f"trained for the same {record.get('epochs')} child-epochs ({record.get('seconds', 0):.0f} s)"
-    search, epochs = record.get("search") or {}, record.get("epochs")
-    return f"trained for the same {search.get('seconds', 0):.0f} s ({epochs} epoch{'' if epochs == 1 else 's'})"
+        return f"trained for the same {epochs} child-epoch{plural} ({record.get('seconds', 0):.0f} s)"
+    return f"trained for the same {(record.get('search') or {}).get('seconds', 0):.0f} s ({epochs} epoch{plural})"
 
 
 def sentence(record: dict[str, Any], run_dir: Path) -> str:
