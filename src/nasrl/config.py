@@ -246,7 +246,14 @@ class EvaluatorSettings(BaseModel):
     shared_dropout: float = Field(
         0.1, ge=0, lt=1, description="shared: dropout before a macro network's classifier (keep 0.9)"
     )
+    shared_bn_stats: Literal["running", "batch"] = Field(
+        "running",
+        description="shared: score a path with BN's moving statistics (ENAS) or each batch's own (its path's)",
+    )
     derive_samples: int = Field(100, ge=1, description="shared: architectures sampled and scored when deriving")
+    table_check_cells: int = Field(
+        200, ge=2, description="shared, on a benchmark's space: distinct cells derive checks against its table"
+    )
     benchmark: Literal["nb201"] = Field("nb201", description="benchmark: the tabular benchmark (NAS-Bench-201)")
     benchmark_dataset: Literal["cifar10", "cifar100", "imagenet16"] = Field(
         "cifar10", description="benchmark: whose accuracies answer (imagenet16: ImageNet16-120)"

@@ -21,6 +21,7 @@ cosine with warm restarts (T0 10, Tmul 2), L2 2.5e-4, keep probability 0.9 befor
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,12 +122,14 @@ class SharedWeights:
 
     @torch.no_grad()
     def accuracy(self, arch: Architecture, batches: Any) -> float:
-        """The share of `batches`' images that `arch`'s path classifies correctly (evaluation mode)."""
+        """The share of `batches`' images that `arch`'s path classifies correctly (evaluation mode; with
+        `shared_bn_stats` "batch", BN normalises by each batch's statistics, see `batch_statistics`)."""
         self.network.eval()
         correct = seen = 0
-        for x, y in batches:
-            correct += int((self.network(x, arch).argmax(1) == y).sum())
-            seen += len(y)
+        with batch_statistics(self.network, self.cfg.evaluator.shared_bn_stats == "batch"):
+            for x, y in batches:
+                correct += int((self.network(x, arch).argmax(1) == y).sum())
+                seen += len(y)
         return correct / seen
 
     def state_dict(self) -> dict[str, Any]:
@@ -135,6 +138,24 @@ class SharedWeights:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+@contextlib.contextmanager
+def batch_statistics(network: torch.nn.Module, on: bool) -> Iterator[None]:
+    """While on, every BN of `network` normalises by the statistics of the batch it sees and leaves its moving
+    averages untouched. The moving averages of a shared network mix every path's statistics, so they misjudge the
+    one path being scored; its own batch's statistics do not (NAS-Bench-201's search cells without
+    `track_running_stats`; SPOS recomputes them per path, Guo et al. 2020, section 3.4)."""
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    kept = [(m.running_mean, m.running_var) for m in norms]
+    if on:
+        for m in norms:  # a BN without moving averages uses the batch's, in eval mode too (BatchNorm.forward)
+            m.running_mean, m.running_var = None, None
+    try:
+        yield
+    finally:
+        for m, (mean, var) in zip(norms, kept):
+            m.running_mean, m.running_var = mean, var
 
 
 def run_epoch(

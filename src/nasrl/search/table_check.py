@@ -1,7 +1,7 @@
 """Weight sharing checked against ground truth, with no training: NAS-Bench-201's table ranks every cell.
 
-On the nb201 space, `nasrl derive` (and the end of a weight-sharing search) scores at least `TABLE_CHECK_SIZE`
-distinct cells with the shared weights (the final policy's samples, then uniformly random cells) and correlates
+On the nb201 space, `nasrl derive` (and the end of a weight-sharing search) scores at least `--table-check-cells`
+(200) distinct cells with the shared weights (the final policy's samples, then uniformly random cells) and correlates
 those accuracies with the table's: the 12-epoch validation accuracy (what a benchmark search is rewarded with) and
 the 200-epoch test accuracy (what full training makes of a cell). The same hand-written Kendall tau-b and
 Spearman rho as the stand-alone rank check (`rank_check`). The published figures it is read against: on
@@ -20,9 +20,6 @@ from nasrl.benchmarks.table import BenchmarkTable
 from nasrl.search.rank_check import kendall_tau, spearman_rho
 from nasrl.search.sharing import Derived
 from nasrl.space.families.nb201 import cell_string
-
-#: The fewest distinct cells the table check scores (random ones fill up what the policy's samples leave).
-TABLE_CHECK_SIZE = 200
 
 
 @dataclass

@@ -22,7 +22,7 @@ from nasrl.search.evaluators.data import load_search_data
 from nasrl.search.session import Session
 from nasrl.search.sharing import Derived, SharedWeights, derive, random_baseline, run_epoch
 from nasrl.search.strategies import Strategy, make_strategy
-from nasrl.search.table_check import TABLE_CHECK_SIZE, table_check
+from nasrl.search.table_check import table_check
 from nasrl.space.describe import layer_table
 
 
@@ -190,11 +190,11 @@ def _table_check(
     store: RunStore,
     log: RunLog,
 ) -> None:
-    """Score random cells until at least TABLE_CHECK_SIZE distinct ones are checked, correlate them with the table
+    """Score random cells until at least `table_check_cells` distinct ones are checked, correlate them with the table
     (`table_check`), write the check into rank_check.json and the derived cell's table figures into
     best_architecture.json, and log both."""
     seen = {d.architecture.hash() for d in [*ranked, *randoms]}
-    extra = max(0, TABLE_CHECK_SIZE - len(seen))
+    extra = max(0, shared.cfg.evaluator.table_check_cells - len(seen))
     if extra:
         more = random_baseline(shared, extra + 50, shared.cfg.run.seed + 2)  # a margin for repeats
         randoms = [*randoms, *[d for d in more if d.architecture.hash() not in seen][:extra]]
