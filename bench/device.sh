@@ -16,9 +16,9 @@
 #
 #   run(command="bash bench/device.sh", carry=[".whl"], timeout_s=540)
 #
-# It writes to $OUT (what comes back; at most 7 files): device.log (everything printed here), pipeline-small.json,
-# pipeline-nascnn15.json, packing.json, packing-mps.json. Steps a..e share one budget of BUDGET seconds from the
-# start (setup included): each runs under `timeout` with its own cap or the time left, whichever is less, so one
+# It writes to $OUT (what comes back; at most 8 files): device.log (everything printed here), pipeline-small.json,
+# pipeline-nascnn15.json, packing.json, packing-mps.json, nb201-recipe.json. Steps a..f share one budget of BUDGET
+# seconds (default 390) from the start (setup included): each runs under `timeout` with its own cap or the time left, whichever is less, so one
 # stuck step cannot eat the others' time, and a failing step does not stop the rest (set -u, not -e). The compile
 # bench (c) runs last: its cold inductor compiles are the likeliest to run long, and packing (d, e) matters more.
 # `SKIP="c e"` skips those steps (a rerun that needs only some); PACKING_ARGS (e.g. "--children 64") go to d and e.
@@ -28,7 +28,7 @@ set -u
 
 OUT=${OUT:-/tmp/device-out}
 PY=${PYTHON:-python3}
-BUDGET=390 # seconds for everything below; with the last step's 10 s kill grace, under 7 minutes
+BUDGET=${BUDGET:-390} # seconds for everything below; with the last step's 10 s kill grace, under 7 minutes
 mkdir -p "$OUT"
 
 # step NAME CAP COMMAND...: a banner, COMMAND under timeout (CAP or the budget left, the lesser), its exit status.
@@ -133,8 +133,12 @@ main() {
         # kernels), so one round (two compiles) to stay inside the cap.
         step "c. compile" 150 "$PY" bench/compile.py --device cuda --modes default reduce-overhead --rounds 1 \
             --configs quick default
+        # f: NAS-Bench-201's 12-epoch recipe on the CIFAR-10 copy (3 cells x 12 epochs of 25k images at 32 px,
+        # ~1-2 min a cell expected) beside the table, and one epoch of the nb201 shared network. Run it alone:
+        # `SKIP="a b c d e" BUDGET=480 bash bench/device.sh` (timeout_s 540).
+        step "f. nb201 recipe" 450 "$PY" bench/nb201_recipe.py --device cuda --json "$OUT/nb201-recipe.json"
     else
-        for name in "a. pipeline, small child" "b. pipeline, nascnn15" "c. compile"; do
+        for name in "a. pipeline, small child" "b. pipeline, nascnn15" "c. compile" "f. nb201 recipe"; do
             echo
             echo "=== $name: no CUDA: skipped"
         done
