@@ -18,8 +18,8 @@
 #
 # It writes to $OUT (what comes back; at most 8 files): device.log (everything printed here), pipeline-small.json,
 # pipeline-nascnn15.json, packing.json, packing-mps.json, nb201-recipe.json. Steps a..f share one budget of BUDGET
-# seconds (default 390) from the start (setup included): each runs under `timeout` with its own cap or the time left, whichever is less, so one
-# stuck step cannot eat the others' time, and a failing step does not stop the rest (set -u, not -e). The compile
+# seconds (default 390) from the start (setup included): each runs under `timeout` with its own cap or the time
+# left, whichever is less, so one stuck step cannot eat the others' time, and a failing step does not stop the rest (set -u, not -e). The compile
 # bench (c) runs last: its cold inductor compiles are the likeliest to run long, and packing (d, e) matters more.
 # `SKIP="c e"` skips those steps (a rerun that needs only some); PACKING_ARGS (e.g. "--children 64") go to d and e.
 # Without CUDA (a dry run on a CPU machine: `OUT=/tmp/devout PYTHON=.venv/bin/python bash bench/device.sh`) the
