@@ -128,3 +128,5 @@ def test_nb201_proxy_resumes_and_prints_the_hand_computed_agreement(tmp_path, mo
     assert fields[8] == (f"{upper:.3f} (2)" if upper == upper else "nan (2)")
     best_by_proxy = max(range(4), key=lambda i: (acc[i], -i))  # top 10% of 4 cells: 1 cell; the table's is cells[0]
     assert float(fields[9]) == (1.0 if best_by_proxy == 0 else 0.0)
+    reference = next(line for line in second.splitlines() if line.startswith("| NB201 valid-12ep"))
+    assert [f.strip() for f in reference.strip("|").split("|")][4:6] == ["1.000", "1.000"]
