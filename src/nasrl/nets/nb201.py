@@ -30,6 +30,8 @@ CIFAR-10 (the benchmark's 220.11969 MFLOPs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -106,6 +108,31 @@ class InferCell(nn.Module):
         return nodes[-1]
 
 
+def build_tiny_network(
+    net: nn.Module, make_cell: Callable[[int], nn.Module], num_classes: int, in_channels: int
+) -> None:
+    """TinyNetwork's parts on `net`, around cells from `make_cell(width)`: the 3x3 stem to 16 channels with BN, 3
+    stages of N=5 cells at 16, 32, 64 channels with a `ResNetBasicblock` between them, then `lastact`, the pooling
+    and the classifier (the stand-alone network's and the shared one's, so both keep the original's names)."""
+    c = STEM_CHANNELS
+    net.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+    cells: list[nn.Module] = []
+    for stage, width in enumerate((c, 2 * c, 4 * c)):
+        if stage > 0:
+            cells.append(ResNetBasicblock(width // 2, width))
+        cells += [make_cell(width) for _ in range(CELLS_PER_STAGE)]
+    net.cells = nn.ModuleList(cells)
+    net.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True))
+    net.global_pooling = nn.AdaptiveAvgPool2d(1)
+    net.classifier = nn.Linear(4 * c, num_classes)
+
+
+def classify(net: nn.Module, feature: torch.Tensor) -> torch.Tensor:
+    """TinyNetwork's head on the last cell's output: BN-ReLU, global average pooling, the classifier."""
+    out = net.global_pooling(net.lastact(feature))
+    return net.classifier(out.view(out.size(0), -1))
+
+
 class NB201Network(nn.Module):
     """The benchmark's `TinyNetwork` for one nb201 cell; made by `builder.build`."""
 
@@ -115,21 +142,10 @@ class NB201Network(nn.Module):
         ops = [layer.op for layer in arch.layers]
         if len(ops) != len(EDGES):
             raise ValueError(f"an nb201 cell has {len(EDGES)} edges, not {len(ops)}")
-        c = STEM_CHANNELS
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        cells: list[nn.Module] = []
-        for stage, width in enumerate((c, 2 * c, 4 * c)):
-            if stage > 0:
-                cells.append(ResNetBasicblock(width // 2, width))
-            cells += [InferCell(ops, width) for _ in range(CELLS_PER_STAGE)]
-        self.cells = nn.ModuleList(cells)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * c, num_classes)
+        build_tiny_network(self, lambda width: InferCell(ops, width), num_classes, in_channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         feature = self.stem(image)
         for cell in self.cells:
             feature = cell(feature)
-        out = self.global_pooling(self.lastact(feature))
-        return self.classifier(out.view(out.size(0), -1))
+        return classify(self, feature)

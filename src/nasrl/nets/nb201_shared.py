@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasrl.nets.nb201 import CELLS_PER_STAGE, STEM_CHANNELS, ReLUConvBN, ResNetBasicblock, Zero
+from nasrl.nets.nb201 import ReLUConvBN, Zero, build_tiny_network, classify
 from nasrl.space import Architecture, SearchSpace
 from nasrl.space.families.nb201 import EDGES
 
@@ -76,25 +76,14 @@ class NB201SharedNetwork(nn.Module):
             raise ValueError(f"the nb201 shared network needs an nb201 space, not '{space.name}'")
         self.space = space
         op_names = [str(op) for op in space.token("op").choices]
-        c = STEM_CHANNELS
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        cells: list[nn.Module] = []
-        for stage, width in enumerate((c, 2 * c, 4 * c)):
-            if stage > 0:
-                cells.append(ResNetBasicblock(width // 2, width))
-            cells += [NB201SearchCell(op_names, width) for _ in range(CELLS_PER_STAGE)]
-        self.cells = nn.ModuleList(cells)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * c, num_classes)
+        build_tiny_network(self, lambda width: NB201SearchCell(op_names, width), num_classes, in_channels)
 
     def forward(self, image: torch.Tensor, arch: Architecture) -> torch.Tensor:
         ops = [str(layer.op) for layer in arch.layers]
         feature = self.stem(image)
         for cell in self.cells:
             feature = cell(feature, ops) if isinstance(cell, NB201SearchCell) else cell(feature)
-        out = self.global_pooling(self.lastact(feature))
-        return self.classifier(out.view(out.size(0), -1))
+        return classify(self, feature)
 
     def child_state_dict(self, arch: Architecture) -> dict[str, torch.Tensor]:
         """The weights and BN statistics `NB201Network(arch)` needs, copied from this network: edge k's chosen
