@@ -44,14 +44,15 @@ CELLS_PER_STAGE = 5
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU -> conv (no bias) -> BN, as `cell_operations.py` `ReLUConvBN` (its `op` holds the three)."""
+    """ReLU -> conv (no bias) -> BN, as `cell_operations.py` `ReLUConvBN` (its `op` holds the three); `affine`
+    False is the search cells' BN."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, affine: bool = True) -> None:
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(cout, affine=True, track_running_stats=True),
+            nn.BatchNorm2d(cout, affine=affine, track_running_stats=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,8 +80,8 @@ class ResNetBasicblock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-def make_edge(op: str, channels: int) -> nn.Module:
-    """One edge's module (`cell_operations.py` `OPS` at equal widths, stride 1)."""
+def make_edge(op: str, channels: int, affine: bool = True) -> nn.Module:
+    """One edge's module (`cell_operations.py` `OPS` at equal widths, stride 1; `affine` for its convs' BN)."""
     if op == "none":
         return Zero()
     if op == "skip_connect":
@@ -88,7 +89,7 @@ def make_edge(op: str, channels: int) -> nn.Module:
     if op == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     if op in ("nor_conv_1x1", "nor_conv_3x3"):
-        return ReLUConvBN(channels, channels, int(op[-1]), 1)
+        return ReLUConvBN(channels, channels, int(op[-1]), 1, affine)
     raise ValueError(f"unknown nb201 operation {op!r}")
 
 

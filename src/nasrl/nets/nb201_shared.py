@@ -19,24 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasrl.nets.nb201 import ReLUConvBN, Zero, build_tiny_network, classify
+from nasrl.nets.nb201 import build_tiny_network, classify, make_edge
 from nasrl.space import Architecture, SearchSpace
 from nasrl.space.families.nb201 import EDGES
-
-
-def make_search_edge(op: str, channels: int) -> nn.Module:
-    """One (edge, operation) module of a search cell (`cell_operations.py` `OPS`, affine=False, stride 1)."""
-    if op == "none":
-        return Zero()
-    if op == "skip_connect":
-        return nn.Identity()
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    if op in ("nor_conv_1x1", "nor_conv_3x3"):
-        edge = ReLUConvBN(channels, channels, int(op[-1]), 1)
-        edge.op[2] = nn.BatchNorm2d(channels, affine=False, track_running_stats=True)
-        return edge
-    raise ValueError(f"unknown nb201 operation {op!r}")
 
 
 def edge_name(edge: tuple[int, int]) -> str:
@@ -51,7 +36,7 @@ class NB201SearchCell(nn.Module):
         super().__init__()
         self.op_names = list(op_names)
         self.edges = nn.ModuleDict(
-            {edge_name(e): nn.ModuleList(make_search_edge(op, channels) for op in op_names) for e in EDGES}
+            {edge_name(e): nn.ModuleList(make_edge(op, channels, affine=False) for op in op_names) for e in EDGES}
         )
 
     def forward(self, x: torch.Tensor, ops: list[str]) -> torch.Tensor:
