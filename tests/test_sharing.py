@@ -284,7 +284,7 @@ def test_bad_space_files_are_one_sentence_and_exit_2(text, message, tmp_path, ca
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--evaluator", "shared", "--space", "zoph"], "needs a macro space"),
+        (["--evaluator", "shared", "--space", "zoph"], "needs a space with a shared network"),
         (["--config", "quick-enas", "--strategy", "evolution"], "use reinforce, ppo or random"),
         (["--evaluator", "shared", "--space", "enas-macro", "--rungs", "1,3"], "--rungs trains children one by one"),
         (["--config", "quick-enas", "--channels", "7"], "--channels must be even"),
