@@ -30,7 +30,10 @@ from pathlib import Path
 import torch
 
 from nasrl.benchmarks import load_table
+from nasrl.benchmarks.costs import DATASET_GEOMETRY
 from nasrl.config import make_config
+from nasrl.search.costs import Geometry
+from nasrl.search.objective import make_objective
 from nasrl.search.strategies import make_strategy
 from nasrl.space.families.nb201 import cell_string
 
@@ -45,10 +48,18 @@ PUBLISHED = {
 
 
 def search_once(
-    strategy: str, dataset: str, seed: int, budget: int, children: int = 10, flags: dict | None = None
-) -> list[tuple[float, float]]:
+    strategy: str,
+    dataset: str,
+    seed: int,
+    budget: int,
+    children: int = 10,
+    flags: dict | None = None,
+    with_costs: bool = False,
+) -> list[tuple[float, ...]]:
     """(reward, test accuracy) of each distinct architecture in the order the search evaluated them, as
-    `nasrl search --evaluator benchmark --max-evaluations BUDGET` evaluates them (`drivers/episodes.py`)."""
+    `nasrl search --evaluator benchmark --max-evaluations BUDGET` evaluates them (`drivers/episodes.py`); with
+    `with_costs`, (reward, test accuracy, parameters). A cell over a limit of the flags' objective (`max_params`)
+    is not evaluated and costs nothing: the strategy learns its penalty reward, as in the driver."""
     cfg = make_config(
         {},
         {
@@ -61,20 +72,25 @@ def search_once(
             **(flags or {}),
         },
     )
-    table = load_table("nb201", dataset)
+    table, objective = load_table("nb201", dataset), make_objective(cfg, Geometry(*DATASET_GEOMETRY[dataset]))
     policy = make_strategy(strategy, cfg.search_space(), seed, cfg.strategy_settings())
     known: dict[str, float] = {}
-    evaluated: list[tuple[float, float]] = []
+    evaluated: list[tuple[float, ...]] = []
     for _ in range(cfg.run.episodes):
         architectures, rewards = policy.propose(cfg.run.children), []
         for arch in architectures:
             key = cell_string(arch)
+            judged = objective.judge(arch) if key not in known else None
+            if judged is not None and judged.over_limit:
+                rewards.append(cfg.objective.over_limit_reward)
+                continue
             if key not in known:
                 if len(evaluated) == budget:
                     return evaluated  # the budget ends the run inside this episode, before its update
                 entry = table.lookup(key)
                 known[key] = entry.reward_acc / 100
-                evaluated.append((known[key], entry.test_acc / 100))
+                costs = (judged.costs.params,) if with_costs and judged is not None else ()
+                evaluated.append((known[key], entry.test_acc / 100, *costs))
             rewards.append(known[key])
         policy.update(architectures, rewards)
         if len(evaluated) == budget:

@@ -327,6 +327,114 @@ class SchedulerSettings(BaseModel):
         return [int(p) for p in self.rungs.split(",")] if self.rungs else []
 
 
+#: Suffixes a size may carry (`500k`, `1.5M`, `2G`): what a user writes for parameter and FLOP counts.
+_SIZE_SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_size(value: Any) -> Any:
+    """A count such as 1e6, 1000000, 500k, 1.5M or 2G as a float (None stays None); anything else is named."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().replace("_", "").replace(",", "")
+    suffix = text[-1:].lower() if text[-1:].isalpha() else ""
+    try:
+        number = float(text[: len(text) - len(suffix)]) * _SIZE_SUFFIXES[suffix]
+    except (KeyError, ValueError):
+        raise ValueError(f"must be a positive count such as 1e6, 500k or 1.5M, not '{value}'") from None
+    if not number > 0:
+        raise ValueError(f"must be a positive count such as 1e6, 500k or 1.5M, not '{value}'")
+    return number
+
+
+def parse_milliseconds(value: Any) -> Any:
+    """A time in milliseconds: 5, 0.8, '5ms' or '0.005s' (None stays None); anything else is named."""
+    if value is None or isinstance(value, bool):
+        return value
+    text, scale = str(value).strip().lower(), 1.0
+    if text.endswith("ms"):
+        text = text[:-2]
+    elif text.endswith("s"):
+        text, scale = text[:-1], 1000.0
+    try:
+        number = float(text) * scale
+    except ValueError:
+        raise ValueError(f"must be milliseconds such as 5, 0.8 or 5ms, not '{value}'") from None
+    if not number > 0:
+        raise ValueError(f"must be a positive time in milliseconds such as 5 or 0.8, not '{value}'")
+    return number
+
+
+Size = Annotated[float | None, BeforeValidator(parse_size)]
+Milliseconds = Annotated[float | None, BeforeValidator(parse_milliseconds)]
+#: The costs an objective can limit or trade accuracy against, each with its flags' stem and unit.
+COSTS: dict[str, str] = {"params": "params", "flops": "flops", "latency_ms": "latency-ms"}
+
+
+class ObjectiveSettings(BaseModel):
+    """What a search maximises: accuracy, under hard limits on a child's costs, or MnasNet's trade-off of accuracy
+    against one cost (`search.objective` reads these; Tan et al. 2019, eq. 2)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: Literal["accuracy", "mnasnet"] = Field(
+        "accuracy",
+        description="accuracy, or mnasnet: ACC x (COST/TARGET)^w for the one --target-* given (implied by it)",
+        json_schema_extra={"flag": "objective"},
+    )
+    max_params: Size = Field(None, description="hard limit: a child with more parameters is over the limit")
+    max_flops: Size = Field(None, description="hard limit on forward FLOPs per image (a multiply-add is 2)")
+    max_latency_ms: Milliseconds = Field(None, description="hard limit on the median batch-1 forward time, in ms")
+    target_params: Size = Field(None, description="mnasnet: the parameter count the trade-off is centred on")
+    target_flops: Size = Field(None, description="mnasnet: the FLOPs the trade-off is centred on")
+    target_latency_ms: Milliseconds = Field(None, description="mnasnet: the batch-1 latency (ms) it is centred on")
+    target_weight: float = Field(-0.07, le=0, description="mnasnet: the exponent w (MnasNet's soft -0.07)")
+    target_alpha: float | None = Field(None, le=0, description="mnasnet: w at or under the target (default w)")
+    target_beta: float | None = Field(None, le=0, description="mnasnet: w over the target (default w; hard: -1)")
+    over_limit_reward: float = Field(
+        0.0, description="the reward of a child over a hard limit (it is not trained; a failed child's is 0)"
+    )
+    measure_latency: bool = Field(
+        False, description="measure every child's latency (a latency limit or target measures it anyway)"
+    )
+    latency_device: str | None = Field(
+        None, description="time children on this device (cpu, cuda, cuda:N, mps; default: the search's)"
+    )
+    latency_seconds: float = Field(
+        0.2, gt=0, description="timed seconds per batch size of a latency measurement, after warm-up"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_implies_mnasnet(cls, data: Any) -> Any:
+        """A --target-* flag asks for the trade-off: it sets the objective unless --objective is given."""
+        targets = isinstance(data, dict) and any(data.get(f"target_{cost}") is not None for cost in COSTS)
+        if targets and data.get("name") is None:
+            return {**data, "name": "mnasnet"}
+        return data
+
+    @field_validator("latency_device")
+    @classmethod
+    def _device_form(cls, v: str | None) -> str | None:
+        if v is not None and v not in ("cpu", "cuda", "mps") and not v.startswith("cuda:"):
+            raise ValueError("must be cpu, cuda, cuda:N or mps")
+        return v
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """The hard limits given: cost name -> the most it may be."""
+        return {c: getattr(self, f"max_{c}") for c in COSTS if getattr(self, f"max_{c}") is not None}
+
+    @property
+    def target(self) -> tuple[str, float] | None:
+        """MnasNet's (cost, target), or None."""
+        return next(((c, getattr(self, f"target_{c}")) for c in COSTS if getattr(self, f"target_{c}")), None)
+
+    @property
+    def needs_latency(self) -> bool:
+        target = self.target
+        return self.measure_latency or "latency_ms" in self.limits or (target is not None and target[0] == "latency_ms")
+
+
 #: How a search's children train where it differs from `nasrl train`'s defaults: many short trainings of small
 #: networks, which a lower peak rate and more decay suit (the seed's `child_*` defaults).
 CHILD_DEFAULTS: dict[str, Any] = {"lr": 0.05, "weight_decay": 5e-4}
@@ -342,6 +450,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataConfig,
     "executor": ExecutorSettings,
     "scheduler": SchedulerSettings,
+    "objective": ObjectiveSettings,
 }
 #: Fields a search sets itself: each child's seed (from the run's, per child) and the split's (the run's seed).
 NOT_FLAGS = {("child", "seed"), ("data", "split_seed")}
@@ -413,6 +522,7 @@ class SearchConfig(BaseModel):
     data: DataConfig = Field(default_factory=DataConfig)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -491,6 +601,22 @@ class SearchConfig(BaseModel):
             raise ValueError(f"--evaluator {evaluator} trains one network in this process: use --executor local")
         if self.executor.in_flight is not None:
             raise ValueError(f"--in-flight cannot run with --evaluator {evaluator}: weight sharing has its own loop")
+        return self
+
+    @model_validator(mode="after")
+    def _objective(self) -> SearchConfig:
+        objective = self.objective
+        targets = [cost for cost in COSTS if getattr(objective, f"target_{cost}") is not None]
+        if objective.name == "mnasnet" and len(targets) != 1:
+            given = ", ".join(f"--target-{COSTS[c]}" for c in targets) or "none"
+            raise ValueError(
+                f"--objective mnasnet trades accuracy against one cost: give exactly one of --target-params, "
+                f"--target-flops or --target-latency-ms (given: {given})"
+            )
+        if objective.name == "accuracy" and targets:
+            raise ValueError(
+                f"--target-{COSTS[targets[0]]} is MnasNet's trade-off: drop --objective accuracy, or the target"
+            )
         return self
 
     @model_validator(mode="after")

@@ -22,7 +22,8 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from nasrl.run.atomic import write_bytes_atomic
-from nasrl.run.records import ChildRecord  # noqa: E402
+from nasrl.run.records import ChildRecord, ChildStatus  # noqa: E402
+from nasrl.search.objective import COSTS, accuracy_of, format_cost, pareto_front  # noqa: E402
 from nasrl.search.strategies.registry import known_strategy  # noqa: E402
 from nasrl.space import Architecture, SearchSpace  # noqa: E402
 
@@ -240,22 +241,27 @@ def policy_heatmap(
     return save_figure(fig, path), block
 
 
-def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
-    """Accuracy against parameters and FLOPs, the Pareto front (no smaller child is as accurate) marked:
-    what a smaller network costs. None when no child has a parameter count (synthetic runs)."""
-    points = [c for c in children if c.ok and not c.cached and c.params]
-    if not points:
+def pareto_plot(children: Sequence[ChildRecord], path: Path, limits: dict[str, float] | None = None) -> Path | None:
+    """Accuracy against parameters, FLOPs and (when measured) latency, the Pareto front (no cheaper child is as
+    accurate) marked, and each hard limit of the run's objective drawn: what a smaller network costs. None when no
+    child has a parameter count (synthetic runs)."""
+    children = list(children)
+    if not any(c.ok and not c.cached and c.params for c in children):
         return None
-    has_flops = any(c.flops for c in points)
-    fig, axes = plt.subplots(1, 2 if has_flops else 1, figsize=(11 if has_flops else 6, 4.2), squeeze=False)
-    for ax, key, label in zip(axes[0], ("params", "flops"), ("parameters", "FLOPs per image")):
-        pts = [(float(getattr(c, key)), _accuracy(c)) for c in points if getattr(c, key)]
-        if not pts:
-            continue
-        front = pareto_front(pts)
+    limits = limits or {}
+    axes_of = [k for k in COSTS if any(getattr(c, k) for c in children if c.ok)]
+    fig, axes = plt.subplots(1, len(axes_of), figsize=(5.5 * len(axes_of), 4.2), squeeze=False)
+    over = sum(c.status == ChildStatus.OVER_LIMIT for c in children)
+    for ax, key in zip(axes[0], axes_of):
+        label = COST_LABELS[key]
+        pts = [(float(getattr(c, key)), accuracy_of(c)) for c in children if c.ok and not c.cached and getattr(c, key)]
+        front = [(float(getattr(c, key)), accuracy_of(c)) for c in pareto_front(children, key)]
         ax.scatter(*zip(*pts), s=16, alpha=0.5, c="tab:blue", label=f"children ({len(pts)})")
         ax.step(*zip(*front), where="post", c="tab:red", lw=1.5)
         ax.scatter(*zip(*front), s=36, c="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
+        if key in limits:
+            note = f", {over} over it, not trained" if over else ""
+            ax.axvline(limits[key], c="black", ls="--", lw=1.2, label=f"limit {format_cost(key, limits[key])}{note}")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
         ax.set(xlabel=label, ylabel="validation accuracy", title=f"Accuracy against {label}")
@@ -264,13 +270,8 @@ def pareto_plot(children: Sequence[ChildRecord], path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points that no other point beats on both cost (lower) and accuracy (higher), by rising cost."""
-    front: list[tuple[float, float]] = []
-    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or acc > front[-1][1]:
-            front.append((cost, acc))
-    return front
+#: The axis label of each cost.
+COST_LABELS = {"params": "parameters", "flops": "FLOPs per image", "latency_ms": "batch-1 latency (ms)"}
 
 
 def architecture_graph(arch: Architecture, path: Path, title: str = "Best architecture") -> Path:
@@ -466,10 +467,6 @@ def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
 
 def _num(value: object) -> float:
     return float("nan") if value is None else float(value)  # type: ignore[arg-type]
-
-
-def _accuracy(rec: ChildRecord) -> float:
-    return rec.val_acc if rec.val_acc is not None else rec.reward
 
 
 def _token_choices(

@@ -21,8 +21,9 @@ from nasrl.benchmarks import test_outcome
 from nasrl.errors import UserError
 from nasrl.report.runs import SearchRun, read_json, read_search, when
 from nasrl.run.atomic import write_text_atomic
-from nasrl.run.records import ChildRecord
+from nasrl.run.records import ChildRecord, ChildStatus
 from nasrl.search.evaluators.registry import known_evaluator
+from nasrl.search.objective import objective_limits, objective_text
 
 if TYPE_CHECKING:
     from nasrl.space import Architecture
@@ -118,7 +119,7 @@ def _search_pictures(run: SearchRun, out: Path) -> tuple[dict[str, Path | None],
     made["policy.png"] = heat[0] if heat else None
     if heat is None:
         notes["policy.png"] = "No architectures sampled yet."
-    made["pareto.png"] = rp.pareto_plot(run.children, out / "pareto.png")
+    made["pareto.png"] = rp.pareto_plot(run.children, out / "pareto.png", objective_limits(run.config))
     if made["pareto.png"] is None:
         notes["pareto.png"] = (
             "This run used the synthetic evaluator, which trains no network and so records no parameter or FLOP "
@@ -163,7 +164,7 @@ def _search_body(
         text = run.collapse_messages[-1] if run.collapse_messages else "The policy's entropy collapsed."
         where = f" (episode {collapse_episode + 1})" if isinstance(collapse_episode, int) else ""
         body.append(f'<div class="warn"><b>Collapse warning{where}:</b> {html.escape(text)}</div>')
-    failed = [c for c in run.children if not c.ok]
+    failed = [c for c in run.children if c.status == ChildStatus.FAILED]
     if failed:
         first = html.escape(str(failed[0].error or "no message"))
         body.append(f'<div class="warn">{len(failed)} children failed; the first error: <code>{first}</code></div>')
@@ -360,9 +361,10 @@ def _table_check(table: dict) -> str:
 
 def _search_summary(run: SearchRun) -> str:
     cfg, meta = run.config, run.meta
-    ok = [c for c in run.children if c.ok]
     cached = sum(c.cached for c in run.children)
-    failed = len(run.children) - len(ok)
+    failed = sum(c.status == ChildStatus.FAILED for c in run.children)
+    over = sum(c.status == ChildStatus.OVER_LIMIT for c in run.children)
+    objective = objective_text(cfg)
     best = run.best
     episodes = f"{meta.get('episodes_done', len({c.episode for c in run.children}))} of {meta.get('episodes', '?')}"
     rows = [
@@ -375,8 +377,10 @@ def _search_summary(run: SearchRun) -> str:
         ("controller steps done" if run.shared else "episodes done", episodes),
         (
             "children",
-            f"{len(run.children)} ({len(run.children) - cached - failed} trained, {cached} cached, {failed} failed)",
+            f"{len(run.children)} ({len(run.children) - cached - failed - over} trained, {cached} cached, "
+            f"{failed} failed{f', {over} over the limit (not trained)' if over else ''})",
         ),
+        *([("objective", objective)] if objective else []),
         (
             "best minibatch reward" if run.shared else "best reward",
             f"{best.reward:.4f} (episode {best.episode + 1}, child {best.child + 1})" if best else "none yet",

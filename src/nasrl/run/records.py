@@ -22,6 +22,7 @@ class ChildStatus(str, Enum):
     OK = "ok"
     FAILED = "failed"
     PENDING = "pending"  # submitted, result not yet known (children in flight); never a finished child
+    OVER_LIMIT = "over_limit"  # over a hard limit of the objective: never trained, never best
 
 
 @dataclass
@@ -38,6 +39,9 @@ class ChildResult:
     history: list[dict[str, Any]] | None = None
     #: A benchmark's held-out accuracy (NAS-Bench-201's 200-epoch test accuracy): stored, never a reward.
     test_acc: float | None = None
+    #: The median batch-1 forward time, and every batch size's measurement (`nets.latency.Latency.as_dict()`).
+    latency_ms: float | None = None
+    latency: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +82,8 @@ class ChildRecord:
     arrival: int | None = None  # the store numbers finished rows 0, 1, 2, ... in the order their results came
     proposal_log_prob: float | None = None  # log pi(arch) of the policy that proposed it (children in flight)
     test_acc: float | None = None  # a benchmark's held-out accuracy of the child, never seen by a strategy
+    latency_ms: float | None = None  # the median batch-1 forward time, when the run measured latency
+    latency_json: str | None = None  # every batch size's latency measurement
 
     def __post_init__(self) -> None:
         self.status = ChildStatus(self.status)  # rows read back from SQLite hold the plain string
@@ -116,6 +122,8 @@ class ChildRecord:
             rung=rung,
             proposal_log_prob=proposal_log_prob,
             test_acc=result.test_acc,
+            latency_ms=result.latency_ms,
+            latency_json=json.dumps(result.latency) if result.latency is not None else None,
         )
 
     @classmethod
@@ -145,4 +153,6 @@ class ChildRecord:
             self.error,
             history,
             self.test_acc,
+            self.latency_ms,
+            json.loads(self.latency_json) if self.latency_json else None,
         )

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS children (
     params INTEGER,
     flops INTEGER,
     train_seconds REAL NOT NULL DEFAULT 0,
-    status TEXT NOT NULL,            -- ok | failed | pending (in flight: submitted, no result yet)
+    status TEXT NOT NULL,            -- ok | failed | pending (in flight: submitted, no result yet) | over_limit
     error TEXT,
     cached INTEGER NOT NULL DEFAULT 0,
     history_json TEXT,               -- per-epoch metrics of the child's training
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS children (
     arrival INTEGER,                 -- finished rows numbered 0, 1, 2, ... as their results arrived; NULL: pending
     proposal_log_prob REAL,          -- log pi(arch) under the policy that proposed it (--in-flight); else NULL
     test_acc REAL,                   -- a benchmark's held-out accuracy (never a reward); NULL when trained
+    latency_ms REAL,                 -- median batch-1 forward time, when the run measured latency
+    latency_json TEXT,               -- every batch size's latency measurement (device, median, IQR, runs)
     PRIMARY KEY (episode, child)
 );
 CREATE INDEX IF NOT EXISTS children_by_hash ON children (arch_hash);
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS shared_epochs (  -- weight sharing: one row per epoch
 
 
 _PENDING = ChildStatus.PENDING.value
+_OVER = ChildStatus.OVER_LIMIT.value
 
 
 def rung_checkpoint_path(run_dir: str | Path, episode: int, child: int) -> Path:
@@ -93,8 +96,16 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(children)")}
-            # Columns a run folder from an earlier version lacks (before successive halving, --in-flight, benchmarks).
-            added = (("rung", "INTEGER"), ("arrival", "INTEGER"), ("proposal_log_prob", "REAL"), ("test_acc", "REAL"))
+            # Columns a run folder from an earlier version lacks (before successive halving, --in-flight, benchmarks,
+            # objectives).
+            added = (
+                ("rung", "INTEGER"),
+                ("arrival", "INTEGER"),
+                ("proposal_log_prob", "REAL"),
+                ("test_acc", "REAL"),
+                ("latency_ms", "REAL"),
+                ("latency_json", "TEXT"),
+            )
             for name, kind in added:
                 if name not in columns:
                     self.db.execute(f"ALTER TABLE children ADD COLUMN {name} {kind}")
@@ -194,12 +205,12 @@ class RunStore:
         return _record(cur.fetchone())
 
     def distinct_evaluated(self, before_episode: int | None = None) -> int:
-        """How many children were really evaluated (not answered from the store), in all or in the episodes before
-        one: a search budget's count."""
-        query = "SELECT COUNT(*) FROM children WHERE cached=0 AND status!=?"
+        """How many children were really evaluated (not answered from the store, not over a limit), in all or in the
+        episodes before one: a search budget's count."""
+        query = "SELECT COUNT(*) FROM children WHERE cached=0 AND status NOT IN (?, ?)"
         if before_episode is None:
-            return self.db.execute(query, (_PENDING,)).fetchone()[0]
-        return self.db.execute(query + " AND episode<?", (_PENDING, before_episode)).fetchone()[0]
+            return self.db.execute(query, (_PENDING, _OVER)).fetchone()[0]
+        return self.db.execute(query + " AND episode<?", (_PENDING, _OVER, before_episode)).fetchone()[0]
 
     def children(self) -> list[ChildRecord]:
         cur = self.db.execute("SELECT * FROM children WHERE status!=? ORDER BY episode, child", (_PENDING,))
@@ -214,11 +225,13 @@ class RunStore:
 
     def counts(self) -> dict[str, int]:
         cur = self.db.execute(
-            "SELECT COUNT(*), SUM(cached), SUM(status=?), SUM(cached=0 AND status=?) FROM children WHERE status!=?",
-            (ChildStatus.FAILED.value, ChildStatus.OK.value, _PENDING),
+            "SELECT COUNT(*), SUM(cached), SUM(status=?), SUM(cached=0 AND status=?), SUM(status=?) FROM children "
+            "WHERE status!=?",
+            (ChildStatus.FAILED.value, ChildStatus.OK.value, _OVER, _PENDING),
         )
-        total, cached, failed, trained = cur.fetchone()
-        return {"children": total, "cached": cached or 0, "failed": failed or 0, "evaluated": trained or 0}
+        total, cached, failed, trained, over = cur.fetchone()
+        counts = {"children": total, "cached": cached or 0, "failed": failed or 0, "evaluated": trained or 0}
+        return {**counts, "over_limit": over} if over else counts
 
     # ----- controller steps ----------------------------------------------------------------------
     def record_step(self, episode: int, stats: dict[str, float], num_layers: int) -> None:

@@ -36,8 +36,10 @@ from nasrl.run.store import RunStore
 from nasrl.search.drivers import Driver, make_driver
 from nasrl.search.evaluators import Evaluator, evaluator_kind
 from nasrl.search.evaluators.data import load_search_data
+from nasrl.search.objective import make_objective
 from nasrl.search.progress import progress_display
 from nasrl.search.session import Session
+from nasrl.search.storing import write_pareto
 from nasrl.search.strategies import make_strategy
 from nasrl.space import Architecture
 from nasrl.space.describe import layer_table
@@ -143,6 +145,7 @@ def run_search(
         evaluator, note = build_evaluator(cfg, progress)  # data problems stop the run before its folder holds any
     else:
         note = f"Evaluator: {type(evaluator).__name__} (given by the caller)"
+    objective = make_objective(cfg, getattr(evaluator, "geometry", None))  # a missing latency device stops it here
     driver = make_driver(cfg, evaluator, note)
     if not resume:
         save_config(cfg, run_dir / "config.yaml")  # first, so any later kill leaves a folder --resume continues
@@ -154,7 +157,9 @@ def run_search(
         raise
     log = RunLog(store.run_dir, console=console, quiet=quiet)
     strategy = make_strategy(cfg.strategy.name, cfg.search_space(), cfg.run.seed, cfg.strategy_settings())
-    session = Session(cfg, store, log, strategy, board, progress)
+    session = Session(cfg, store, log, strategy, board, progress, objective=objective)
+    if objective.active:
+        log.info(objective.describe(), event="objective", **cfg.objective.model_dump())
     optimum = getattr(evaluator, "test_optimum", None)  # an evaluator a test hands in may lack it
     if optimum is not None:
         store.set_meta(test_optimum=optimum)
@@ -174,6 +179,7 @@ def run_search(
         if board is not None:
             board.close()
     episodes_done, best = driver.outcome(session)
+    write_pareto(store)
     summary = SearchSummary(store.run_dir, status, episodes_done, best, store.counts(), time.perf_counter() - started)
     store.set_meta(status=status, updated=time.time())
     if status == "finished" and not evaluator.shares_weights:  # weight sharing logged its derived architecture

@@ -3,7 +3,7 @@ driver does with them after an evaluation or an update (the best so far, the ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.progress import Progress
@@ -12,6 +12,7 @@ from nasrl.config import SearchConfig
 from nasrl.run.log import RunLog, format_seconds
 from nasrl.run.records import ChildRecord
 from nasrl.run.store import RunStore
+from nasrl.search.objective import Objective
 from nasrl.search.storing import write_best
 from nasrl.search.strategies import Strategy, strategy_kind
 from nasrl.search.strategies.collapse import collapse_warning
@@ -20,7 +21,8 @@ from nasrl.space import uniform_entropy
 
 @dataclass
 class Session:
-    """What a driver works with; `best` is the best child so far, `episode` the episode (or epoch) under way."""
+    """What a driver works with; `best` is the best child so far (within the objective's limits), `episode` the
+    episode (or epoch) under way, `objective` what the children's rewards mean."""
 
     cfg: SearchConfig
     store: RunStore
@@ -30,6 +32,7 @@ class Session:
     progress: Progress | None
     best: ChildRecord | None = None
     episode: int = 0
+    objective: Objective = field(default_factory=Objective)
 
     def note_best(self, records: list[ChildRecord]) -> None:
         """A child better than every earlier one becomes best_architecture.json at once."""

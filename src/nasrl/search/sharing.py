@@ -35,7 +35,9 @@ from nasrl.data import Loader, Preprocess
 from nasrl.nets.builder import build_shared
 from nasrl.run.records import ChildRecord, ChildResult
 from nasrl.run.store import RunStore
+from nasrl.search.costs import Geometry
 from nasrl.search.evaluators.base import child_seed
+from nasrl.search.objective import Objective
 from nasrl.search.strategies import Strategy
 from nasrl.space import Architecture
 from nasrl.train.loop import sgdr_lr
@@ -81,6 +83,12 @@ class SharedWeights:
         )
         self.reward_batches = Loader(val, batch, preprocess, device, train=True, augment=False, seed=cfg.run.seed + 1)
         self.val_batches = Loader(val, 2 * batch, preprocess, device)
+
+    @property
+    def geometry(self) -> Geometry:
+        """What the derived children are built for: the data's classes, channels and image side."""
+        x = self.train_split.x
+        return Geometry(self.num_classes, int(x.shape[1]), int(x.shape[-1]))
 
     def lr_at(self, epoch: int) -> float:
         cfg = self.cfg
@@ -159,10 +167,17 @@ def batch_statistics(network: torch.nn.Module, on: bool) -> Iterator[None]:
 
 
 def run_epoch(
-    shared: SharedWeights, strategy: Strategy, store: RunStore, epoch: int, on_step: Any = None
+    shared: SharedWeights,
+    strategy: Strategy,
+    store: RunStore,
+    epoch: int,
+    on_step: Any = None,
+    objective: Objective | None = None,
 ) -> EpochStats:
-    """Steps 1 and 2 of the module docstring for one epoch; its children and controller steps are stored."""
-    cfg = shared.cfg
+    """Steps 1 and 2 of the module docstring for one epoch; its children and controller steps are stored. With an
+    `objective`, a sample over its limits is not scored (its reward is the penalty) and the others' rewards are the
+    objective's of their minibatch accuracy."""
+    cfg, objective = shared.cfg, objective or Objective()
     start = time.perf_counter()
     loss, acc = shared.train_epoch(epoch, strategy.propose(len(shared.train_batches)))
     batches = shared.reward_stream(epoch)
@@ -170,10 +185,11 @@ def run_epoch(
     entropy = 0.0
     for step in range(cfg.evaluator.controller_steps):
         architectures = strategy.propose(cfg.run.children)
-        rewards = [shared.accuracy(arch, [next(batches)]) for arch in architectures]
+        results = [_path_result(shared, objective, arch, batches) for arch in architectures]
+        rewards = [r.reward for r in results]
         episode = epoch * cfg.evaluator.controller_steps + step
-        for k, (arch, reward) in enumerate(zip(architectures, rewards)):
-            store.record_child(ChildRecord.of(episode, k, arch, ChildResult(reward=reward, val_acc=reward)))
+        for k, (arch, result) in enumerate(zip(architectures, results)):
+            store.record_child(ChildRecord.of(episode, k, arch, result))
         stats = strategy.update(architectures, rewards)
         store.record_step(episode, stats, cfg.max_layers)
         rewards_seen += rewards
@@ -182,6 +198,15 @@ def run_epoch(
             on_step(step + 1)
     mean_reward = sum(rewards_seen) / len(rewards_seen)
     return EpochStats(loss, acc, shared.lr_at(epoch), mean_reward, entropy, time.perf_counter() - start)
+
+
+def _path_result(shared: SharedWeights, objective: Objective, arch: Architecture, batches: Any) -> ChildResult:
+    """A sampled path's reward on the next minibatch, or the objective's penalty when it is over a limit."""
+    judged = objective.judge(arch)
+    if judged.over_limit:
+        return objective.over_limit_result(judged)
+    acc = shared.accuracy(arch, [next(batches)])
+    return objective.score(arch, ChildResult(reward=acc, val_acc=acc))
 
 
 @dataclass

@@ -9,6 +9,7 @@ from nasrl.run.atomic import write_json_atomic
 from nasrl.run.log import RunLog, format_seconds
 from nasrl.run.records import ChildRecord, ChildResult, ChildStatus
 from nasrl.run.store import RunStore
+from nasrl.search.objective import pareto_fronts
 from nasrl.space import Architecture
 
 
@@ -84,6 +85,38 @@ def store_cached(
     return rec
 
 
+def store_over_limit(
+    store: RunStore,
+    log: RunLog,
+    episode: int,
+    index: int,
+    arch: Architecture,
+    result: ChildResult,
+    proposal_log_prob: float | None = None,
+) -> ChildRecord:
+    """A child over a hard limit of the objective (`Objective.over_limit_result`): stored, never trained."""
+    rec = ChildRecord.of(episode, index, arch, result, proposal_log_prob=proposal_log_prob)
+    store.record_child(rec)
+    log.reward(
+        f"  child {index + 1}: {result.error}, not trained (reward {result.reward:g})",
+        event="child_over_limit",
+        episode=episode,
+        child=index,
+        reward=result.reward,
+        params=result.params,
+        flops=result.flops,
+        latency_ms=result.latency_ms,
+    )
+    return rec
+
+
+def write_pareto(store: RunStore) -> None:
+    """pareto.json: the run's Pareto fronts of accuracy against parameters, FLOPs and latency."""
+    fronts = pareto_fronts(store.children())
+    if fronts:
+        write_json_atomic(store.run_dir / "pareto.json", fronts)
+
+
 def write_best(store: RunStore, rec: ChildRecord) -> None:
     """best_architecture.json: the best child so far, with its reward and costs."""
     arch = Architecture.from_json(rec.arch_json)
@@ -98,5 +131,6 @@ def write_best(store: RunStore, rec: ChildRecord) -> None:
             "child": rec.child,
             "params": rec.params,
             "flops": rec.flops,
+            **({"latency_ms": rec.latency_ms} if rec.latency_ms is not None else {}),
         },
     )

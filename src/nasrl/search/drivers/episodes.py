@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import time
 
-from nasrl.run.records import ChildRecord
+from nasrl.run.records import ChildRecord, ChildStatus
 from nasrl.run.store import RunStore, remove_rung_checkpoint
 from nasrl.search.checkpoints import save_search_checkpoint
 from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.schedulers import Decision, Scheduler
 from nasrl.search.session import Session
-from nasrl.search.storing import store_cached, store_result
+from nasrl.search.storing import store_cached, store_over_limit, store_result
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
 
 Pending = list[tuple[int, Architecture]]
+OVER = ChildStatus.OVER_LIMIT
 
 
 class EpisodesDriver(ChildrenDriver):
@@ -82,15 +83,18 @@ class EpisodesDriver(ChildrenDriver):
         for index, arch in enumerate(architectures):
             arch_hash = arch.hash()
             stored = store.child(episode, index)
-            if stored is not None and stored.arch_hash == arch_hash and not rungs:
+            if stored is not None and stored.arch_hash == arch_hash and (not rungs or stored.status == OVER):
                 records[index] = stored  # finished before an interruption: never trained again
-                spent += not stored.cached
+                spent += not stored.cached and stored.status != OVER
                 log.info(f"  child {index + 1}: already stored (reward {stored.reward:.4f})", event="child_reused")
                 continue
             known = store.evaluated(arch_hash)
             # With rungs, this episode's own rows may be half-way (a resumed run): only earlier episodes answer.
             if known is not None and (not rungs or known.episode < episode):
                 records[index] = store_cached(store, log, episode, index, arch, known)
+            elif (judged := session.objective.judge(arch)).over_limit:  # costs nothing: no budget spent
+                over = session.objective.over_limit_result(judged)
+                records[index] = store_over_limit(store, log, episode, index, arch, over)
             elif arch_hash in first_of_hash:
                 duplicates.append((index, arch))
             elif left is not None and spent == left:
@@ -113,7 +117,8 @@ class EpisodesDriver(ChildrenDriver):
         else:
             assert self.executor is not None, "begin() starts the executor"
             for index, arch, result in self.executor.run(episode, pending):
-                records[index] = store_result(store, log, episode, index, arch, result)
+                scored = session.objective.score(arch, result)
+                records[index] = store_result(store, log, episode, index, arch, scored)
         for index, arch in duplicates:
             known = store.evaluated(arch.hash()) or records[first_of_hash[arch.hash()]]
             records[index] = store_cached(store, log, episode, index, arch, known)
@@ -150,7 +155,8 @@ class EpisodesDriver(ChildrenDriver):
                 )
             assert self.executor is not None, "begin() starts the executor"
             for index, arch, result in self.executor.run(episode, train, epochs=epochs):
-                records[index] = store_result(store, log, episode, index, arch, result, rung=rung)
+                scored = session.objective.score(arch, result)
+                records[index] = store_result(store, log, episode, index, arch, scored, rung=rung)
             verdicts = [v for i in todo for v in scheduler.on_result((episode, i), records[i])]
             go_on = [v for v in verdicts if v.decision == Decision.CONTINUE]
             todo = [v.key[1] for v in go_on]

@@ -45,7 +45,7 @@ from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.evaluators.base import Evaluator, child_seed
 from nasrl.search.schedulers import Decision, Key, Verdict
 from nasrl.search.session import Session
-from nasrl.search.storing import store_cached, store_result
+from nasrl.search.storing import store_cached, store_over_limit, store_result
 from nasrl.search.strategies.strategy import AsyncStrategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
@@ -238,8 +238,12 @@ class InFlightDriver(ChildrenDriver):
         if new and (flight.over_budget or (known is None and arch_hash not in flight.running and self.budget_full())):
             flight.over_budget = True  # this proposal and every later one are dropped, never stored
             return
+        judged = self.session.objective.judge(child.arch) if known is None else None
         if known is not None:
             self.arrive(store_cached(store, log, child.episode, child.index, child.arch, known, child.log_prob))
+        elif judged is not None and judged.over_limit:  # never trained: it arrives at once, as a cached child does
+            over = self.session.objective.over_limit_result(judged)
+            self.arrive(store_over_limit(store, log, child.episode, child.index, child.arch, over, child.log_prob))
         else:
             store.record_child(ChildRecord.pending(child.episode, child.index, child.arch, child.log_prob))
             if arch_hash in flight.running:
@@ -277,6 +281,7 @@ class InFlightDriver(ChildrenDriver):
         assert self.session is not None
         store, log, flight = self.session.store, self.session.log, self.flight
         child = flight.running[arch.hash()]
+        result = self.session.objective.score(arch, result)
         if self.scheduler is None:
             self.conclude(
                 child, store_result(store, log, episode, index, arch, result, proposal_log_prob=child.log_prob)

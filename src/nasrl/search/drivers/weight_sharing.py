@@ -19,6 +19,7 @@ from nasrl.run.store import RunStore
 from nasrl.search.checkpoints import load_shared_checkpoint, save_shared_checkpoint
 from nasrl.search.evaluators import evaluator_kind
 from nasrl.search.evaluators.data import load_search_data
+from nasrl.search.objective import Objective, make_objective
 from nasrl.search.session import Session
 from nasrl.search.sharing import Derived, SharedWeights, derive, random_baseline, run_epoch
 from nasrl.search.strategies import Strategy, make_strategy
@@ -79,12 +80,14 @@ class WeightSharingDriver:
             if progress is not None and task is not None:
                 progress.update(task, completed=0, description=f"epoch {epoch + 1}/{cfg.evaluator.shared_epochs}")
             self.run_one_epoch(session, _step_counter(progress, task))
-        self.best = derive_and_write(self.shared, session.strategy, store, log, cfg.evaluator.derive_samples)
+        self.best = derive_and_write(
+            self.shared, session.strategy, store, log, cfg.evaluator.derive_samples, objective=session.objective
+        )
 
     def run_one_epoch(self, session: Session, on_step: Any) -> None:
         """One epoch of shared weights and controller steps, stored and checkpointed."""
         cfg, store, epoch = self.cfg, session.store, self.epoch
-        stats = run_epoch(self.shared, session.strategy, store, epoch, on_step)
+        stats = run_epoch(self.shared, session.strategy, store, epoch, on_step, session.objective)
         store.record_shared_epoch(epoch, stats.as_dict())
         if session.board is not None:
             session.board.shared_epoch(epoch, stats.as_dict())
@@ -132,21 +135,27 @@ def derive_and_write(
     samples: int,
     check: int = 0,
     check_epochs: int = 2,
+    objective: Objective | None = None,
 ) -> ChildRecord:
     """Derive, write best_architecture.json and derived.json (the ranked list), log the top, and with `check` run
-    the rank check; the best as a row."""
-    ranked = derive(shared, strategy, samples)
+    the rank check; the best as a row. With an `objective`, the ranking is by its reward among the samples within
+    its limits (the checks still score every sample)."""
+    objective = objective or Objective()
+    sampled = derive(shared, strategy, samples)
+    ranked, rewards = _by_objective(sampled, objective, samples)
     scored_randoms = random_baseline(shared, samples, shared.cfg.run.seed + 1)
     randoms = [d.val_acc for d in scored_randoms]
-    write_json_atomic(store.run_dir / "derived.json", [_derived_entry(rank, d) for rank, d in enumerate(ranked, 1)])
-    best = ranked[0]
+    entries = [{**_derived_entry(rank, d), "reward": r} for rank, (d, r) in enumerate(zip(ranked, rewards), 1)]
+    write_json_atomic(store.run_dir / "derived.json", entries)
+    best, costs = ranked[0], objective.judge(ranked[0].architecture).costs
     accs = [d.val_acc for d in ranked]
     baseline = {"samples": len(randoms), "best": randoms[0], "median": _median(randoms)}
     write_json_atomic(
         store.best_path,
         {
-            **_derived_entry(1, best),
-            "reward": best.val_acc,
+            **entries[0],
+            **({"params": costs.params, "flops": costs.flops} if objective.active else {}),
+            **({"latency_ms": costs.latency_ms} if costs.latency_ms is not None else {}),
             "sampled": samples,
             "scored_with": "shared weights, whole validation split",
             "policy_median": _median(accs),
@@ -167,10 +176,27 @@ def derive_and_write(
     )
     table = _table_of(shared.cfg)
     if table is not None:
-        _table_check(shared, ranked, scored_randoms, table, store, log)
+        _table_check(shared, sampled, scored_randoms, table, store, log)
     if check:
-        _rank_check(shared, [*ranked, *scored_randoms], store, log, check, check_epochs)
-    return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=best.val_acc, val_acc=best.val_acc))
+        _rank_check(shared, [*sampled, *scored_randoms], store, log, check, check_epochs)
+    return ChildRecord.of(-1, 0, best.architecture, ChildResult(reward=rewards[0], val_acc=best.val_acc))
+
+
+def _by_objective(sampled: list[Derived], objective: Objective, samples: int) -> tuple[list[Derived], list[float]]:
+    """The samples within the objective's limits, best reward first, and their rewards; none within is one
+    sentence (the run's checkpoint stays: derive again with more samples)."""
+    scored = []
+    for d in sampled:
+        judged = objective.judge(d.architecture)
+        if not judged.over_limit:
+            scored.append((d, objective.reward(d.val_acc, judged.costs)))
+    if not scored:
+        raise UserError(
+            f"None of the {samples} architectures sampled from the final policy is within the objective's limits: "
+            "derive again with more samples (`nasrl derive RUN_DIR --samples 1000`), or loosen the limits."
+        )
+    scored.sort(key=lambda pair: -pair[1])
+    return [d for d, _ in scored], [r for _, r in scored]
 
 
 def _table_of(cfg: SearchConfig) -> BenchmarkTable | None:
@@ -280,7 +306,8 @@ def derive_run(
         epoch = restore_shared(store, shared, strategy)
         log.step(f"Deriving from the checkpoint after epoch {epoch} of {cfg.evaluator.shared_epochs}", event="derive")
         samples = samples or cfg.evaluator.derive_samples
-        return derive_and_write(shared, strategy, store, log, samples, rank_check, rank_epochs)
+        objective = make_objective(cfg, shared.geometry)
+        return derive_and_write(shared, strategy, store, log, samples, rank_check, rank_epochs, objective)
     finally:
         log.close()
         store.close()

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from nasrl.benchmarks import BENCHMARKS, BenchmarkTable, load_table
+from nasrl.benchmarks.costs import DATASET_GEOMETRY
 from nasrl.config import SearchConfig
 from nasrl.run.records import ChildResult
+from nasrl.search.costs import Geometry
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
 from nasrl.space import Architecture
@@ -52,6 +54,8 @@ class BenchmarkEvaluator:
         self.key = BENCHMARKS[table.benchmark].key
         #: The best held-out accuracy any architecture has: a run's regret is measured against it.
         self.test_optimum = table.optimum / 100
+        #: The network the table's figures are of: its data set's classes and image side (costs are counted on it).
+        self.geometry = Geometry(*DATASET_GEOMETRY[table.dataset])
 
     @classmethod
     def build(cls, cfg: SearchConfig, data: SearchData | None, progress: Any) -> tuple[BenchmarkEvaluator, str]:

@@ -13,6 +13,7 @@ from nasrl.config import SearchConfig
 from nasrl.nets import builder
 from nasrl.run.records import ChildResult
 from nasrl.run.store import rung_checkpoint_path
+from nasrl.search.costs import Geometry
 from nasrl.search.evaluators.base import AnySpace, child_seed, reward_from_history
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
@@ -78,6 +79,12 @@ class TrainEvaluator(AnySpace):
         reporter = ChildProgress(progress) if progress is not None else False
         evaluator = cls(cfg, data.train, data.val, data.device, num_classes=data.num_classes, progress=reporter)
         return evaluator, data.note
+
+    @property
+    def geometry(self) -> Geometry:
+        """What its children are built for: the data's classes, channels and image side."""
+        x = self.train_split.x
+        return Geometry(self.num_classes, int(x.shape[1]), int(x.shape[-1]))
 
     def _move_data_to(self, device: torch.device) -> None:
         """Copy the splits to the training device once per process, not once per child (a GPU's case)."""
