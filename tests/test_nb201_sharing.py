@@ -232,3 +232,18 @@ def test_kill_9_mid_epoch_of_an_nb201_search_and_resume_equals_the_uninterrupted
     assert _rows(part, CHILDREN) == _rows(nb201_run, CHILDREN)
     assert (part / "derived.json").read_text() == (nb201_run / "derived.json").read_text()
     assert (part / "rank_check.json").read_text() == (nb201_run / "rank_check.json").read_text()
+
+
+def test_a_shared_search_under_a_limit_never_scores_or_derives_a_cell_over_it(tmp_path):
+    """Weight sharing under --max-params: a sampled cell over the limit gets the penalty without a forward pass,
+    and the derived cell is the best within the limit."""
+    run = tmp_path / "limited"
+    assert main([*_search_args(run, "random"), "--max-params", "6e5", "--derive-samples", "16"]) == 0
+    stored = _rows(run, "SELECT status, params, reward, val_acc FROM children")
+    over = [r for r in stored if r[0] == "over_limit"]
+    assert over and all(p > 6e5 and reward == 0.0 and acc is None for _, p, reward, acc in over)
+    assert all(p <= 6e5 for s, p, _, _ in stored if s == "ok")
+    best = json.loads((run / "best_architecture.json").read_text())
+    derived = json.loads((run / "derived.json").read_text())
+    assert best["params"] <= 6e5 and best["hash"] == derived[0]["hash"]
+    assert [d["reward"] for d in derived] == sorted((d["reward"] for d in derived), reverse=True)

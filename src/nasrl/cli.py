@@ -34,6 +34,58 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(layer_table(arch))
     print(f"parameters: {builder.count_parameters(model)}")
     print(f"GFLOPs per 32x32 image: {builder.count_flops(model) / 1e9:.3f}")
+    if args.latency:
+        _print_latency(model, args)
+    return 0
+
+
+def _print_latency(model: Any, args: argparse.Namespace) -> None:
+    """`nasrl show --latency`: the median forward time at batch 1 and `--batch-size`, on `--latency-device`."""
+    from nasrl.nets.latency import latency_device, measure_latency
+
+    if args.batch_size < 1 or args.resolution < 8:
+        raise UserError("--batch-size must be at least 1 and --resolution at least 8.")
+    device = latency_device(args.latency_device)
+    for batch in dict.fromkeys((1, args.batch_size)):
+        m = measure_latency(model, device, batch, args.resolution)
+        print(
+            f"latency at batch {batch}, {args.resolution}x{args.resolution}: median {m.median_ms:.3f} ms "
+            f"(IQR {m.iqr_ms:.3f} ms over {m.runs} runs; {m.device}, {m.threads} threads)"
+        )
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from nasrl.config import parse_milliseconds, parse_size
+    from nasrl.search.best import best_under, write_pick
+    from nasrl.search.objective import format_cost
+
+    limits = {}
+    for cost, flag, parse in (
+        ("params", "--max-params", parse_size),
+        ("flops", "--max-flops", parse_size),
+        ("latency_ms", "--max-latency-ms", parse_milliseconds),
+    ):
+        value = getattr(args, cost)
+        if value is not None:
+            try:
+                limits[cost] = parse(value)
+            except ValueError as e:
+                raise UserError(f"Bad value for {flag}: {e}.") from None
+    if not limits:
+        raise UserError("Give a limit: --max-params, --max-flops or --max-latency-ms (e.g. --max-params 5e5).")
+    pick = best_under(args.run_dir, limits, args.latency_device)
+    rec = pick.child
+    costs = ", ".join(format_cost(c, v) for c, v in pick.costs.items() if v is not None)
+    test = f", benchmark test accuracy {100 * rec.test_acc:.2f}" if rec.test_acc is not None else ""
+    print(
+        f"best within {' and '.join('at most ' + format_cost(c, v) for c, v in limits.items())}: episode "
+        f"{rec.episode + 1}, child {rec.child + 1}, validation accuracy {rec.val_acc or rec.reward:.4f}{test}; "
+        f"{costs} ({pick.within} of {pick.evaluated} evaluated children known to be within"
+        f"{f'; {pick.timed_now} timed now' if pick.timed_now else ''})"
+    )
+    if args.output:
+        write_pick(pick, Path(args.output), limits)
+        print(f"wrote {args.output} (retrain it: nasrl train --arch {args.output})")
     return 0
 
 
@@ -230,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="describe an architecture: layers, parameters, FLOPs")
     show.add_argument("arch", help="a zoo name (nascnn15, seed-baseline) or an architecture JSON file")
     show.add_argument("--json", action="store_true", help="print the canonical JSON instead of the table")
+    show.add_argument("--latency", action="store_true", help="also time a forward pass (median, batch 1 and N)")
+    show.add_argument("--latency-device", default="cpu", help="--latency: the device to time on [cpu]")
+    show.add_argument("--batch-size", type=int, default=128, help="--latency: the larger batch timed [128]")
+    show.add_argument("--resolution", type=int, default=32, help="--latency: the image side in pixels [32]")
     show.set_defaults(func=cmd_show)
 
     exp = sub.add_parser(
@@ -287,6 +343,19 @@ def _add_baseline_parser(sub: argparse._SubParsersAction) -> None:
     )
     baseline.add_argument("--quiet", action="store_true", help="no progress bars (the sentence still prints)")
     baseline.set_defaults(func=cmd_baseline)
+    best = sub.add_parser(
+        "best",
+        help="the most accurate child of a run under a limit: parameters, FLOPs or latency",
+        description="Pick, after the fact, the most accurate evaluated child of a search run within limits on its "
+        "parameters, FLOPs or batch-1 latency (a run that measured no latency has its candidates timed now).",
+    )
+    best.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a nasrl search run")
+    best.add_argument("--max-params", dest="params", metavar="N", help="at most this many parameters (5e5, 500k)")
+    best.add_argument("--max-flops", dest="flops", metavar="N", help="at most this many FLOPs per image (2e8, 200M)")
+    best.add_argument("--max-latency-ms", dest="latency_ms", metavar="MS", help="at most this batch-1 latency (ms)")
+    best.add_argument("--latency-device", default=None, help="time children without a stored latency here [cpu]")
+    best.add_argument("-o", "--output", default=None, help="write the pick as an architecture file (JSON)")
+    best.set_defaults(func=cmd_best)
 
 
 def _add_run_parsers(sub: argparse._SubParsersAction) -> None:

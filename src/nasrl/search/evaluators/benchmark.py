@@ -14,7 +14,7 @@ from nasrl.benchmarks import BENCHMARKS, BenchmarkTable, load_table
 from nasrl.benchmarks.costs import DATASET_GEOMETRY
 from nasrl.config import SearchConfig
 from nasrl.run.records import ChildResult
-from nasrl.search.costs import Geometry
+from nasrl.search.costs import Geometry, shipped_counts
 from nasrl.search.evaluators.data import SearchData
 from nasrl.search.evaluators.registry import register_evaluator
 from nasrl.space import Architecture
@@ -71,4 +71,6 @@ class BenchmarkEvaluator:
     def evaluate(self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None) -> ChildResult:
         entry = self.table.lookup(self.key(arch))
         reward = entry.reward_acc / 100
-        return ChildResult(reward=reward, val_acc=reward, test_acc=entry.test_acc / 100)
+        counts = shipped_counts(arch, self.geometry)  # nasrl's network's size, for the front and `nasrl best`
+        params, flops = counts if counts is not None else (None, None)
+        return ChildResult(reward=reward, val_acc=reward, params=params, flops=flops, test_acc=entry.test_acc / 100)

@@ -1,0 +1,91 @@
+"""The best child under limits, picked after the fact from any run's store (`nasrl best RUN_DIR --max-params 5e5`).
+
+A run searched with one objective still holds every child it evaluated with its accuracy and costs, so "the most
+accurate network under 500k parameters" needs no new search. A latency limit reads each child's stored latency; a
+run that measured none has its candidates timed now, most accurate first, until one is within the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nasrl.benchmarks.costs import DATASET_GEOMETRY
+from nasrl.errors import UserError
+from nasrl.report.runs import read_search
+from nasrl.run.atomic import write_json_atomic
+from nasrl.run.records import ChildRecord
+from nasrl.search.costs import CostMeter, Geometry
+from nasrl.search.objective import accuracy_of, format_cost
+from nasrl.space import Architecture
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The most accurate child within the limits, its costs, and how many evaluated children were within."""
+
+    child: ChildRecord
+    costs: dict[str, float | None]
+    within: int
+    evaluated: int
+    timed_now: int  # candidates whose latency was measured by this call
+
+
+def best_under(
+    run_dir: str | Path, limits: dict[str, float], latency_device: str | None = None, seconds: float = 0.2
+) -> Pick:
+    """The most accurate evaluated child of a run within `limits` (cost name -> most it may be)."""
+    run = read_search(run_dir)
+    evaluated = sorted(
+        (c for c in run.children if c.ok and not c.cached), key=lambda c: (-accuracy_of(c), c.episode, c.child)
+    )
+    if not evaluated:
+        raise UserError(f"{run_dir} holds no evaluated child yet: let the search run, then ask again.")
+    meter = _meter(run.config, latency_device, seconds) if "latency_ms" in limits else None
+    within, pick, timed = 0, None, 0
+    for rec in evaluated:
+        costs: dict[str, float | None] = {"params": rec.params, "flops": rec.flops, "latency_ms": rec.latency_ms}
+        if meter is not None and rec.latency_ms is None and pick is None:
+            costs["latency_ms"] = meter.costs(Architecture.from_json(rec.arch_json)).latency_ms
+            timed += 1
+        if any(costs[c] is None for c in limits):
+            continue  # a cost this child never had measured, found after the pick: not counted either way
+        if all(costs[c] <= v for c, v in limits.items()):  # type: ignore[operator]
+            within += 1
+            pick = pick or Pick(rec, costs, 0, len(evaluated), 0)
+    if pick is None:
+        said = " and ".join(f"at most {format_cost(c, v)}" for c, v in limits.items())
+        raise UserError(f"None of the {len(evaluated)} evaluated children of {run_dir} has {said}: loosen the limit.")
+    return Pick(pick.child, pick.costs, within, len(evaluated), timed)
+
+
+def _meter(config: dict[str, Any], device_name: str | None, seconds: float) -> CostMeter:
+    """Times a run's children at batch 1 as it would have built them: its benchmark's network, or its data's
+    resolution."""
+    from nasrl.nets.latency import latency_device
+
+    dataset = config.get("benchmark_dataset") if config.get("evaluator") == "benchmark" else None
+    geometry = Geometry(*DATASET_GEOMETRY[dataset]) if dataset else Geometry(resolution=config.get("resolution", 32))
+    return CostMeter(geometry, latency_device(device_name or "cpu"), (1,), seconds)  # limits read batch 1
+
+
+def write_pick(pick: Pick, path: Path, limits: dict[str, float]) -> None:
+    """The pick in best_architecture.json's form (`nasrl train --arch PATH` retrains it), with its limits."""
+    rec = pick.child
+    write_json_atomic(
+        path,
+        {
+            "architecture": Architecture.from_json(rec.arch_json).to_dict(),
+            "hash": rec.arch_hash,
+            "reward": rec.reward,
+            "val_acc": rec.val_acc,
+            "episode": rec.episode,
+            "child": rec.child,
+            **{k: v for k, v in pick.costs.items() if v is not None},
+            **({"test_acc": rec.test_acc} if rec.test_acc is not None else {}),
+            "limits": limits,
+            "within": pick.within,
+            "evaluated": pick.evaluated,
+        },
+    )
