@@ -257,3 +257,24 @@ def test_a_results_row_keeps_its_latency_through_the_store(tmp_path):
     store.record_child(ChildRecord.of(0, 0, zoo.get("seed-baseline"), result))
     back = store.child(0, 0)
     assert back.latency_ms == 2.0 and back.result().latency == timed
+
+
+def test_python_reads_like_the_command_line_for_best_and_latency(tmp_path):
+    from nasrl import api
+    from nasrl.errors import UserError
+
+    summary = api.search(
+        config="default",
+        evaluator="benchmark",
+        max_evaluations=20,
+        max_params="3e5",
+        children=5,
+        run_dir=str(tmp_path / "py"),
+    )
+    assert summary.best is not None and summary.best.params <= 3e5
+    pick = api.best(summary.run_dir, max_params="2e5")
+    assert pick.child.params <= 2e5 and pick.limits == {"params": 2e5}
+    with pytest.raises(UserError, match="Give a limit: max_params, max_flops or max_latency_ms"):
+        api.best(summary.run_dir)
+    measured = api.latency("seed-baseline", batch=2, resolution=16)
+    assert measured.device == "cpu" and measured.batch == 2 and measured.median_ms > 0

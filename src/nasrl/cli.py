@@ -55,24 +55,11 @@ def _print_latency(model: Any, args: argparse.Namespace) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from nasrl.config import parse_milliseconds, parse_size
-    from nasrl.search.best import best_under, write_pick
+    from nasrl.search.best import best_under, read_limits, write_pick
     from nasrl.search.objective import format_cost
 
-    limits = {}
-    for cost, flag, parse in (
-        ("params", "--max-params", parse_size),
-        ("flops", "--max-flops", parse_size),
-        ("latency_ms", "--max-latency-ms", parse_milliseconds),
-    ):
-        value = getattr(args, cost)
-        if value is not None:
-            try:
-                limits[cost] = parse(value)
-            except ValueError as e:
-                raise UserError(f"Bad value for {flag}: {e}.") from None
-    if not limits:
-        raise UserError("Give a limit: --max-params, --max-flops or --max-latency-ms (e.g. --max-params 5e5).")
+    given = {"params": args.params, "flops": args.flops, "latency_ms": args.latency_ms}
+    limits = read_limits(given, {cost: f"--max-{cost.replace('_', '-')}" for cost in given}, "--max-params 5e5")
     pick = best_under(args.run_dir, limits, args.latency_device)
     rec = pick.child
     costs = ", ".join(format_cost(c, v) for c, v in pick.costs.items() if v is not None)
@@ -84,7 +71,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         f"{f'; {pick.timed_now} timed now' if pick.timed_now else ''})"
     )
     if args.output:
-        write_pick(pick, Path(args.output), limits)
+        write_pick(pick, Path(args.output))
         print(f"wrote {args.output} (retrain it: nasrl train --arch {args.output})")
     return 0
 

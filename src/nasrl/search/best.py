@@ -21,10 +21,29 @@ from nasrl.search.objective import accuracy_of, format_cost
 from nasrl.space import Architecture
 
 
+def read_limits(given: dict[str, Any], names: dict[str, str], example: str) -> dict[str, float]:
+    """Limits as a user gave them (cost -> text or number, None when not given) as numbers; `names` says how the
+    user wrote each (`--max-params`, or `max_params` from Python), for the one sentence on a bad or missing one."""
+    from nasrl.config import parse_milliseconds, parse_size
+
+    limits = {}
+    for cost, value in given.items():
+        if value is not None:
+            try:
+                limits[cost] = parse_milliseconds(value) if cost == "latency_ms" else parse_size(value)
+            except ValueError as e:
+                raise UserError(f"Bad value for {names[cost]}: {e}.") from None
+    if not limits:
+        *first, last = names.values()
+        raise UserError(f"Give a limit: {', '.join(first)} or {last} (for example {example}).")
+    return limits
+
+
 @dataclass(frozen=True)
 class Pick:
     """The most accurate child within the limits, its costs, and how many evaluated children were within."""
 
+    limits: dict[str, float]
     child: ChildRecord
     costs: dict[str, float | None]
     within: int
@@ -53,11 +72,11 @@ def best_under(
             continue  # a cost this child never had measured, found after the pick: not counted either way
         if all(costs[c] <= v for c, v in limits.items()):  # type: ignore[operator]
             within += 1
-            pick = pick or Pick(rec, costs, 0, len(evaluated), 0)
+            pick = pick or Pick(limits, rec, costs, 0, len(evaluated), 0)
     if pick is None:
         said = " and ".join(f"at most {format_cost(c, v)}" for c, v in limits.items())
         raise UserError(f"None of the {len(evaluated)} evaluated children of {run_dir} has {said}: loosen the limit.")
-    return Pick(pick.child, pick.costs, within, len(evaluated), timed)
+    return Pick(limits, pick.child, pick.costs, within, len(evaluated), timed)
 
 
 def _meter(config: dict[str, Any], device_name: str | None, seconds: float) -> CostMeter:
@@ -70,7 +89,7 @@ def _meter(config: dict[str, Any], device_name: str | None, seconds: float) -> C
     return CostMeter(geometry, latency_device(device_name or "cpu"), (1,), seconds)  # limits read batch 1
 
 
-def write_pick(pick: Pick, path: Path, limits: dict[str, float]) -> None:
+def write_pick(pick: Pick, path: Path) -> None:
     """The pick in best_architecture.json's form (`nasrl train --arch PATH` retrains it), with its limits."""
     rec = pick.child
     write_json_atomic(
@@ -84,7 +103,7 @@ def write_pick(pick: Pick, path: Path, limits: dict[str, float]) -> None:
             "child": rec.child,
             **{k: v for k, v in pick.costs.items() if v is not None},
             **({"test_acc": rec.test_acc} if rec.test_acc is not None else {}),
-            "limits": limits,
+            "limits": pick.limits,
             "within": pick.within,
             "evaluated": pick.evaluated,
         },
