@@ -130,3 +130,28 @@ def test_nb201_proxy_resumes_and_prints_the_hand_computed_agreement(tmp_path, mo
     assert float(fields[9]) == (1.0 if best_by_proxy == 0 else 0.0)
     reference = next(line for line in second.splitlines() if line.startswith("| NB201 valid-12ep"))
     assert [f.strip() for f in reference.strip("|").split("|")][4:6] == ["1.000", "1.000"]
+
+
+def test_nb201_constrained_bench_prints_regret_and_no_best_over_the_limit():
+    out = _run_bench(
+        "nb201_constrained.py",
+        "--strategies",
+        "random",
+        "local:1",
+        "--seeds",
+        "0-1",
+        "--budgets",
+        "20",
+        "--shares",
+        "0.25",
+        "--workers",
+        "1",
+    )
+    assert "at most 382,886 parameters (25% of the largest cell; 9604 cells within): constrained optimum 93.60" in out
+    lines = [line for line in out.splitlines() if "20 archs" in line]
+    assert len(lines) == 2 and all("over the limit 0/2" in line and "regret" in line for line in lines)
+
+
+def test_latency_bench_ranks_the_cells_it_times():
+    out = _run_bench("latency.py", "--cells", "3", "--repeats", "2", "--batch", "1", "--seconds", "0.01")
+    assert "3 cells x 2 repeats on CPU, 1 thread(s)" in out and "Kendall tau between repeats" in out

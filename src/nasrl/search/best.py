@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nasrl.benchmarks.costs import DATASET_GEOMETRY
 from nasrl.errors import UserError
 from nasrl.report.runs import read_search
 from nasrl.run.atomic import write_json_atomic
 from nasrl.run.records import ChildRecord
 from nasrl.search.costs import CostMeter, Geometry
+from nasrl.search.evaluators.registry import known_evaluator
 from nasrl.search.objective import accuracy_of, format_cost
 from nasrl.space import Architecture
 
@@ -84,8 +84,10 @@ def _meter(config: dict[str, Any], device_name: str | None, seconds: float) -> C
     resolution."""
     from nasrl.nets.latency import latency_device
 
-    dataset = config.get("benchmark_dataset") if config.get("evaluator") == "benchmark" else None
-    geometry = Geometry(*DATASET_GEOMETRY[dataset]) if dataset else Geometry(resolution=config.get("resolution", 32))
+    kind = known_evaluator(config.get("evaluator"))
+    geometry = (kind.geometry_of(config) if kind is not None else None) or Geometry(
+        resolution=config.get("resolution", 32)
+    )
     return CostMeter(geometry, latency_device(device_name or "cpu"), (1,), seconds)  # limits read batch 1
 
 

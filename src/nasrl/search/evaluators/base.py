@@ -27,7 +27,9 @@ class Evaluator(Protocol):
     `shares_weights` (one shared network is trained instead: the weight-sharing driver runs the search).
     `reward_fields`: the config fields that decide what a reward means, each with what runs that differ in it do
     (runs compared side by side must agree on them). `describe(cfg)`: the report's sentence on how a run's
-    children were rewarded. `fixed_space(flat)`: the one space it can answer (a benchmark's), else None.
+    children were rewarded. `fixed_space(flat)`: the one space it can answer (a benchmark's), else None;
+    `geometry_of(flat)`: the classes, channels and image side its children are sized on when the config alone
+    says (a benchmark's data set), else None.
     `test_optimum`: the best held-out accuracy of any architecture (a benchmark's), stored so reports give the
     found child's regret; None for evaluators without held-out figures."""
 
@@ -42,6 +44,9 @@ class Evaluator(Protocol):
     @staticmethod
     def fixed_space(flat: dict[str, Any]) -> str | None: ...
 
+    @staticmethod
+    def geometry_of(flat: dict[str, Any]) -> Any: ...
+
     def evaluate(
         self, arch: Architecture, episode: int, child_index: int, epochs: int | None = None
     ) -> ChildResult: ...
@@ -54,6 +59,11 @@ class AnySpace:
 
     @staticmethod
     def fixed_space(flat: dict[str, Any]) -> str | None:
+        return None
+
+    @staticmethod
+    def geometry_of(flat: dict[str, Any]) -> Any:
+        """The network a run's children are sized on, when the config alone says (a benchmark's); else None."""
         return None
 
 

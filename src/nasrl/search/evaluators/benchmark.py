@@ -49,6 +49,11 @@ class BenchmarkEvaluator:
         name = flat.get("benchmark", "nb201")
         return BENCHMARKS[name].space if name in BENCHMARKS else None
 
+    @staticmethod
+    def geometry_of(flat: dict[str, Any]) -> Geometry:
+        """The network of the data set whose accuracies answer (its classes and image side)."""
+        return Geometry(*DATASET_GEOMETRY[flat.get("benchmark_dataset", "cifar10")])
+
     def __init__(self, table: BenchmarkTable) -> None:
         self.table = table
         self.key = BENCHMARKS[table.benchmark].key
