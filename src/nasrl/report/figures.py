@@ -59,7 +59,12 @@ def rewards_plot(children: Sequence[ChildRecord], steps: Sequence[dict], per_epi
             [c for c in children if c.ok and c.cached],
             dict(c="tab:gray", marker="."),
         ),
-        ("failed", [c for c in children if not c.ok], dict(c="tab:red", marker="x")),
+        ("failed", [c for c in children if c.status == ChildStatus.FAILED], dict(c="tab:red", marker="x")),
+        (
+            "over the limit (not trained)",
+            [c for c in children if c.status == ChildStatus.OVER_LIMIT],
+            dict(c="tab:orange", marker="v"),
+        ),
     )
     for label, recs, style in groups:
         if recs:

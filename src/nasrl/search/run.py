@@ -263,9 +263,10 @@ def _record_failure(session: Session, e: BaseException) -> None:
 
 def _log_summary(log: RunLog, summary: SearchSummary, test_optimum: float | None) -> None:
     counts = summary.counts
+    over = f", {counts['over_limit']} over the limit, not trained" if counts.get("over_limit") else ""
     log.success(
         f"Search finished: {counts['children']} children ({counts['evaluated']} evaluated, {counts['cached']} "
-        f"cached, {counts['failed']} failed) in {format_seconds(summary.seconds)}",
+        f"cached, {counts['failed']} failed{over}) in {format_seconds(summary.seconds)}",
         event="finished",
         **counts,
         seconds=summary.seconds,
