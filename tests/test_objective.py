@@ -278,3 +278,15 @@ def test_python_reads_like_the_command_line_for_best_and_latency(tmp_path):
         api.best(summary.run_dir)
     measured = api.latency("seed-baseline", batch=2, resolution=16)
     assert measured.device == "cpu" and measured.batch == 2 and measured.median_ms > 0
+
+
+def test_children_in_flight_under_successive_halving_go_on_when_a_whole_refill_is_over_the_limit(tmp_path):
+    """A refill whose proposals are all over the limit arrives at once with nothing running: the driver proposes
+    again rather than waiting for a child that was never submitted."""
+    run = tmp_path / "halving"
+    argv = ["search", "--config", "quick", "--data", "synthetic", "--resolution", "8", "--train-subset", "128"]
+    argv += ["--val-subset", "64", "--episodes", "3", "--in-flight", "4", "--max-params", "30k", "--quiet"]
+    assert main([*argv, "--run-dir", str(run)]) == 0
+    stored = rows(run, "status, params, rung")
+    assert len(stored) == 24 and {s for s, _, _ in stored} == {"ok", "over_limit"}
+    assert all((p > 30_000) == (s == "over_limit") and (r is None) == (s == "over_limit") for s, p, r in stored)

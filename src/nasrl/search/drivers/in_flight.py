@@ -122,8 +122,9 @@ class InFlightDriver(ChildrenDriver):
                 self.episode_done(session)
                 continue
             self.refill(total)
-            if len(flight.arrived) >= cfg.run.children:  # every proposal was answered by the cache
-                continue
+            answered_at_once = not flight.evaluating and flight.proposed < total and not flight.over_budget
+            if len(flight.arrived) >= cfg.run.children or answered_at_once:
+                continue  # every proposal was answered at once (by the cache, or over a limit): propose again
             if flight.over_budget and not flight.evaluating:
                 self.budget_spent(session)  # the last results, fewer than --children, are stored, not learned from
                 return
