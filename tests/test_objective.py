@@ -290,3 +290,11 @@ def test_children_in_flight_under_successive_halving_go_on_when_a_whole_refill_i
     stored = rows(run, "status, params, rung")
     assert len(stored) == 24 and {s for s, _, _ in stored} == {"ok", "over_limit"}
     assert all((p > 30_000) == (s == "over_limit") and (r is None) == (s == "over_limit") for s, p, r in stored)
+
+
+def test_compare_refuses_runs_that_maximise_different_objectives(tmp_path, capsys):
+    for name, flags in (("plain", []), ("limited", ["--max-params", "3e5"])):
+        assert main([*BENCH, *flags, "--max-evaluations", "10", "--run-dir", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "plain"), str(tmp_path / "limited"), "-o", str(tmp_path / "c")]) == 2
+    assert "maximise different objectives (max_params None vs 300000.0)" in capsys.readouterr().err

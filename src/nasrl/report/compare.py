@@ -110,7 +110,19 @@ def check_comparable(runs: Sequence[SearchRun]) -> None:
 
 def _same_reward_fields(runs: Sequence[SearchRun]) -> None:
     """Runs of one evaluator must agree on the settings that decide what its reward means (its `reward_fields`:
-    the synthetic evaluator's target seed, say)."""
+    the synthetic evaluator's target seed, say), and every run on its objective (a limit, MnasNet's target)."""
+    from nasrl.config import FLAT_FIELDS, flat_default
+
+    timing = {"measure_latency", "latency_device", "latency_seconds"}  # how latency is timed, not what is rewarded
+    objective = [k for k, (section, _) in FLAT_FIELDS.items() if section == "objective" and k not in timing]
+    for field in objective:
+        values = [r.config.get(field, flat_default(field)) for r in runs]
+        differ = next((i for i, v in enumerate(values) if v != values[0]), None)
+        if differ is not None:
+            raise UserError(
+                f"{runs[0].run_dir} and {runs[differ].run_dir} maximise different objectives ({field} "
+                f"{values[0]} vs {values[differ]}): compare runs with one --{field.replace('_', '-')}."
+            )
     for name in dict.fromkeys(r.config.get("evaluator") for r in runs):
         kind = known_evaluator(name)
         same = [r for r in runs if r.config.get("evaluator") == name]
