@@ -50,6 +50,17 @@ def store_result(
             params=result.params,
             seconds=result.train_seconds,
         )
+    elif result.status == ChildStatus.OVER_LIMIT:  # `Objective.over_limit_result`: stored, never trained
+        log.reward(
+            f"  child {index + 1}: {result.error}, not trained (reward {result.reward:g})",
+            event="child_over_limit",
+            episode=episode,
+            child=index,
+            reward=result.reward,
+            params=result.params,
+            flops=result.flops,
+            latency_ms=result.latency_ms,
+        )
     else:
         log.error(
             f"  child {index + 1} failed: {result.error} (reward {result.reward})",
@@ -81,31 +92,6 @@ def store_cached(
         episode=episode,
         child=index,
         reward=known.reward,
-    )
-    return rec
-
-
-def store_over_limit(
-    store: RunStore,
-    log: RunLog,
-    episode: int,
-    index: int,
-    arch: Architecture,
-    result: ChildResult,
-    proposal_log_prob: float | None = None,
-) -> ChildRecord:
-    """A child over a hard limit of the objective (`Objective.over_limit_result`): stored, never trained."""
-    rec = ChildRecord.of(episode, index, arch, result, proposal_log_prob=proposal_log_prob)
-    store.record_child(rec)
-    log.reward(
-        f"  child {index + 1}: {result.error}, not trained (reward {result.reward:g})",
-        event="child_over_limit",
-        episode=episode,
-        child=index,
-        reward=result.reward,
-        params=result.params,
-        flops=result.flops,
-        latency_ms=result.latency_ms,
     )
     return rec
 

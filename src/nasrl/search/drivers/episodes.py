@@ -18,7 +18,7 @@ from nasrl.search.checkpoints import save_search_checkpoint
 from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.schedulers import Decision, Scheduler
 from nasrl.search.session import Session
-from nasrl.search.storing import store_cached, store_over_limit, store_result
+from nasrl.search.storing import store_cached, store_result
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
 
@@ -94,7 +94,7 @@ class EpisodesDriver(ChildrenDriver):
                 records[index] = store_cached(store, log, episode, index, arch, known)
             elif (judged := session.objective.judge(arch)).over_limit:  # costs nothing: no budget spent
                 over = session.objective.over_limit_result(judged)
-                records[index] = store_over_limit(store, log, episode, index, arch, over)
+                records[index] = store_result(store, log, episode, index, arch, over)
             elif arch_hash in first_of_hash:
                 duplicates.append((index, arch))
             elif left is not None and spent == left:

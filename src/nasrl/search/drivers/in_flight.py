@@ -45,7 +45,7 @@ from nasrl.search.drivers.children import ChildrenDriver
 from nasrl.search.evaluators.base import Evaluator, child_seed
 from nasrl.search.schedulers import Decision, Key, Verdict
 from nasrl.search.session import Session
-from nasrl.search.storing import store_cached, store_over_limit, store_result
+from nasrl.search.storing import store_cached, store_result
 from nasrl.search.strategies.strategy import AsyncStrategy
 from nasrl.space import Architecture
 from nasrl.space.describe import dna_string
@@ -244,7 +244,7 @@ class InFlightDriver(ChildrenDriver):
             self.arrive(store_cached(store, log, child.episode, child.index, child.arch, known, child.log_prob))
         elif judged is not None and judged.over_limit:  # never trained: it arrives at once, as a cached child does
             over = self.session.objective.over_limit_result(judged)
-            self.arrive(store_over_limit(store, log, child.episode, child.index, child.arch, over, child.log_prob))
+            self.arrive(store_result(store, log, *child.key, child.arch, over, proposal_log_prob=child.log_prob))
         else:
             store.record_child(ChildRecord.pending(child.episode, child.index, child.arch, child.log_prob))
             if arch_hash in flight.running:
