@@ -5,8 +5,9 @@
 
 Each repeat times every cell once with `nasrl.nets.latency.measure_latency`, as a search does (warm-up, then timed
 forwards for `--seconds`), in a shuffled order, so a slow spell of the machine hits different cells in each repeat.
-It prints, per batch size, each cell's median over repeats with the spread between repeats (max/min - 1), the mean
-spread, and Kendall tau between every two repeats' rankings (1: the same order every time).
+It prints, per batch size, each cell's median over repeats with the spread between repeats (max/min - 1); then, for
+the median forward and for the fastest, the mean spread and Kendall tau between every two repeats' rankings (1:
+the same order every time).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from nasrl.benchmarks.costs import load_costs
 from nasrl.nets import builder
-from nasrl.nets.latency import latency_device, measure_latency
+from nasrl.nets.latency import Latency, latency_device, measure_latency
 from nasrl.search.rank_check import kendall_tau
 from nasrl.space.families.nb201 import parse_cell
 
@@ -50,15 +51,13 @@ def main() -> None:
     cells = spread_cells(args.cells, args.seed)
     models = {c: builder.build(parse_cell(c)) for c in cells}
     start = time.perf_counter()
-    timed: dict[int, list[dict[str, float]]] = {b: [] for b in args.batch}
+    timed: dict[int, list[dict[str, Latency]]] = {b: [] for b in args.batch}
     rng = random.Random(args.seed)
     for _ in range(args.repeats):
         order = cells[:]
         rng.shuffle(order)
         for batch in args.batch:
-            timed[batch].append(
-                {c: measure_latency(models[c], device, batch, seconds=args.seconds).median_ms for c in order}
-            )
+            timed[batch].append({c: measure_latency(models[c], device, batch, seconds=args.seconds) for c in order})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(
         f"{args.cells} cells x {args.repeats} repeats on {name}, torch {torch.__version__}, "
@@ -66,21 +65,26 @@ def main() -> None:
     )
     for batch, repeats in timed.items():
         print(f"\nbatch {batch}: median ms over repeats (spread between repeats)")
-        spreads = []
-        for c in sorted(cells, key=lambda c: statistics.median(r[c] for r in repeats)):
-            values = [r[c] for r in repeats]
-            spreads.append(max(values) / min(values) - 1)
+        for c in sorted(cells, key=lambda c: statistics.median(r[c].median_ms for r in repeats)):
+            values = [r[c].median_ms for r in repeats]
             print(
                 f"  {load_costs()[c]['cifar10'][0]:>9,} params  {statistics.median(values):9.3f} ms  "
-                f"({spreads[-1]:.1%})  {c}"
+                f"({max(values) / min(values) - 1:.1%})  {c}"
             )
-        taus = [
-            kendall_tau([a[c] for c in cells], [b[c] for c in cells]) for a, b in itertools.combinations(repeats, 2)
-        ]
-        print(
-            f"  mean spread {statistics.fmean(spreads):.1%}, worst {max(spreads):.1%}; Kendall tau between "
-            f"repeats: mean {statistics.fmean(taus):.3f}, lowest {min(taus):.3f}"
-        )
+        for stat in ("median_ms", "min_ms"):
+            spreads = [
+                max(r[c].__dict__[stat] for r in repeats) / min(r[c].__dict__[stat] for r in repeats) - 1 for c in cells
+            ]
+            pairs = itertools.combinations(repeats, 2)
+            taus = [
+                kendall_tau([a[c].__dict__[stat] for c in cells], [b[c].__dict__[stat] for c in cells])
+                for a, b in pairs
+            ]
+            print(
+                f"  {stat.removesuffix('_ms')}: mean spread {statistics.fmean(spreads):.1%}, worst "
+                f"{max(spreads):.1%}; Kendall tau between repeats: mean {statistics.fmean(taus):.3f}, lowest "
+                f"{min(taus):.3f}"
+            )
 
 
 if __name__ == "__main__":

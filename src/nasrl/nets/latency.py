@@ -33,6 +33,7 @@ class Latency:
     median_ms: float
     iqr_ms: float
     runs: int  # timed forward passes behind the median
+    min_ms: float  # the fastest pass: what the machine can do when nothing else runs
 
     def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -79,4 +80,5 @@ def measure_latency(
         passes.append(timer.timeit(number=1))
         spent += passes[-1].raw_times[0]
     (measured,) = Measurement.merge(passes)
-    return Latency(str(device), threads, batch, measured.median * 1e3, measured.iqr * 1e3, len(passes))
+    fastest = min(m.raw_times[0] for m in passes)
+    return Latency(str(device), threads, batch, measured.median * 1e3, measured.iqr * 1e3, len(passes), fastest * 1e3)
