@@ -300,3 +300,11 @@ def test_compare_refuses_runs_that_maximise_different_objectives(tmp_path, capsy
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "plain"), str(tmp_path / "limited"), "-o", str(tmp_path / "c")]) == 2
     assert "maximise different objectives (max_params None vs 300000.0)" in capsys.readouterr().err
+
+
+def test_best_of_a_run_without_counts_says_so_in_one_sentence(tmp_path, capsys):
+    run = tmp_path / "syn"
+    assert main(["search", "--evaluator", "synthetic", "--episodes", "2", "--run-dir", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["best", str(run), "--max-params", "1e5"]) == 2
+    assert "has a stored parameter count (a synthetic run counts none)" in capsys.readouterr().err

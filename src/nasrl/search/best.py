@@ -39,6 +39,10 @@ def read_limits(given: dict[str, Any], names: dict[str, str], example: str) -> d
     return limits
 
 
+#: How each cost reads as a stored figure.
+STORED_AS = {"params": "parameter count", "flops": "FLOP count", "latency_ms": "latency"}
+
+
 @dataclass(frozen=True)
 class Pick:
     """The most accurate child within the limits, its costs, and how many evaluated children were within."""
@@ -62,21 +66,27 @@ def best_under(
     if not evaluated:
         raise UserError(f"{run_dir} holds no evaluated child yet: let the search run, then ask again.")
     meter = _meter(run.config, latency_device, seconds) if "latency_ms" in limits else None
-    within, pick, timed = 0, None, 0
+    within, first, timed, measured = 0, None, 0, 0
     for rec in evaluated:
         costs: dict[str, float | None] = {"params": rec.params, "flops": rec.flops, "latency_ms": rec.latency_ms}
-        if meter is not None and rec.latency_ms is None and pick is None:
+        if meter is not None and rec.latency_ms is None and first is None:
             costs["latency_ms"] = meter.costs(Architecture.from_json(rec.arch_json)).latency_ms
             timed += 1
         if any(costs[c] is None for c in limits):
             continue  # a cost this child never had measured, found after the pick: not counted either way
+        measured += 1
         if all(costs[c] <= v for c, v in limits.items()):  # type: ignore[operator]
             within += 1
-            pick = pick or Pick(limits, rec, costs, 0, len(evaluated), 0)
-    if pick is None:
-        said = " and ".join(f"at most {format_cost(c, v)}" for c, v in limits.items())
+            first = first or (rec, costs)
+    said = " and ".join(f"at most {format_cost(c, v)}" for c, v in limits.items())
+    if not measured:
+        what = " or ".join(
+            {"params": "parameter count", "flops": "FLOP count", "latency_ms": "latency"}[c] for c in limits
+        )
+        raise UserError(f"No child of {run_dir} has a stored {what} (a synthetic run counts none): pick another run.")
+    if first is None:
         raise UserError(f"None of the {len(evaluated)} evaluated children of {run_dir} has {said}: loosen the limit.")
-    return Pick(limits, pick.child, pick.costs, within, len(evaluated), timed)
+    return Pick(limits, first[0], first[1], within, len(evaluated), timed)
 
 
 def _meter(config: dict[str, Any], device_name: str | None, seconds: float) -> CostMeter:

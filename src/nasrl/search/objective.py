@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nasrl.config import COSTS, ObjectiveSettings, SearchConfig
+from nasrl.config import COSTS, FLAT_FIELDS, ObjectiveSettings, SearchConfig
 from nasrl.run.records import ChildRecord, ChildResult, ChildStatus
 from nasrl.search.costs import CostMeter, Costs, Geometry
 from nasrl.space import Architecture
@@ -205,8 +205,6 @@ def pareto_fronts(children: list[ChildRecord]) -> dict[str, list[dict[str, Any]]
 
 def _settings_of(flat: dict[str, Any]) -> ObjectiveSettings:
     """A run's objective from its flat config (an older run's has none: plain accuracy)."""
-    from nasrl.config import FLAT_FIELDS
-
     fields = {f: flat[k] for k, (section, f) in FLAT_FIELDS.items() if section == "objective" and k in flat}
     return ObjectiveSettings(**fields)
 
