@@ -238,7 +238,10 @@ def test_a_shared_search_under_a_limit_never_scores_or_derives_a_cell_over_it(tm
     """Weight sharing under --max-params: a sampled cell over the limit gets the penalty without a forward pass,
     and the derived cell is the best within the limit."""
     run = tmp_path / "limited"
-    assert main([*_search_args(run, "random"), "--max-params", "6e5", "--derive-samples", "16"]) == 0
+    assert (
+        main([*_search_args(run, "random"), "--max-params", "6e5", "--derive-samples", "16", "--shared-epochs", "1"])
+        == 0
+    )
     stored = _rows(run, "SELECT status, params, reward, val_acc FROM children")
     over = [r for r in stored if r[0] == "over_limit"]
     assert over and all(p > 6e5 and reward == 0.0 and acc is None for _, p, reward, acc in over)
