@@ -16,7 +16,6 @@ the run's best, and it does not count against `--max-evaluations`, since it cost
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,17 +47,6 @@ def violations(costs: Costs, limits: dict[str, float]) -> list[str]:
         if value is not None and value > limit:
             over.append(f"{format_cost(cost, value)} > {format_cost(cost, limit)}")
     return over
-
-
-def within(rec: ChildRecord, limits: dict[str, float]) -> bool | None:
-    """Whether a stored child satisfies `limits` (None: a limited cost of it was never measured)."""
-    for cost, limit in limits.items():
-        value = getattr(rec, cost)
-        if value is None:
-            return None
-        if value > limit:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -100,9 +88,16 @@ class Objective:
         cost, value = target
         measured = costs.value(cost)
         assert measured is not None, "a latency target measures latency"
-        alpha = s.target_weight if s.target_alpha is None else s.target_alpha
-        beta = s.target_weight if s.target_beta is None else s.target_beta
-        return accuracy * mnasnet_factor(measured, value, alpha, beta)
+        return accuracy * mnasnet_factor(measured, value, *self.exponents)
+
+    @property
+    def exponents(self) -> tuple[float, float]:
+        """MnasNet's (alpha, beta): each the given one, else --target-weight."""
+        s = self.settings
+        return (
+            s.target_weight if s.target_alpha is None else s.target_alpha,
+            s.target_weight if s.target_beta is None else s.target_beta,
+        )
 
     def score(self, arch: Architecture, result: ChildResult) -> ChildResult:
         """An evaluated child's result with its costs, and the objective's reward for an ok one."""
@@ -134,8 +129,7 @@ class Objective:
         limits = ", ".join(f"at most {format_cost(c, v)}" for c, v in s.limits.items())
         if s.name == "mnasnet" and s.target is not None:
             cost, value = s.target
-            alpha = s.target_weight if s.target_alpha is None else s.target_alpha
-            beta = s.target_weight if s.target_beta is None else s.target_beta
+            alpha, beta = self.exponents
             what = (
                 f"MnasNet's reward ACC x ({COST_WORDS[cost].split()[-1]} / {format_cost(cost, value)})^w, w = "
                 f"{alpha:g} at or under the target, {beta:g} over it"
@@ -223,25 +217,11 @@ def objective_text(flat: dict[str, Any]) -> str | None:
     return objective.describe().removeprefix("Objective: ")
 
 
-def latency_text(rec: ChildRecord) -> str:
-    """A stored child's latencies in a line: `2.31 ms (IQR 0.12) at batch 1, 88.4 ms at batch 128 on cpu`."""
-    if not rec.latency_json:
-        return "not measured"
-    timed: dict[str, Any] = json.loads(rec.latency_json)
-    parts = [
-        f"{m['median_ms']:.3g} ms (IQR {m['iqr_ms']:.2g}, {m['runs']} runs) at batch {m['batch']}"
-        for m in timed.values()
-    ]
-    device = next(iter(timed.values()))["device"]
-    return f"{', '.join(parts)} on {device}"
-
-
 __all__ = [
     "COSTS",
     "Judgement",
     "Objective",
     "format_cost",
-    "latency_text",
     "make_objective",
     "objective_limits",
     "objective_text",
@@ -249,5 +229,4 @@ __all__ = [
     "pareto_front",
     "pareto_fronts",
     "violations",
-    "within",
 ]
