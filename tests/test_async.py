@@ -35,7 +35,7 @@ def search(tmp_path: Path, name: str, **fields):
     return run_search(prepare_run(cfg, None, {}), quiet=True)
 
 
-@pytest.mark.parametrize("strategy", ["reinforce", "ppo", "evolution"])
+@pytest.mark.parametrize("strategy", ["reinforce", "ppo", "evolution", "a2c", "es"])
 def test_in_flight_equal_to_children_on_the_local_executor_is_the_synchronous_run(tmp_path, strategy):
     fields = {"strategy": strategy, "episodes": 12, "controller_lr": 0.05, "layers": 2, "population_size": 10}
     sync = search(tmp_path, "sync", **fields)

@@ -50,6 +50,7 @@ __all__ = [
     "MIN_POSITION_ROWS",
     "Controller",
     "ControllerSample",
+    "ControllerSteps",
     "Decisions",  # the token encoding lives with the space families; strategies import it from here too
     "architectures_to_decisions",
     "decisions_to_architectures",
@@ -137,9 +138,11 @@ class Controller(nn.Module):
         num_layers: int,
         forced: Decisions | None = None,
         generator: torch.Generator | None = None,
+        trace: Trace | None = None,
     ) -> tuple[Decisions, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One batched pass over the whole decision sequence: sample (forced=None) or teacher-force `forced`.
-        Returns the decisions, their log-probabilities and entropies, and the skip KL (see `skip_kl`).
+        Returns the decisions, their log-probabilities and entropies, and the skip KL (see `skip_kl`); `trace`,
+        when given, receives each decision step's LSTM output and log-probability (`steps`).
 
         Both modes run exactly the same computation, so sample's log-probabilities equal log_prob's: the only
         difference is where a choice comes from (`_pick_token`, `_pick_skips`)."""
@@ -155,7 +158,10 @@ class Controller(nn.Module):
         for i in range(num_layers):
             for t in range(num_tokens):
                 h, state = self._lstm_step(self._with_position(x, i, t), state)
+                before = totals.log_prob
                 choice = self._pick_token(h, t, None if forced is None else forced.tokens[:, i, t], generator, totals)
+                if trace is not None:
+                    trace.add(h, totals.log_prob - before)
                 tokens[:, i, t] = choice
                 x = self.embeddings[t](choice)
             if skips is None:
@@ -165,7 +171,10 @@ class Controller(nn.Module):
             if i > 0:
                 query = self._anchor_logits(h, i, anchors)
                 forced_bits = None if forced is None else forced.skips[:, i, :i]
+                before = totals.log_prob
                 bits = self._pick_skips(query, forced_bits, generator, totals, max(1, num_layers - 1))
+                if trace is not None:  # the anchor step's bits are one decision step: one state, one value
+                    trace.add(h, totals.log_prob - before)
                 skips[:, i, :i] = bits
                 x = anchors.mean_of(bits)
             else:
@@ -289,6 +298,41 @@ class Controller(nn.Module):
             scores = [total.index_put((where,), part) for total, part in zip(scores, parts)]
         log_probs, entropies, skip_kls = scores
         return log_probs, entropies, skip_kls
+
+    def steps(self, architectures: Sequence[Architecture]) -> ControllerSteps:
+        """Teacher forcing step by step, for architectures of one depth: `ControllerSteps`. Its log-probabilities
+        sum to `score`'s, from the same computation."""
+        depths = {arch.num_layers for arch in architectures}
+        if len(depths) != 1:
+            raise ValueError(f"steps needs architectures of one depth, got depths {sorted(depths)}.")
+        forced = architectures_to_decisions(self.space, list(architectures))
+        trace = Trace([], [])
+        _, _, entropies, skip_kls = self._run(len(architectures), depths.pop(), forced=forced, trace=trace)
+        return ControllerSteps(torch.stack(trace.hidden, 1), torch.stack(trace.log_probs, 1), entropies, skip_kls)
+
+
+@dataclass
+class ControllerSteps:
+    """A teacher-forced pass over architectures of one depth, step by step (what an actor-critic needs): the
+    LSTM output h_t before each decision step, its log-probability (a layer's skip bits together form one step),
+    and per architecture the summed entropy and skip KL, as `Controller.score` gives them."""
+
+    hidden: torch.Tensor  # [n, S, H], differentiable
+    log_probs: torch.Tensor  # [n, S]
+    entropies: torch.Tensor  # [n]
+    skip_kls: torch.Tensor  # [n]
+
+
+@dataclass
+class Trace:
+    """What `Controller._run` records per decision step when asked: h_t and log pi(a_t | a_(t-1):1)."""
+
+    hidden: list[torch.Tensor]
+    log_probs: list[torch.Tensor]
+
+    def add(self, h: torch.Tensor, log_prob: torch.Tensor) -> None:
+        self.hidden.append(h)
+        self.log_probs.append(log_prob)
 
 
 @dataclass

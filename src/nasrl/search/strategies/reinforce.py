@@ -104,12 +104,21 @@ class Reinforce(StrategyBase):
         super().__init__(space, seed, settings.baseline_decay)
         # The generator draws the initial weights, then every sample.
         self.controller = Controller(space, settings, init_generator=self.generator)
-        # ENAS's controller uses beta1 0 and epsilon 1e-3 (`adam_beta1`, `adam_eps`); the defaults are Adam's.
-        self.optimizer = torch.optim.Adam(
-            self.controller.parameters(), lr=settings.lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
-        )
         self.importance_cap = IMPORTANCE_CAP
         self.last_ratios: list[float] = []  # the last stale update's importance ratios, before the cap
+        self.make_optimizer()
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        """The parameters the update trains (a subclass with a head of its own adds it)."""
+        return list(self.controller.parameters())
+
+    def make_optimizer(self) -> None:
+        """Adam over `trainable()`, with the LR decay when set. ENAS's controller uses beta1 0 and epsilon 1e-3
+        (`adam_beta1`, `adam_eps`); the defaults are Adam's."""
+        settings = self.settings
+        self.optimizer = torch.optim.Adam(
+            self.trainable(), lr=settings.lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
+        )
         self.scheduler = None
         if settings.lr_decay is not None:
             self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=settings.lr_decay)
@@ -221,7 +230,7 @@ class Reinforce(StrategyBase):
         """Backward, clip the global gradient norm (ENAS's bound), Adam step; returns the norm before clipping."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        params = list(self.controller.parameters())
+        params = self.trainable()
         # Parameters without a gradient (the anchor attention of a 1-layer space) do not count.
         clip = self.settings.grad_clip if self.settings.grad_clip is not None else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))

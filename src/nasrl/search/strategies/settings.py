@@ -67,6 +67,15 @@ class StrategyConfig(BaseModel):
     ppo_target_kl: float | None = Field(
         0.01, gt=0, description="PPO: skip the later epochs once the approximate KL(old || new) passes 1.5 x this"
     )
+    # advantage actor-critic (Mnih et al. 2016)
+    value_weight: float = Field(
+        0.5, gt=0, description="a2c: weight of the critic's squared error in the loss (A3C's / baselines' 0.5)"
+    )
+    # evolution strategies (Salimans et al. 2017)
+    es_sigma: float = Field(0.02, gt=0, description="es: standard deviation of the parameter perturbations")
+    es_weight_decay: float = Field(
+        0.005, ge=0, description="es: L2 coefficient added to the estimated gradient (evolution-strategies-starter)"
+    )
     # regularized evolution (Real et al. 2019)
     population_size: int = Field(50, ge=2, description="evolution: architectures in the population")
     tournament_size: int = Field(10, ge=1, description="evolution: members drawn per tournament")
