@@ -118,3 +118,32 @@ def test_flops_come_from_the_counter_and_scale_with_filters():
     # conv: 2 * 32*32 pixels * 3*3*3 * 32 filters, linear: 2 * 32 * 10
     assert f_small == 2 * 32 * 32 * 27 * 32 + 2 * 32 * 10
     assert builder.count_flops(builder.build(big)) > f_small
+
+
+def test_grouped_and_se_operations_count_the_parameters_and_flops_they_build():
+    from nasrl.nets.macro import make_operation
+    from nasrl.search.costs import CostMeter, Geometry
+    from nasrl.space import OPERATIONS, SearchSpace, Token
+
+    c, groups, reduction = 8, 2, 4
+    pre = c * c + 2 * c  # the 1x1 conv-BN-ReLU every operation starts with
+    gconv = make_operation("gconv5x5", c, c, groups=groups)
+    assert builder.count_parameters(gconv) == pre + c * c * 25 // groups + 2 * c
+    se = make_operation("se3x3", c, c, se_reduction=reduction)
+    hidden = c // reduction
+    assert builder.count_parameters(se) == pre + c * c * 9 + 2 * c + (c * hidden + hidden) + (hidden * c + c)
+    # FLOPs by the counter every network's are counted with. Layer 2 runs 16 wide on 4x4 maps (after a reduction):
+    # grouping saves (1 - 1/groups) of its 5x5 conv; SE adds its two FCs, nothing else the counter counts.
+    sp = SearchSpace("counts", 2, (Token("op", OPERATIONS),), True, c, (0,), (("groups", groups),))
+
+    def flops(op: str) -> int:
+        return builder.count_flops(builder.build(sp.architecture([{"op": "conv3x3"}, {"op": op}])), resolution=8)
+
+    width, pixels = 2 * c, 4 * 4
+    assert flops("conv5x5") - flops("gconv5x5") == 2 * pixels * width * width * 25 * (groups - 1) // groups
+    assert flops("se3x3") - flops("conv3x3") == 2 * 2 * width * (width // reduction)
+    # the costs a search trades accuracy against are those of the module the architecture builds
+    arch = sp.architecture([{"op": "gconv3x3"}, {"op": "se3x3"}])
+    costs = CostMeter(Geometry(resolution=8)).costs(arch)
+    model = builder.build(arch)
+    assert (costs.params, costs.flops) == (builder.count_parameters(model), builder.count_flops(model, 8))

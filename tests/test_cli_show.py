@@ -74,3 +74,26 @@ def test_show_prints_a_macro_best_architecture(capsys, tmp_path):
     assert lines[8].startswith("GFLOPs per 32x32 image: 0.0")
     assert main(["show", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == arch.to_dict()
+
+
+def test_show_prints_grouped_and_se_layers_and_refuses_settings_that_do_not_fit(capsys, tmp_path):
+    from nasrl.nets import builder
+    from nasrl.space import OPERATIONS, SearchSpace, Token
+
+    space = SearchSpace("tiny", 2, (Token("op", OPERATIONS),), True, 8, (0,), (("groups", 2), ("se_reduction", 8)))
+    arch = space.architecture([{"op": "gconv3x3"}, {"op": "se3x3"}], [[], [0]])
+    path = tmp_path / "arch.json"
+    path.write_text(arch.to_json(indent=2))
+    assert main(["show", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == "L1     gconv3x3 g=2  8      -" and lines[5] == "L2     se3x3 r=8     16     stem"
+    assert lines[6] == f"parameters: {builder.count_parameters(builder.build(arch))}"
+    for settings, message in [
+        ({"groups": 3, "se_reduction": 8}, "'groups' 3 does not divide 8"),
+        ({"groups": 2, "se_reduction": 9}, "'se_reduction' 9 is larger than 8"),
+        ({"groups": 2}, "its operations read {'groups': 2, 'se_reduction': 4}"),
+    ]:
+        path.write_text(json.dumps({**arch.to_dict(), "op_settings": settings}))
+        assert main(["show", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0, err

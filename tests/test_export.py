@@ -224,6 +224,17 @@ _MACRO = _TINY.architecture(
 ).validate(_TINY)
 
 
+# Every operation family, the grouped and squeeze-and-excitation ones at settings other than the defaults; skips
+# across both reductions (L7 reads L2 and L4); L5 has none.
+_EVERY_SPACE = SearchSpace(
+    "every-op", 7, (Token("op", OPERATIONS),), True, 8, (1, 3), (("groups", 2), ("se_reduction", 2))
+)
+_EVERY_FAMILY = _EVERY_SPACE.architecture(
+    [{"op": op} for op in ("gconv3x3", "se3x3", "sep5x5", "conv3x3", "avgpool3x3", "gconv5x5", "maxpool3x3")],
+    [[], [0], [1], [0, 2], [], [3, 4], [2, 4]],
+).validate(_EVERY_SPACE)
+
+
 def _macro_trained_like(arch: Architecture, seed: int = 0, in_channels: int = 3) -> torch.nn.Module:
     """A builder network (macro, nb201) whose every BatchNorm has non-identity statistics and affine weights."""
     torch.manual_seed(seed)
@@ -294,13 +305,28 @@ def test_macro_weights_of_one_channel_images_export(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_macro_torchscript_matches_the_builder_at_any_input_size(tmp_path):
-    _assert_torchscript_matches(_MACRO, _macro_trained_like(_MACRO), tmp_path / "tiny.pt")
+    _assert_torchscript_matches(_EVERY_FAMILY, _macro_trained_like(_EVERY_FAMILY), tmp_path / "every.pt")
     with pytest.raises(UserError, match="final form"):
         export.export_torchscript(builder.build(_MACRO, form="shared"), tmp_path / "shared.pt")
 
 
 def test_macro_onnx_outputs_match_pytorch_in_onnxruntime(tmp_path):
-    _assert_onnxruntime_matches(_MACRO, _macro_trained_like(_MACRO), tmp_path / "tiny.onnx", batch=3)
+    _assert_onnxruntime_matches(_EVERY_FAMILY, _macro_trained_like(_EVERY_FAMILY), tmp_path / "every.onnx", batch=3)
+
+
+def test_grouped_and_se_operations_export_to_code_that_equals_the_builder(tmp_path):
+    reference = _macro_trained_like(_EVERY_FAMILY)
+    model = _exported(_EVERY_FAMILY, tmp_path, "Every")
+    model.load_state_dict(reference.state_dict())  # the SE's FC weights (ops.1.4.reduce.weight) load by name
+    for shape in [(2, 3, 16, 16), (1, 3, 9, 13)]:
+        _assert_same(reference, model, shape)
+    code = export.generate_code(_EVERY_FAMILY, "Every")
+    assert "nn.Conv2d(32, 32, 5, padding=2, groups=2, bias=False),  # grouped" in code  # L6, after 2 reductions
+    assert "SqueezeExcite(8, 4),  # reduction ratio 2" in code
+    assert "class SqueezeExcite" not in export.generate_code(_MACRO)  # an architecture without SE reads as before
+    assert Architecture.from_json(next(line[2:] for line in code.splitlines() if line.startswith("# {"))) == (
+        _EVERY_FAMILY
+    )
 
 
 def test_export_command_writes_a_macro_best_architecture(tmp_path, monkeypatch, capsys):

@@ -174,3 +174,20 @@ def test_build_dispatches_through_the_network_table(monkeypatch):
     arch = Architecture.from_dna([[3, 32, 1, 1]])
     assert isinstance(builder.build(arch, num_classes=4, in_channels=1), torch.nn.Identity)
     assert made == [("dna", 4, 1, "final", 0.0)]
+
+
+def test_architectures_without_the_new_operations_serialise_as_before(tmp_path):
+    from nasrl.space.files import load_space
+
+    path = tmp_path / "grouped.yaml"
+    path.write_text("layers: 3\ntokens: {op: [conv3x3, sep3x3, gconv3x3, se3x3]}\nchannels: 8\ngroups: 2\n")
+    space = load_space(str(path))
+    assert dict(space.op_settings) == {"groups": 2, "se_reduction": 4}  # the file's, and the default for the rest
+    plain = space.architecture([{"op": "conv3x3"}, {"op": "sep3x3"}, {"op": "conv3x3"}], [[], [0], [1]])
+    without = SearchSpace("grouped", 3, (Token("op", ("conv3x3", "sep3x3")),), True, 8, space.reductions)
+    assert plain.to_json() == without.architecture([la.as_dict for la in plain.layers], [[], [0], [1]]).to_json()
+    assert "op_settings" not in plain.to_dict() and plain.validate(space) is plain
+    grouped = space.architecture([{"op": "gconv3x3"}, {"op": "sep3x3"}, {"op": "conv3x3"}], [[], [0], [1]])
+    assert grouped.to_dict()["op_settings"] == {"groups": 2}  # only the settings its operations read
+    assert Architecture.from_json(grouped.to_json()) == grouped and grouped.hash() != plain.hash()
+    assert builder.build(grouped).ops[0][1].groups == 2  # the architecture alone builds its network

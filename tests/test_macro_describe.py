@@ -58,3 +58,28 @@ def test_zoph_table_and_dna_are_unchanged():
 def test_macro_architecture_draws(tmp_path):
     path = architecture_graph(ARCH, tmp_path / "macro.png", "tiny")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+
+
+def test_grouped_and_se_operations_show_their_setting_and_draw_in_their_own_colour(tmp_path, monkeypatch):
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import FancyBboxPatch
+
+    from nasrl.report import figures
+
+    space = SearchSpace("tiny", 3, TINY.tokens, True, 8, (1,), (("groups", 2),))
+    arch = space.architecture([{"op": "gconv3x3"}, {"op": "se3x3"}, {"op": "sep3x3"}], [[], [0], [1]])
+    assert [row[1] for row in layer_rows(arch)] == ["gconv3x3 g=2", "se3x3 r=4", "sep3x3"]
+    assert dna_string(arch) == "gconv3x3 | se3x3+0 /2 | sep3x3+1"
+    # one colour per operation family, none left grey
+    kinds = {op.rstrip("0123456789x") for op in OPERATIONS}
+    assert len({figures.operation_colour(op) for op in OPERATIONS}) == len(kinds) == 6
+    assert "#dddddd" not in {figures.operation_colour(op) for op in OPERATIONS}
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    architecture_graph(arch, tmp_path / "new.png", "new operations")
+    ax = drawn[0].axes[0]
+    assert {"L1   gconv3x3 g=2, 8 ch", "L2   se3x3 r=4, 8 ch", "L3   sep3x3, 16 ch"} <= {t.get_text() for t in ax.texts}
+    boxes = {
+        round(p.get_y() + p.get_height() / 2): p.get_facecolor() for p in ax.patches if isinstance(p, FancyBboxPatch)
+    }
+    assert [boxes[i] for i in (1, 2, 3)] == [to_rgba(figures.OP_COLOURS[k]) for k in ("gconv", "se", "sep")]

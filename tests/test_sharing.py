@@ -64,6 +64,42 @@ def test_shared_path_equals_the_standalone_child_with_its_weights_copied_in(trai
     assert sum(p.numel() for p in child.parameters()) < sum(p.numel() for p in net.parameters())
 
 
+#: ENAS's conv3x3 beside the grouped and squeeze-and-excitation operations, at settings other than the defaults.
+NEW_OPS = SearchSpace(
+    "new-ops",
+    4,
+    (Token("op", ("conv3x3", "gconv3x3", "gconv5x5", "se3x3")),),
+    True,
+    8,
+    (1,),
+    (("groups", 2), ("se_reduction", 2)),
+)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_shared_path_of_grouped_and_se_operations_equals_the_standalone_child(training):
+    torch.manual_seed(0)
+    net = SharedNetwork(NEW_OPS, 10, 3)
+    inputs = [[], [0], [1], [0, 2]]
+    archs = [NEW_OPS.architecture([{"op": op}] * 4, inputs) for op in ("gconv3x3", "gconv5x5", "se3x3")]
+    archs.append(NEW_OPS.architecture([{"op": op} for op in ("se3x3", "gconv3x3", "conv3x3", "gconv5x5")], inputs))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for arch in archs:  # every new operation's weights and BN statistics move away from their initial values
+        loss = F.cross_entropy(net(torch.randn(8, 3, 8, 8), arch), torch.randint(0, 10, (8,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    x = torch.randn(4, 3, 8, 8)
+    for arch in archs:
+        child = builder.build(arch, num_classes=10, form="shared")
+        child.load_state_dict(net.child_state_dict(arch))
+        net.train(training)
+        child.train(training)
+        assert torch.equal(net(x, arch), child(x))
+    assert dict(archs[-1].op_settings) == {"groups": 2, "se_reduction": 2}
+    assert child.ops[1][1].groups == 2 and child.ops[0][4].reduce.out_features == 4  # 8 channels // 2
+
+
 def test_only_the_sampled_path_gets_gradients():
     net, archs = _trained_shared_network(steps=0)
     arch = archs[0]
@@ -270,6 +306,11 @@ def test_kill_9_mid_epoch_and_resume_equals_the_uninterrupted_run(full_run, spac
         ("layers: 0\ntokens: {op: [conv3x3]}\n", "'layers' must be a positive whole number"),
         ("layers: 4\ntokens: {op: [conv3x3]}\nchannels: 9\n", "'channels' must be even"),
         ("tokens: [op]\n", "'layers' must be a positive whole number"),
+        ("layers: 4\ntokens: {op: [conv3x3, gconv3x3]}\nchannels: 6\n", "'groups' 4 does not divide 6"),
+        ("layers: 4\ntokens: {op: [se3x3]}\nchannels: 8\nse_reduction: 16\n", "'se_reduction' 16 is larger than 8"),
+        ("layers: 4\ntokens: {op: [gconv5x5]}\ngroups: 0\n", "'groups' must be a positive whole number"),
+        ("layers: 4\ntokens: {op: [conv3x3]}\ngroups: 2\n", "'groups' sets gconv3x3 or gconv5x5, which the 'op'"),
+        ("layers: 4\ntokens: {kernel: [3]}\nse_reduction: 2\n", "'se_reduction' needs an 'op' token"),
     ],
 )
 def test_bad_space_files_are_one_sentence_and_exit_2(text, message, tmp_path, capsys):
@@ -295,6 +336,16 @@ def test_shared_search_misuse_is_one_sentence_and_exit_2(args, message, tmp_path
     assert main(["search", *args, "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0
+
+
+def test_channels_flag_that_groups_do_not_divide_is_one_sentence_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "grouped.yaml"
+    path.write_text("layers: 4\ntokens: {op: [conv3x3, gconv3x3]}\nchannels: 8\ngroups: 4\n")
+    flags = ["--space", str(path), "--channels", "6", "--evaluator", "synthetic", "--run-dir", str(tmp_path / "r")]
+    assert main(["search", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "With --channels 6, 'groups' 4 does not divide 6" in err and err.count("\n") == 0
+    assert not (tmp_path / "r").exists()
 
 
 def test_derive_refuses_a_run_without_shared_weights(tmp_path, capsys):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from nasrl.errors import UserError, validated
 from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.space import DEFAULT_LAYERS, PRESET_TOKENS, SearchSpace
+from nasrl.space.families.macro import check_op_settings
 from nasrl.space.files import load_space
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -547,6 +548,11 @@ class SearchConfig(BaseModel):
         channels = self.space.channels
         if channels is not None and channels % 2:
             raise ValueError(f"--channels must be even (a reduction halves it into two paths), not {channels}")
+        if channels is not None:  # the space's operation settings must fit the new width too
+            try:
+                self.search_space()
+            except UserError as e:
+                raise ValueError(f"with --channels {channels}, {str(e).rstrip('.')}") from None
         return self
 
     @model_validator(mode="after")
@@ -657,6 +663,7 @@ class SearchConfig(BaseModel):
         space = load_space(self.space.name, num_layers or self.max_layers)
         if self.space.channels is not None and space.channels is not None:
             space = dataclasses.replace(space, channels=self.space.channels)
+            check_op_settings(space, dict(space.op_settings))
         return space
 
     def data_settings(self) -> DataConfig:

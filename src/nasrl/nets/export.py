@@ -33,7 +33,7 @@ from nasrl.nets.macro import MacroNetwork, read_after
 from nasrl.nets.nb201 import NB201Network
 from nasrl.space import Architecture
 from nasrl.space.describe import layer_table
-from nasrl.space.families.macro import skip_names
+from nasrl.space.families.macro import OPERATION_SETTINGS, operation_kind, skip_names
 from nasrl.space.families.macro import widths as macro_widths
 from nasrl.space.families.nb201 import EDGES, cell_string
 
@@ -258,16 +258,41 @@ def from_nasrl_name(key: str) -> str:
 '''
 
 
-def _macro_operation(name: str, width: int) -> list[str]:
+#: Appended to the preamble when a layer is se3x3 (`nets.macro.SqueezeExcite`, the same parameter names).
+_SQUEEZE_EXCITE_CLASS = '''
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): global average pool, FC to `hidden`, ReLU, FC back, sigmoid, and
+    each channel of the input scaled by its gate."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.reduce = nn.Linear(channels, hidden)
+        self.expand = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.expand(F.relu(self.reduce(x.mean(dim=(2, 3))))))
+        return x * gate[:, :, None, None]
+'''
+
+
+def _macro_operation(name: str, width: int, settings: Mapping[str, int]) -> list[str]:
     """The source of one operation's parts, one a line, as `nets.macro.make_operation` builds it (so the keys match)."""
-    size, c = int(name[-1]), width
+    size, c, kind = int(name[-1]), width, operation_kind(name)
     parts = [f"conv_bn_relu({c}, {c}),"]
-    if name.startswith("conv"):
+    if kind in ("conv", "se"):
         parts += [f"nn.Conv2d({c}, {c}, {size}, padding={size // 2}, bias=False),", f"bn({c}),", "nn.ReLU(),"]
-    elif name.startswith("sep"):
+        if kind == "se":
+            reduction = settings.get("se_reduction", OPERATION_SETTINGS["se_reduction"])
+            parts.append(f"SqueezeExcite({c}, {c // reduction}),  # reduction ratio {reduction}")
+    elif kind == "gconv":
+        groups = settings.get("groups", OPERATION_SETTINGS["groups"])
+        grouped = f"nn.Conv2d({c}, {c}, {size}, padding={size // 2}, groups={groups}, bias=False),  # grouped"
+        parts += [grouped, f"bn({c}),", "nn.ReLU(),"]
+    elif kind == "sep":
         depthwise = f"nn.Conv2d({c}, {c}, {size}, padding={size // 2}, groups={c}, bias=False),  # depthwise"
         parts += [depthwise, f"nn.Conv2d({c}, {c}, 1, bias=False),  # pointwise", f"bn({c}),", "nn.ReLU(),"]
-    elif name.startswith("avgpool"):
+    elif kind == "avgpool":
         parts.append(f"nn.AvgPool2d({size}, 1, {size // 2}, count_include_pad=False),")
     else:
         parts.append(f"nn.MaxPool2d({size}, 1, {size // 2}),")
@@ -292,7 +317,8 @@ def _macro_init(arch: Architecture) -> list[str]:
         n = i + 1
         reads = f"L{i}" if i else "the stem"
         lines.append(f"        # L{n}: {layer.op} on {reads}, {width} channels; skips: {skip_names(layer.inputs)}")
-        lines += [f"        self.op{n} = nn.Sequential(", *(" " * 12 + p for p in _macro_operation(layer.op, width))]
+        parts = _macro_operation(layer.op, width, dict(arch.op_settings))
+        lines += [f"        self.op{n} = nn.Sequential(", *(" " * 12 + p for p in parts)]
         lines.append("        )")
         if i:
             lines.append(f"        self.join{n} = Join({len(layer.inputs) + 1}, {width})")
@@ -324,6 +350,20 @@ def _macro_forward(arch: Architecture) -> list[str]:
     return lines
 
 
+def _settings_lines(arch: Architecture) -> list[str]:
+    """The header's note on the operations that read a setting, when the architecture has any."""
+    settings = dict(arch.op_settings)
+    lines = []
+    if "groups" in settings:
+        lines.append(f"gconvKxK: the conv operation with its KxK conv in {settings['groups']} groups.")
+    if "se_reduction" in settings:
+        lines.append(
+            "se3x3: the conv3x3 operation, then squeeze-and-excitation (pool, FC, ReLU, FC, sigmoid gate), "
+            f"reduction ratio {settings['se_reduction']}."
+        )
+    return lines
+
+
 def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channels: int, params: int) -> str:
     """`generate_code` for a macro architecture: the final form of `nets.macro.MacroNetwork`, written out."""
     header = [
@@ -335,6 +375,7 @@ def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channe
         "with BN-ReLU, or a stride-1 3x3 pool) on the previous output, then concatenates its skips with it, ReLU,",
         "1x1 conv, BN. After each reduction the outputs read later halve in size and double in width; the last",
         "output, global average pooled, feeds a linear classifier without bias.",
+        *_settings_lines(arch),
         "",
         "Weights saved from nasrl (`builder.build(arch).state_dict()`, `nasrl train`) load directly: this class's",
         "`load_state_dict` accepts nasrl's names (ops.0.1.weight) as well as its own (op1.1.weight).",
@@ -346,7 +387,10 @@ def _macro_code(arch: Architecture, class_name: str, num_classes: int, in_channe
         "# DNA (canonical JSON; save it as a .json file for `nasrl show` or `nasrl export`):",
         "# " + arch.to_json(),
     ]
-    lines += [_MACRO_PREAMBLE.rstrip("\n"), "", "", f"class {class_name}(nn.Module):"]
+    preamble = _MACRO_PREAMBLE.rstrip("\n")
+    if any(operation_kind(layer.op) == "se" for layer in arch.layers):
+        preamble += _SQUEEZE_EXCITE_CLASS.rstrip("\n")
+    lines += [preamble, "", "", f"class {class_name}(nn.Module):"]
     lines.append(
         f"    def __init__(self, num_classes: int = {num_classes}, in_channels: int = {in_channels}, "
         "dropout: float = 0.0) -> None:"

@@ -3,8 +3,9 @@ src/cifar10/general_child.py:
 
 - stem: 3x3 conv to C channels, BN (`stem_conv`);
 - layer i: one operation on the previous output (`_enas_layer`'s branches: a 1x1 conv-BN-ReLU, then a KxK conv or
-  separable conv with BN-ReLU, or a stride-1 3x3 pool), then its skips, which index the outputs *before* the
-  previous one: 0 the stem, j layer j (1-based), as `prev_layers[i]` does in the original;
+  separable conv with BN-ReLU, or a stride-1 3x3 pool; beyond the original, the same branch with a grouped KxK
+  conv, or the 3x3 branch followed by squeeze-and-excitation), then its skips, which index the outputs *before*
+  the previous one: 0 the stem, j layer j (1-based), as `prev_layers[i]` does in the original;
 - after each layer in `reductions` a factorized reduction (`_factorized_reduction`: two 1x1 convs on
   pixel-shifted stride-2 paths, concatenated, BN) of every output so far, so later skips stay shape-compatible;
 - global average pooling, dropout, a linear classifier without bias (`fc`).
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasrl.space import Architecture
-from nasrl.space.families.macro import OPERATIONS
+from nasrl.space.families.macro import OPERATION_SETTINGS, OPERATIONS, operation_kind
 from nasrl.space.families.macro import widths as macro_widths
 
 Form = Literal["shared", "final"]
@@ -40,22 +41,51 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), _bn(cout), nn.ReLU())
 
 
-def make_operation(name: str, cin: int, channels: int) -> nn.Module:
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation as Hu et al. (2018, fig. 2) define it: global average pool, FC C -> `hidden`, ReLU,
+    FC `hidden` -> C, sigmoid, and each channel of the input scaled by its gate. The FCs keep their biases, as the
+    original's do (and timm's `SEModule`)."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.reduce = nn.Linear(channels, hidden)
+        self.expand = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.expand(F.relu(self.reduce(x.mean(dim=(2, 3))))))
+        return x * gate[:, :, None, None]
+
+
+def make_operation(
+    name: str,
+    cin: int,
+    channels: int,
+    groups: int = OPERATION_SETTINGS["groups"],
+    se_reduction: int = OPERATION_SETTINGS["se_reduction"],
+) -> nn.Module:
     """One of `OPERATIONS`: `conv5x5` -> 1x1 conv-BN-ReLU, 5x5 conv-BN-ReLU (`_conv_branch`); `sep3x3` the same with
     a depthwise 3x3 and a pointwise 1x1 conv; `maxpool3x3` -> 1x1 conv-BN-ReLU, 3x3 max pool, stride 1
-    (`_pool_branch`; the average pool leaves the padding out of its mean, as TensorFlow's SAME pooling does)."""
+    (`_pool_branch`; the average pool leaves the padding out of its mean, as TensorFlow's SAME pooling does).
+
+    `gconv3x3` is the conv branch with its 3x3 conv in `groups` groups: ENAS's branch form (the 1x1 conv-BN-ReLU
+    every operation starts with, then the grouped KxK), not ResNeXt's 1x1-grouped-1x1 bottleneck (Xie et al. 2017),
+    because the branch's 1x1 already mixes the groups and the layer's join adds its own 1x1; a bottleneck would add
+    a third 1x1 and make gconv differ from conv in more than the grouping. `se3x3` is the conv3x3 branch, then
+    squeeze-and-excitation with C // `se_reduction` units: SE recalibrates what a spatial conv computed, as Hu et al.
+    place it after a block's convolutions; after the 1x1 alone it would be a channel gate with no spatial context."""
     if name not in OPERATIONS:
         raise ValueError(f"unknown operation {name!r}")
-    size = int(name[-1])
+    size, kind = int(name[-1]), operation_kind(name)
     pre = _conv_bn_relu(cin, channels)
-    if name.startswith("conv"):
-        return nn.Sequential(
-            pre, nn.Conv2d(channels, channels, size, padding=size // 2, bias=False), _bn(channels), nn.ReLU()
-        )
-    if name.startswith("sep"):
+    if kind in ("conv", "gconv", "se"):
+        grouped = groups if kind == "gconv" else 1
+        conv = nn.Conv2d(channels, channels, size, padding=size // 2, groups=grouped, bias=False)
+        excite = [SqueezeExcite(channels, channels // se_reduction)] if kind == "se" else []
+        return nn.Sequential(pre, conv, _bn(channels), nn.ReLU(), *excite)
+    if kind == "sep":
         depthwise = nn.Conv2d(channels, channels, size, padding=size // 2, groups=channels, bias=False)
         return nn.Sequential(pre, depthwise, nn.Conv2d(channels, channels, 1, bias=False), _bn(channels), nn.ReLU())
-    if name.startswith("avgpool"):
+    if kind == "avgpool":
         return nn.Sequential(pre, nn.AvgPool2d(size, 1, size // 2, count_include_pad=False))
     return nn.Sequential(pre, nn.MaxPool2d(size, 1, size // 2))
 
@@ -155,7 +185,10 @@ class MacroNetwork(MacroBody):
     ) -> None:
         super().__init__(arch, num_classes, in_channels, form, dropout, every_output=False)
         self.arch = arch
-        self.ops = nn.ModuleList(make_operation(layer.op, c, c) for layer, c in zip(arch.layers, self.widths))
+        settings = dict(arch.op_settings)
+        self.ops = nn.ModuleList(
+            make_operation(layer.op, c, c, **settings) for layer, c in zip(arch.layers, self.widths)
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.run(image, self.arch, list(self.ops))

@@ -15,6 +15,7 @@ from torch import nn
 
 from nasrl.nets.macro import MacroBody, he_normal, make_operation, read_after
 from nasrl.space import Architecture, SearchSpace
+from nasrl.space.families.macro import op_settings_for
 
 
 class SharedNetwork(MacroBody):
@@ -34,9 +35,9 @@ class SharedNetwork(MacroBody):
             every_output=True,
         )
         self.space = space
-        channels = int(space.channels or 0)
+        channels, settings = int(space.channels or 0), dict(op_settings_for(names, dict(space.op_settings)))
         self.ops = nn.ModuleList(
-            nn.ModuleDict({name: make_operation(name, channels, channels) for name in names})
+            nn.ModuleDict({name: make_operation(name, channels, channels, **settings) for name in names})
             for _ in range(space.num_layers)
         )
         self.ops.apply(he_normal)  # the operations start as MacroBody's parts do

@@ -413,14 +413,30 @@ def _cell_graph(arch: Architecture, path: Path, title: str) -> Path:
     return save_figure(fig, path)
 
 
-#: Box colours of macro operations by family (the name's prefix).
-_OP_COLOURS = {"conv": "#c6dbef", "sep": "#c7e9c0", "avgpool": "#fdd0a2", "maxpool": "#fdae6b"}
+#: Box colours of macro operations by family (the name's prefix): convolutions blue (grouped ones a deeper blue, SE
+#: a violet), separable green, pools orange.
+OP_COLOURS = {
+    "conv": "#c6dbef",
+    "gconv": "#9ecae1",
+    "se": "#dadaeb",
+    "sep": "#c7e9c0",
+    "avgpool": "#fdd0a2",
+    "maxpool": "#fdae6b",
+}
+
+
+def operation_colour(op: str) -> str:
+    """A macro operation's box colour (`OP_COLOURS` by its family, grey for one without)."""
+    from nasrl.space.families.macro import operation_kind
+
+    return OP_COLOURS.get(operation_kind(op), "#dddddd")
 
 
 def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
     """A macro architecture: the stem, one box per layer (operation, final-form width) fed by the previous output,
     skip arrows from earlier outputs (the stem is output 0), a dashed line where a reduction halves the maps."""
     from nasrl.space.describe import macro_widths
+    from nasrl.space.families.macro import operation_label
 
     n, widths = arch.num_layers, macro_widths(arch)
     pitch, width, height, rad = 0.62, 3.6, 0.5, 0.45  # as `architecture_graph`: inches per layer, box size
@@ -433,9 +449,8 @@ def _macro_graph(arch: Architecture, path: Path, title: str) -> Path:
     # Output j (0 the stem, j layer j) sits at y = j, as a macro layer's skips index them.
     canvas.box(0, f"image -> stem: 3x3 conv, BN, {arch.channels} ch", "#dddddd")
     for i, layer in enumerate(arch.layers):
-        canvas.box(
-            i + 1, f"L{i + 1}   {layer.op}, {widths[i]} ch", _OP_COLOURS.get(layer.op.rstrip("0123456789x"), "#dddddd")
-        )
+        label = operation_label(layer.op, dict(arch.op_settings))
+        canvas.box(i + 1, f"L{i + 1}   {label}, {widths[i]} ch", operation_colour(layer.op))
         canvas.arrow(i, i + 1, 0, "dimgray", straight=True)
         for j in layer.inputs:
             canvas.arrow(j, i + 1, 1, "tab:blue", **skip_style)

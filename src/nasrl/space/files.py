@@ -11,7 +11,15 @@ import yaml
 
 from nasrl.errors import UserError
 from nasrl.space import zoo
-from nasrl.space.families.macro import OPERATIONS, SEARCH_CHANNELS, enas_reductions
+from nasrl.space.families.macro import (
+    OPERATION_SETTINGS,
+    OPERATIONS,
+    SEARCH_CHANNELS,
+    SETTING_OF,
+    check_op_settings,
+    enas_reductions,
+    op_settings_for,
+)
 from nasrl.space.families.nb201 import looks_like_cell, parse_cell
 from nasrl.space.presets import PRESETS, preset
 from nasrl.space.search_space import Architecture, SearchSpace, Token
@@ -65,7 +73,7 @@ GEOMETRY_TOKENS = (
     "stride_width",
     "pool",
 )
-_SPACE_KEYS = ("name", "layers", "tokens", "skips", "channels", "reductions")
+_SPACE_KEYS = ("name", "layers", "tokens", "skips", "channels", "reductions", *OPERATION_SETTINGS)
 
 
 def load_space(spec: str, num_layers: int | None = None) -> SearchSpace:
@@ -76,6 +84,8 @@ def load_space(spec: str, num_layers: int | None = None) -> SearchSpace:
         skips: true
         channels: 32          # macro spaces (an `op` token) only; default 36
         reductions: [3, 6]    # macro: reduce after these layers (1-based); default ENAS's thirds
+        groups: 4             # macro, with gconv3x3 or gconv5x5: the grouped conv's groups; default 4
+        se_reduction: 4       # macro, with se3x3: squeeze-and-excitation's reduction ratio; default 4
 
     `num_layers` overrides the depth (the search's `--layers`). Every mistake is one sentence naming it."""
     if spec in PRESETS:
@@ -110,13 +120,31 @@ def _space_from(data: object, default_name: str, num_layers: int | None) -> Sear
     if name in PRESETS:
         raise UserError(f"the name '{name}' belongs to a preset space: give the file another 'name'.")
     if "op" not in (t.name for t in tokens):
-        if "channels" in data or "reductions" in data:
-            raise UserError("'channels' and 'reductions' need an 'op' token (a macro space): remove them or add one.")
+        macro_keys = [k for k in ("channels", "reductions", *OPERATION_SETTINGS) if k in data]
+        if macro_keys:
+            raise UserError(f"'{macro_keys[0]}' needs an 'op' token (a macro space): remove it or add one.")
         return SearchSpace(name, layers, tokens, skips)
     channels = _positive(data.get("channels", SEARCH_CHANNELS), "channels")
     if channels % 2:
         raise UserError(f"'channels' must be even (a reduction halves it into two paths), not {channels}.")
-    return SearchSpace(name, layers, tokens, skips, channels, _reductions(data.get("reductions"), layers))
+    reductions = _reductions(data.get("reductions"), layers)
+    ops = [str(op) for op in next(t for t in tokens if t.name == "op").choices]
+    settings = _op_settings(data, ops)
+    space = SearchSpace(name, layers, tokens, skips, channels, reductions, settings)
+    check_op_settings(space, dict(settings))
+    return space
+
+
+def _op_settings(data: dict, ops: list[str]) -> tuple[tuple[str, int], ...]:
+    """The settings the offered operations read, each the file's value or its default; a setting that none of
+    them reads is a mistake (it would change nothing)."""
+    for name in OPERATION_SETTINGS:
+        if name in data:
+            _positive(data[name], name)
+            if not any(SETTING_OF.get(op) == name for op in ops):
+                readers = " or ".join(op for op, setting in SETTING_OF.items() if setting == name)
+                raise UserError(f"'{name}' sets {readers}, which the 'op' token does not offer: remove it or add one.")
+    return op_settings_for(ops, {name: data[name] for name in OPERATION_SETTINGS if name in data})
 
 
 def _positive(value: object, key: str) -> int:

@@ -54,6 +54,9 @@ class SearchSpace:
     #: layer in `reductions` (0-based). None: a Zoph space, whose tokens set each layer's geometry.
     channels: int | None = None
     reductions: tuple[int, ...] = ()
+    #: Macro spaces: the settings of operations that have one (`groups` of gconv, `se_reduction` of se3x3), as sorted
+    #: (name, value) pairs; a setting left out takes its default (`families.macro.OPERATION_SETTINGS`).
+    op_settings: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_layers < 1:
@@ -109,6 +112,8 @@ class SearchSpace:
         }
         if self.channels is not None:
             data.update(channels=self.channels, reductions=list(self.reductions))
+        if self.op_settings:  # absent without them, so every earlier space reads as before
+            data.update(op_settings=dict(self.op_settings))
         return data
 
 
@@ -188,6 +193,9 @@ class Architecture:
     #: A macro space's geometry, carried so that the architecture alone builds its network (None: a Zoph space).
     channels: int | None = None
     reductions: tuple[int, ...] = ()
+    #: The settings its operations read (`groups` when a layer is gconv3x3, ...), sorted (name, value) pairs; empty
+    #: when no layer's operation has one, so an architecture without them serialises and hashes as it always did.
+    op_settings: tuple[tuple[str, int], ...] = ()
 
     @property
     def macro(self) -> bool:
@@ -233,6 +241,8 @@ class Architecture:
         }
         if self.channels is not None:  # absent for Zoph spaces, so their hashes never change
             data.update(channels=self.channels, reductions=list(self.reductions))
+        if self.op_settings:  # absent without them, so earlier architectures' hashes never change
+            data.update(op_settings=dict(self.op_settings))
         data.update(self.family.json_extra(self))
         return data
 
@@ -259,6 +269,8 @@ class Architecture:
             inputs.append([as_int(j, i, "inputs") for j in ins])
         arch = cls.from_layers(str(data["space"]), values, inputs)
         if data.get("channels") is None:
+            if "op_settings" in data:
+                raise ArchitectureError('"op_settings" belong to a macro architecture, which carries "channels".')
             return arch
         reductions = data.get("reductions", [])
         if not isinstance(reductions, list):
@@ -266,7 +278,8 @@ class Architecture:
         channels = as_int(data["channels"], 0, "channels")
         if channels < 1:
             raise ArchitectureError(f'"channels" must be a positive number, not {channels}.')
-        return cls(arch.space, arch.layers, channels, tuple(as_int(r, 0, "reductions") for r in reductions))
+        reduced = tuple(as_int(r, 0, "reductions") for r in reductions)
+        return cls(arch.space, arch.layers, channels, reduced, _op_settings(data.get("op_settings", {})))
 
     @classmethod
     def from_json(cls, text: str) -> Architecture:
@@ -360,6 +373,16 @@ def check_geometry(arch: Architecture, space: SearchSpace) -> Architecture:
             f"{[r + 1 for r in space.reductions]}: sample it from this space."
         )
     return arch
+
+
+def _op_settings(data: object) -> tuple[tuple[str, int], ...]:
+    """A JSON object of operation settings (`{"groups": 4}`) as sorted pairs; the family checks names and values."""
+    if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
+        raise ArchitectureError('"op_settings" must be an object of settings, e.g. {"groups": 4}.')
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArchitectureError(f'Operation setting "{key}": {value!r} is not an integer.')
+    return tuple(sorted(data.items()))
 
 
 def _as_value(value: object, layer: int, token: str) -> Value:
