@@ -24,6 +24,7 @@ import time
 import torch
 
 from nasrl.search.strategies import make_strategy
+from nasrl.search.strategies.registry import strategy_names
 from nasrl.search.synthetic import synthetic_reward, synthetic_target
 from nasrl.space import preset
 
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--per-episode", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
-    parser.add_argument("--strategy", choices=("reinforce", "ppo", "evolution"), default="reinforce")
+    parser.add_argument("--strategy", choices=strategy_names(), default="reinforce")
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline runs")
     parser.add_argument("--option", action="append", default=[], help="strategy option KEY=VALUE (Python literal)")
     args = parser.parse_args()

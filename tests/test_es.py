@@ -61,7 +61,7 @@ def test_an_update_steps_along_the_ranked_noise_and_children_find_their_own_nois
     target = synthetic_target(space, seed=0)
     runs = []
     for order in (slice(None), slice(None, None, -1)):
-        es = EvolutionStrategies(space, seed=2, es_weight_decay=0.0, lr=0.01)
+        es = EvolutionStrategies(space, seed=2, es_weight_decay=0.0)
         archs = es.propose(6)
         rewards = [synthetic_reward(a, target) for a in archs]
         seen = {}
@@ -82,17 +82,18 @@ def test_an_update_steps_along_the_ranked_noise_and_children_find_their_own_nois
     assert not es.pending
 
 
-def test_es_learns_the_synthetic_target_above_chance():
+def test_es_learns_the_synthetic_target_well_above_chance():
     space = preset("zoph", 3)  # chance is 0.3125
     target = synthetic_target(space, seed=0)
     es = make_strategy("es", space, seed=0)
     rewards = []
-    for _ in range(100):
+    for _ in range(60):
         archs = es.propose(10)
         r = [synthetic_reward(a, target) for a in archs]
         es.update(archs, r)
         rewards += r
-    assert sum(rewards[-100:]) / 100 > 0.45, sum(rewards[-100:]) / 100
+    first, last = sum(rewards[:100]) / 100, sum(rewards[-100:]) / 100
+    assert first < 0.4 and last > 0.6, (first, last)  # measured: 0.35 -> 0.70
 
 
 def test_resumed_es_continues_exactly_with_a_pair_open_across_the_checkpoint():

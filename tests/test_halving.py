@@ -21,8 +21,8 @@ TINY_TRAIN = {
     "rungs": "1,2,3",
     "eta": 2,
     "child_batch_size": 50,
-    "train_subset": 200,
-    "val_subset": 100,
+    "train_subset": 100,
+    "val_subset": 50,
     "child_lr": 0.05,
     "device": "cpu",
 }

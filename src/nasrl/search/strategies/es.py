@@ -13,8 +13,10 @@ perturbed policy theta + sigma * s * eps (eps ~ N(0, I), s = +1 or -1), which pr
   that would add noise);
 - the estimate (Algorithm 1): g = 1 / (m sigma) sum_k F_k s_k eps_k, and the step is Adam's on
   -sigma g + l2 theta, as the starter's `optimizer.update(-g + l2coeff * theta)` whose g leaves sigma out
-  (`es_weight_decay`, the starter's l2coeff 0.005); `lr` is Adam's step size (the starter's 0.01 too), `es_sigma`
-  the noise (the starter's 0.02).
+  (`es_weight_decay`, the starter's l2coeff 0.005); `es_lr` is Adam's step size and `es_sigma` the noise (0.03
+  and 0.05, tuned; the starter's 0.01 and 0.02 learned less);
+- *common random numbers* (not in the paper): the two halves of a pair draw their architectures with the same
+  random numbers, so F(+eps) - F(-eps) measures the perturbation rather than the luck of the draw.
 
 The noise of a proposal is kept as a seed (the starter's shared noise table, regenerated instead of looked up), so
 the children waiting for an update cost a few numbers each and a checkpoint holds them. A child whose perturbation
@@ -95,7 +97,7 @@ class EvolutionStrategies(StrategyBase):
         self.params = list(self.controller.parameters())
         self.size = sum(p.numel() for p in self.params)
         self.optimizer = torch.optim.Adam(
-            self.params, lr=settings.lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
+            self.params, lr=settings.es_lr, betas=(settings.adam_beta1, 0.999), eps=settings.adam_eps
         )
         self.pending: list[Perturbation] = []
         self.open_pair: int | None = None  # the seed whose -eps the next proposal takes
