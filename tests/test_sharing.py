@@ -251,9 +251,10 @@ def test_derived_architecture_retrains_and_shows(full_run, capsys):
     assert "operation" in capsys.readouterr().out
 
 
-def test_random_strategy_shares_weights_too(space_file, tmp_path):
-    assert main(_search_args(space_file, tmp_path / "random", strategy="random", epochs=1)) == 0
-    assert len(_rows(tmp_path / "random", CHILDREN)) == 3 * 4
+@pytest.mark.parametrize("strategy", ["random", "es"])
+def test_other_strategies_share_weights_too(space_file, tmp_path, strategy):
+    assert main(_search_args(space_file, tmp_path / strategy, strategy=strategy, epochs=1)) == 0
+    assert len(_rows(tmp_path / strategy, CHILDREN)) == 3 * 4
 
 
 def test_tensorboard_shows_the_shared_weights_and_the_controller_per_epoch(space_file, tmp_path):
@@ -326,7 +327,7 @@ def test_bad_space_files_are_one_sentence_and_exit_2(text, message, tmp_path, ca
     ("args", "message"),
     [
         (["--evaluator", "shared", "--space", "zoph"], "needs a space with a shared network"),
-        (["--config", "quick-enas", "--strategy", "evolution"], "use reinforce, ppo or random"),
+        (["--config", "quick-enas", "--strategy", "evolution"], "use a2c, es, ppo, random or reinforce"),
         (["--evaluator", "shared", "--space", "enas-macro", "--rungs", "1,3"], "--rungs trains children one by one"),
         (["--config", "quick-enas", "--channels", "7"], "--channels must be even"),
         (["--config", "quick-enas", "--skip-weight", "-0.5"], "--skip-weight"),

@@ -580,7 +580,7 @@ class SearchConfig(BaseModel):
         """Weight sharing needs a space with a shared network, a strategy that samples a policy, and none of the
         per-child options."""
         from nasrl.search.evaluators.registry import evaluator_kind
-        from nasrl.search.strategies.registry import strategy_kind
+        from nasrl.search.strategies.registry import strategy_kind, strategy_names
 
         evaluator, strategy = self.evaluator.name, self.strategy.name
         if not evaluator_kind(evaluator).shares_weights:
@@ -593,9 +593,11 @@ class SearchConfig(BaseModel):
                 f"as --space enas-macro, or --space nb201), not '{self.space.name}'"
             )
         if not strategy_kind(strategy).proposes_independently:
+            independent = sorted(n for n in strategy_names() if strategy_kind(n).proposes_independently)
             raise ValueError(
                 f"--evaluator {evaluator} samples architectures from a policy, which --strategy {strategy} "
-                f"does not have: use reinforce, ppo or random (any strategy that proposes independently)"
+                f"does not have: use {', '.join(independent[:-1])} or {independent[-1]} (the strategies that "
+                f"propose independently)"
             )
         for flag, value in (("--rungs", self.scheduler.rungs), ("--layer-schedule", self.space.layer_schedule)):
             if value is not None:
