@@ -24,7 +24,7 @@ MAX_FUNCTION_LINES = 80
 #: The names strategies and evaluators register under: comparing a config value with one of them outside the
 #: registries is the `if` on a name that a registry replaces.
 REGISTERED_NAMES = frozenset(
-    {"reinforce", "ppo", "evolution", "random", "local", "train", "shared", "synthetic", "benchmark"}
+    {"reinforce", "ppo", "a2c", "es", "evolution", "random", "local", "train", "shared", "synthetic", "benchmark"}
 )
 
 #: The registries themselves may compare names (files relative to src/).

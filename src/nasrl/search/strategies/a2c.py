@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from nasrl.search.strategies.registry import register_strategy
-from nasrl.search.strategies.reinforce import Reinforce, _mean, importance_weights, one_thread, stale
+from nasrl.search.strategies.reinforce import Reinforce, importance_weights, one_thread, stale
 from nasrl.search.strategies.settings import StrategyConfig
 from nasrl.search.strategies.strategy import check_rewards
 from nasrl.space import Architecture, SearchSpace
@@ -102,7 +102,7 @@ class A2C(Reinforce):
         stats = {
             "loss": float(loss.detach()),
             "baseline": float(terms.values.mean()),
-            "mean_reward": _mean([float(r) for r in rewards]),
+            "mean_reward": float(sum(rewards)) / len(rewards),
             "entropy": float(terms.entropies.detach().mean()),
             "lr": float(lr),
             "grad_norm": grad_norm,
