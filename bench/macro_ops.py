@@ -15,7 +15,8 @@ image.
 Bottleneck Transformers' multi-head self-attention (Srinivas et al. 2021, fig. 4) over the whole map, content-only
 (no relative position logits: where a macro operation is built the map's size is not known, and the exported network
 runs at any size), after the 1x1 conv-BN-ReLU every operation starts with, with a residual and BN-ReLU after it.
-`mhsa@L1` puts it at layer 1 only (conv3x3 elsewhere), `mhsa` at every layer.
+`mhsa@L1` puts it at layer 1 only (conv3x3 elsewhere), `mhsa@L6` at layer 6 only (a quarter of the side), `mhsa`
+at every layer. `--only NAME ...` measures those networks alone (conv3x3, the ratios' base, always).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ VARIANTS = (
     ("sep3x3", "sep3x3", ()),
     ("se3x3", "se3x3", ()),
     ("mhsa@L1", "conv3x3", (0,)),
+    ("mhsa@L6", "conv3x3", (LAYERS - 1,)),
     ("mhsa", "conv3x3", tuple(range(LAYERS))),
 )
 
@@ -109,15 +111,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--resolutions", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--forms", nargs="+", default=["final", "shared"], choices=["final", "shared"])
+    parser.add_argument("--only", nargs="+", default=None, help="measure only these networks (and conv3x3)")
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if args.only is None or v[0] in ("conv3x3", *args.only)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}")
     for form in args.forms:
         print(f"\n{form} form: ms per step (best, median), best's ratio to conv3x3, params, MFLOPs per image")
         for resolution in args.resolutions:
-            models = [network(op, attention, form) for _, op, attention in VARIANTS]
+            models = [network(op, attention, form) for _, op, attention in variants]
             seconds = interleaved_seconds(models, resolution, args.batch, args.repeats)
             base = min(seconds[0])
-            for (name, _, _), model, times in zip(VARIANTS, models, seconds):
+            for (name, _, _), model, times in zip(variants, models, seconds):
                 flops = builder.count_flops(model, resolution) / 1e6
                 print(
                     f"  {resolution:>2} px  {name:<9} {1000 * min(times):>8.1f} {1000 * statistics.median(times):>8.1f}"
