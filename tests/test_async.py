@@ -89,7 +89,7 @@ def _params(strategy) -> list[torch.Tensor]:
     return [p.detach().clone() for p in strategy.controller.parameters()]
 
 
-@pytest.mark.parametrize("name", ["reinforce", "ppo"])
+@pytest.mark.parametrize("name", ["reinforce", "ppo", "a2c"])
 def test_update_with_the_proposing_policys_log_probs_equals_the_plain_update(name):
     plain, corrected = _strategy(name), _strategy(name)
     proposals = corrected.propose_scored(6)

@@ -307,8 +307,9 @@ class Controller(nn.Module):
             raise ValueError(f"steps needs architectures of one depth, got depths {sorted(depths)}.")
         forced = architectures_to_decisions(self.space, list(architectures))
         trace = Trace([], [])
-        _, _, entropies, skip_kls = self._run(len(architectures), depths.pop(), forced=forced, trace=trace)
-        return ControllerSteps(torch.stack(trace.hidden, 1), torch.stack(trace.log_probs, 1), entropies, skip_kls)
+        _, total, entropies, skip_kls = self._run(len(architectures), depths.pop(), forced=forced, trace=trace)
+        hidden, log_probs = torch.stack(trace.hidden, 1), torch.stack(trace.log_probs, 1)
+        return ControllerSteps(hidden, log_probs, total, entropies, skip_kls)
 
 
 @dataclass
@@ -319,6 +320,7 @@ class ControllerSteps:
 
     hidden: torch.Tensor  # [n, S, H], differentiable
     log_probs: torch.Tensor  # [n, S]
+    log_prob: torch.Tensor  # [n], their sum as `score` and `sample` add it up (bit for bit)
     entropies: torch.Tensor  # [n]
     skip_kls: torch.Tensor  # [n]
 

@@ -126,7 +126,7 @@ class A2C(Reinforce):
             group = {
                 "actor": (advantage * steps.log_probs).sum(1),
                 "critic": (values - target).pow(2).mean(1),
-                "log_probs": steps.log_probs.sum(1),
+                "log_probs": steps.log_prob,
                 "entropies": steps.entropies,
                 "skip_kls": steps.skip_kls,
                 "values": values.detach().mean(1),
