@@ -76,12 +76,11 @@ NEW_OPS = SearchSpace(
 )
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_shared_path_of_grouped_and_se_operations_equals_the_standalone_child(training):
+def test_shared_path_of_grouped_and_se_operations_equals_the_standalone_child():
     torch.manual_seed(0)
     net = SharedNetwork(NEW_OPS, 10, 3)
     inputs = [[], [0], [1], [0, 2]]
-    archs = [NEW_OPS.architecture([{"op": op}] * 4, inputs) for op in ("gconv3x3", "gconv5x5", "se3x3")]
+    archs = [NEW_OPS.architecture([{"op": op}] * 4, inputs) for op in ("gconv3x3", "se3x3")]
     archs.append(NEW_OPS.architecture([{"op": op} for op in ("se3x3", "gconv3x3", "conv3x3", "gconv5x5")], inputs))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     for arch in archs:  # every new operation's weights and BN statistics move away from their initial values
@@ -93,9 +92,10 @@ def test_shared_path_of_grouped_and_se_operations_equals_the_standalone_child(tr
     for arch in archs:
         child = builder.build(arch, num_classes=10, form="shared")
         child.load_state_dict(net.child_state_dict(arch))
-        net.train(training)
-        child.train(training)
-        assert torch.equal(net(x, arch), child(x))
+        for training in (True, False):
+            net.train(training)
+            child.train(training)
+            assert torch.equal(net(x, arch), child(x)), (arch.layers[0].op, training)
     assert dict(archs[-1].op_settings) == {"groups": 2, "se_reduction": 2}
     assert child.ops[1][1].groups == 2 and child.ops[0][4].reduce.out_features == 4  # 8 channels // 2
 
