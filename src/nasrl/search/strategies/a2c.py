@@ -31,9 +31,8 @@ import torch
 from torch import nn
 
 from nasrl.search.strategies.registry import register_strategy
-from nasrl.search.strategies.reinforce import Reinforce, importance_weights, one_thread, stale
+from nasrl.search.strategies.reinforce import Reinforce, importance_weights
 from nasrl.search.strategies.settings import StrategyConfig
-from nasrl.search.strategies.strategy import check_rewards
 from nasrl.space import Architecture, SearchSpace
 
 
@@ -63,27 +62,14 @@ class A2C(Reinforce):
         value_head = getattr(self, "value_head", None)  # Reinforce builds its optimizer before the head exists
         return super().trainable() + ([] if value_head is None else list(value_head.parameters()))
 
-    def update(
+    def _update(
         self,
         architectures: Sequence[Architecture],
         rewards: Sequence[float],
         proposal_log_probs: Sequence[float | None] | None = None,
     ) -> dict[str, float]:
-        """One actor-critic step on one episode's children (the module's loss)."""
-        check_rewards(architectures, rewards)
-        if proposal_log_probs is not None and len(proposal_log_probs) != len(architectures):
-            raise ValueError(f"update needs one proposal log-prob per architecture, got {len(proposal_log_probs)}.")
-        with one_thread():
-            return self._actor_critic_update(
-                architectures, rewards, proposal_log_probs if stale(proposal_log_probs) else None
-            )
-
-    def _actor_critic_update(
-        self,
-        architectures: Sequence[Architecture],
-        rewards: Sequence[float],
-        proposal_log_probs: Sequence[float | None] | None,
-    ) -> dict[str, float]:
+        """One actor-critic step on one episode's children (the module's loss); `Reinforce.update` checks the
+        arguments and runs it on one thread."""
         returns = torch.tensor([self.transform(float(r)) for r in rewards])
         self.controller.train()
         lr = self.optimizer.param_groups[0]["lr"]
